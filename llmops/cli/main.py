@@ -1,0 +1,92 @@
+"""`llmops` entry point.
+
+Each command lives in its own module under `llmops/cli/` exposing
+``register(subparsers)``; heavy libraries are imported inside the handlers so that
+``llmops --help`` stays instant. A `UserError` becomes one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from llmops import __version__
+from llmops.errors import UserError
+from llmops.settings import apply_offline_defaults
+
+# One line per command module; each registers its own sub-commands.
+COMMAND_MODULES = [
+    "llmops.cli.validate",
+    "llmops.cli.train",
+    "llmops.cli.models",
+    "llmops.cli.data",
+    "llmops.cli.eval",
+    "llmops.cli.bench",
+    "llmops.cli.feedback",
+    "llmops.cli.registry",
+    "llmops.cli.monitor",
+    "llmops.cli.rm",
+    "llmops.cli.serve",
+    "llmops.cli.quickstart",
+    "llmops.cli.loop",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmops",
+        description="Fine-tune, evaluate and improve language models from human feedback.",
+        epilog="Run `llmops COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmops {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and HF progress bars")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command not present in this build
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not verbose:
+        for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_offline_defaults()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        import os
+
+        os.environ["LLMOPS_VERBOSE"] = "1"
+    configure_logging(args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

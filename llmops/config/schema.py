@@ -1,0 +1,156 @@
+"""The recipe schema: every key a recipe may set, its default and why it exists.
+
+A recipe is YAML validated by `Recipe`. Every model forbids unknown keys so that a
+typo is an error (with a did-you-mean suggestion from `llmops.config.loader`), never
+a silently ignored setting. `llmops validate RECIPE` prints the resolved result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    """Base of every recipe section: strict keys, validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelSection(Section):
+    base: str = Field(
+        "builtin:tiny",
+        description="Model reference: builtin:NAME, a HF hub id, a local directory, or registry:NAME@ALIAS / registry:NAME/VERSION.",
+    )
+    adapter: str | None = Field(
+        None,
+        description="Start from this LoRA adapter (directory or reference). DPO uses it as the frozen reference too.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for hub ids.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "float32", description="dtype the weights are loaded in; mixed precision is train.mixed_precision."
+    )
+    trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+
+
+class LoraSection(Section):
+    enabled: bool = Field(False, description="Train a LoRA adapter instead of all weights.")
+    r: int = Field(8, gt=0, description="LoRA rank.")
+    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="Module names to adapt, or 'all-linear'.",
+    )
+    use_dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA).")
+
+
+class DataSection(Section):
+    train: str | None = Field(
+        None,
+        description="Training data: JSONL, CSV, Parquet, a `datasets` directory saved to disk, or builtin:NAME.",
+    )
+    validation: str | None = Field(None, description="Held-out data; if absent, validation_split of train is held out.")
+    validation_split: float = Field(0.05, ge=0, lt=1, description="Fraction of train held out when no validation file.")
+    format: Literal["auto", "prompt_completion", "chat", "preference", "text"] = Field(
+        "auto", description="Record format; auto detects from the columns."
+    )
+    max_length: int = Field(512, gt=0, description="Token budget per sample; longer samples are truncated.")
+    packing: bool = Field(False, description="Pack several samples per row (no attention across samples).")
+    chat_template: bool = Field(True, description="Render prompts with the tokenizer's chat template.")
+    shuffle: bool = Field(True, description="Shuffle training samples each epoch (seeded).")
+    limit: int | None = Field(None, gt=0, description="Use at most this many training records (debugging).")
+
+
+class TrainSection(Section):
+    max_steps: int = Field(100, gt=0, description="Optimizer steps.")
+    batch_size: int = Field(8, gt=0, description="Micro-batch size per process.")
+    grad_accum: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="Decay after warmup.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm; null disables.")
+    seed: int = Field(42, description="Seed for weights init, data order and dropout.")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast precision via accelerate.")
+    log_every: int = Field(10, gt=0, description="Write metrics.jsonl every N steps.")
+    eval_every: int = Field(0, ge=0, description="Validation loss every N steps (0: only at the end).")
+    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: never).")
+    keep_last: int = Field(2, gt=0, description="Checkpoints kept on disk.")
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `no` as False; users mean the string.
+        return "no" if value is False else value
+
+
+class OutputSection(Section):
+    dir: str = Field("runs/default", description="Run directory: manifest, metrics, checkpoints, final/.")
+    save_merged: bool = Field(False, description="Also save LoRA merged into the base weights in final/merged.")
+    register_as: str | None = Field(None, description="Register final/ in the model registry under this name.")
+    log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=list, description="Extra trackers through accelerate."
+    )
+
+
+class DistillSection(Section):
+    teacher: str = Field("builtin:tiny-teacher", description="Frozen teacher reference (same vocabulary).")
+    loss: Literal["forward_kl", "reverse_kl", "jsd"] = Field("forward_kl", description="Divergence to the teacher.")
+    beta: float = Field(0.5, ge=0, le=1, description="Generalised JSD interpolation (jsd only).")
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature T; the KD term is scaled by T^2.")
+    alpha: float = Field(0.5, ge=0, le=1, description="Weight of the KD term; 1 - alpha weights label cross-entropy.")
+
+
+class RewardSection(Section):
+    margin_column: str | None = Field(None, description="Column with a per-pair margin for the Bradley-Terry loss.")
+    center_rewards_coefficient: float | None = Field(
+        None, ge=0, description="Penalty on (r_chosen + r_rejected)^2 to centre rewards."
+    )
+
+
+class DPOSection(Section):
+    loss: Literal["sigmoid", "ipo", "cdpo", "simpo"] = Field("sigmoid", description="Preference loss.")
+    beta: float = Field(0.1, gt=0, description="Inverse temperature of the implicit reward.")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
+    simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
+    precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
+
+
+class RLOOSection(Section):
+    reward_model: str | None = Field(None, description="Reward model reference used to score samples.")
+    k: int = Field(4, ge=2, description="Samples per prompt (leave-one-out baseline needs >= 2).")
+    kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
+    max_new_tokens: int = Field(32, gt=0, description="Tokens sampled per response.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+
+
+class Recipe(Section):
+    recipe: Literal["sft", "distill", "reward", "dpo", "rloo"] = Field(..., description="What to train.")
+    description: str | None = Field(None, description="Free text shown in the run manifest.")
+    model: ModelSection = Field(default_factory=ModelSection)
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataSection = Field(default_factory=DataSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+    distill: DistillSection | None = Field(None, description="Required when recipe is distill.")
+    reward: RewardSection | None = Field(None, description="Options of recipe reward.")
+    dpo: DPOSection | None = Field(None, description="Options of recipe dpo.")
+    rloo: RLOOSection | None = Field(None, description="Options of recipe rloo.")
+
+    @model_validator(mode="after")
+    def _sections_match_recipe(self) -> "Recipe":
+        defaults = {"distill": DistillSection, "reward": RewardSection, "dpo": DPOSection, "rloo": RLOOSection}
+        for name, cls in defaults.items():
+            section = getattr(self, name)
+            if name == self.recipe and section is None:
+                object.__setattr__(self, name, cls())
+            elif name != self.recipe and section is not None:
+                raise ValueError(f"section `{name}` is only valid with recipe: {name} (this recipe is {self.recipe})")
+        if self.recipe != "rloo" and self.data.train is None:
+            raise ValueError("data.train: required (a dataset path or builtin:NAME)")
+        return self
