@@ -1,0 +1,424 @@
+"""The registry store: one interface (`RegistryStore`), one SQL implementation.
+
+Version numbers come from ``registry_models.next_version``, incremented with
+``UPDATE ... RETURNING`` in the same transaction that inserts the version row. On
+PostgreSQL the row lock serialises concurrent registrations of one model; on SQLite
+every transaction is ``BEGIN IMMEDIATE``. A rolled-back registration rolls its
+increment back too (no gaps); a deletion never decrements it (no reuse).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from llmops.db import session_factory
+from llmops.db import upgrade as db_upgrade
+from llmops.errors import DataError
+from llmops.registry.artifacts import ArtifactStore, validate_name
+from llmops.registry.entities import (
+    AliasEvent,
+    EvalAttachment,
+    ModelSummary,
+    ModelVersion,
+    PromotionRecord,
+    RegistryError,
+    default_actor,
+    validate_alias,
+)
+from llmops.registry.models import (
+    AliasEventRow,
+    AliasRow,
+    EvalResultRow,
+    ModelVersionRow,
+    PromotionRow,
+    RegisteredModelRow,
+    utcnow,
+)
+from llmops.settings import database_url
+
+
+class RegistryStore(abc.ABC):
+    """What the registry needs from persistence; the CLI, API and gates talk only to this."""
+
+    @abc.abstractmethod
+    def register(
+        self,
+        name: str,
+        artifact_dir: str | Path,
+        lineage: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        description: str = "",
+        actor: str | None = None,
+    ) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def get_version(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def list_models(self) -> list[ModelSummary]: ...
+
+    @abc.abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def delete_version(self, name: str, version: int, actor: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def set_tags(self, name: str, version: int, tags: dict[str, str]) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def attach_eval(
+        self, name: str, version: int, results_dir: str | Path, suite: str | None = None, actor: str | None = None
+    ) -> EvalAttachment: ...
+
+    @abc.abstractmethod
+    def evals(self, name: str, version: int) -> list[EvalAttachment]: ...
+
+    @abc.abstractmethod
+    def alias_version(self, name: str, alias: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str | None = None,
+        reason: str = "",
+        forced: bool = False,
+        expect_current: int | None | type[Ellipsis] = ...,
+    ) -> AliasEvent: ...
+
+    @abc.abstractmethod
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+
+    @abc.abstractmethod
+    def record_promotion(
+        self, name: str, version: int, alias: str, decision: str, actor: str, reason: str, report: dict[str, Any],
+        gates_file: str | None = None,
+    ) -> PromotionRecord: ...
+
+    @abc.abstractmethod
+    def promotions(self, name: str) -> list[PromotionRecord]: ...
+
+
+_upgraded: set[str] = set()
+_upgraded_lock = threading.Lock()
+
+
+def _ensure_schema(url: str) -> None:
+    with _upgraded_lock:
+        if url not in _upgraded:
+            db_upgrade(url)
+            _upgraded.add(url)
+
+
+def _read_results(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / "results.json"
+    if not path.is_file():
+        raise DataError(f"{results_dir}: no results.json (expected an evaluation result directory)")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise DataError(f"{path}: missing the `metrics` object")
+    return data
+
+
+def suite_name(results: dict[str, Any], fallback: str) -> str:
+    """The suite an eval result belongs to: results.suite, provenance.suite, else the dir name."""
+    prov = results.get("provenance") if isinstance(results.get("provenance"), dict) else {}
+    for cand in (results.get("suite"), prov.get("suite"), prov.get("suite_name")):
+        if isinstance(cand, dict):
+            cand = cand.get("name")
+        if isinstance(cand, str) and cand:
+            return cand
+    return fallback
+
+
+class SqlRegistryStore(RegistryStore):
+    """The registry on the shared SQLAlchemy database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db_url: str | None = None, artifacts: ArtifactStore | None = None) -> None:
+        self.url = database_url(db_url)
+        _ensure_schema(self.url)
+        self._sessions = session_factory(self.url)
+        self.artifacts = artifacts or ArtifactStore()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- models and versions -------------------------------------------------------
+    def _model(self, s: Session, name: str) -> RegisteredModelRow:
+        row = s.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == name))
+        if row is None:
+            raise RegistryError(f"no registered model named `{name}`")
+        return row
+
+    def _ensure_model(self, s: Session, name: str) -> int:
+        dialect = s.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        s.execute(
+            insert(RegisteredModelRow)
+            .values(name=name, description="", next_version=1, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return s.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == name))
+
+    def _aliases_of(self, s: Session, model_id: int) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for a in s.scalars(select(AliasRow).where(AliasRow.model_id == model_id).order_by(AliasRow.alias)):
+            out.setdefault(a.version, []).append(a.alias)
+        return out
+
+    def _view(self, name: str, row: ModelVersionRow, aliases: list[str]) -> ModelVersion:
+        return ModelVersion(
+            name=name,
+            version=row.version,
+            artifact_uri=row.artifact_uri,
+            artifact_path=self.artifacts.path(row.artifact_uri, must_exist=False),
+            sha256=row.artifact_sha256,
+            n_bytes=row.artifact_bytes,
+            lineage=dict(row.lineage or {}),
+            tags=dict(row.tags or {}),
+            description=row.description,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            aliases=tuple(aliases),
+        )
+
+    def register(self, name, artifact_dir, lineage=None, tags=None, description="", actor=None) -> ModelVersion:
+        validate_name(name)
+        tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        staging, digest, n_bytes = self.artifacts.stage(artifact_dir)
+        final: Path | None = None
+        try:
+            with self._tx() as s:
+                model_id = self._ensure_model(s, name)
+                nxt = s.execute(
+                    update(RegisteredModelRow)
+                    .where(RegisteredModelRow.id == model_id)
+                    .values(next_version=RegisteredModelRow.next_version + 1)
+                    .returning(RegisteredModelRow.next_version)
+                ).scalar_one()
+                version = nxt - 1
+                stored = self.artifacts.commit(staging, name, version)
+                final = self.artifacts.path(stored.uri)
+                if stored.sha256 != digest:
+                    raise RegistryError(f"artifact of {name}/{version} changed while being copied")
+                row = ModelVersionRow(
+                    model_id=model_id,
+                    version=version,
+                    artifact_uri=stored.uri,
+                    artifact_sha256=stored.sha256,
+                    artifact_bytes=n_bytes,
+                    lineage=dict(lineage or {}),
+                    tags=tags,
+                    description=description,
+                    created_by=actor or default_actor(),
+                )
+                s.add(row)
+                s.flush()
+                view = self._view(name, row, [])
+        except BaseException:
+            self.artifacts.discard(staging)
+            if final is not None:
+                self.artifacts.discard(final)
+            raise
+        return view
+
+    def _version_row(self, s: Session, model: RegisteredModelRow, version: int) -> ModelVersionRow:
+        row = s.scalar(
+            select(ModelVersionRow).where(ModelVersionRow.model_id == model.id, ModelVersionRow.version == version)
+        )
+        if row is None:
+            raise RegistryError(f"model `{model.name}` has no version {version}")
+        return row
+
+    def get_version(self, name, version=None, alias=None) -> ModelVersion:
+        with self._tx() as s:
+            model = self._model(s, name)
+            if version is None:
+                alias = alias or "latest"
+                if alias == "latest":
+                    version = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id))
+                    if version is None:
+                        raise RegistryError(f"model `{name}` has no versions")
+                else:
+                    validate_alias(alias)
+                    version = self._alias_target(s, model.id, alias)
+                    if version is None:
+                        raise RegistryError(f"model `{name}` has no alias `{alias}`")
+            row = self._version_row(s, model, int(version))
+            return self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
+
+    def list_models(self) -> list[ModelSummary]:
+        with self._tx() as s:
+            out = []
+            for m in s.scalars(select(RegisteredModelRow).order_by(RegisteredModelRow.name)):
+                versions = [v for (v,) in s.execute(select(ModelVersionRow.version).where(ModelVersionRow.model_id == m.id))]
+                aliases = {a.alias: a.version for a in s.scalars(select(AliasRow).where(AliasRow.model_id == m.id))}
+                out.append(
+                    ModelSummary(m.name, m.description, len(versions), max(versions, default=None), m.next_version,
+                                 dict(sorted(aliases.items())), m.created_at)
+                )
+            return out
+
+    def list_versions(self, name) -> list[ModelVersion]:
+        with self._tx() as s:
+            model = self._model(s, name)
+            aliases = self._aliases_of(s, model.id)
+            rows = s.scalars(
+                select(ModelVersionRow).where(ModelVersionRow.model_id == model.id).order_by(ModelVersionRow.version)
+            )
+            return [self._view(name, r, aliases.get(r.version, [])) for r in rows]
+
+    def delete_version(self, name, version, actor=None) -> None:
+        with self._tx() as s:
+            model = self._model(s, name)
+            row = self._version_row(s, model, version)
+            held = sorted(a for v, al in self._aliases_of(s, model.id).items() if v == version for a in al)
+            if held:
+                raise RegistryError(f"{name}/{version} is held by alias(es) {', '.join(held)}: move them first")
+            uri = row.artifact_uri
+            s.delete(row)
+        self.artifacts.remove(uri)
+
+    def set_tags(self, name, version, tags) -> ModelVersion:
+        with self._tx() as s:
+            model = self._model(s, name)
+            row = self._version_row(s, model, version)
+            merged = dict(row.tags or {})
+            for k, v in tags.items():
+                if v is None:
+                    merged.pop(str(k), None)
+                else:
+                    merged[str(k)] = str(v)
+            row.tags = merged
+            s.flush()
+            return self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
+
+    # --- evaluation results ----------------------------------------------------------
+    def attach_eval(self, name, version, results_dir, suite=None, actor=None) -> EvalAttachment:
+        src = Path(results_dir).expanduser()
+        results = _read_results(src)
+        suite = suite or suite_name(results, src.name)
+        self.get_version(name, version)  # fail before copying anything
+        import uuid
+
+        stored = self.artifacts.copy_into(src, f"_evals/{validate_name(name)}/{int(version)}/{uuid.uuid4().hex[:12]}")
+        try:
+            with self._tx() as s:
+                row_v = self._version_row(s, self._model(s, name), version)
+                row = EvalResultRow(
+                    version_id=row_v.id, suite=suite, metrics=results["metrics"], results_uri=stored.uri,
+                    results_sha256=stored.sha256, attached_by=actor or default_actor(),
+                )
+                s.add(row)
+                s.flush()
+                return self._eval_view(name, version, row)
+        except BaseException:
+            self.artifacts.remove(stored.uri)
+            raise
+
+    def _eval_view(self, name: str, version: int, row: EvalResultRow) -> EvalAttachment:
+        return EvalAttachment(
+            row.id, name, version, row.suite, dict(row.metrics), self.artifacts.path(row.results_uri, must_exist=False),
+            row.results_sha256, row.attached_by, row.attached_at,
+        )
+
+    def evals(self, name, version) -> list[EvalAttachment]:
+        with self._tx() as s:
+            row_v = self._version_row(s, self._model(s, name), version)
+            rows = s.scalars(select(EvalResultRow).where(EvalResultRow.version_id == row_v.id).order_by(EvalResultRow.id))
+            return [self._eval_view(name, version, r) for r in rows]
+
+    # --- aliases and the audit log ---------------------------------------------------
+    def _alias_target(self, s: Session, model_id: int, alias: str) -> int | None:
+        return s.scalar(select(AliasRow.version).where(AliasRow.model_id == model_id, AliasRow.alias == alias))
+
+    def alias_version(self, name, alias) -> int | None:
+        with self._tx() as s:
+            return self._alias_target(s, self._model(s, name).id, validate_alias(alias))
+
+    def set_alias(self, name, alias, version, actor=None, reason="", forced=False, expect_current=...) -> AliasEvent:
+        """Point `alias` at `version` (None removes it) and append the move to the audit log.
+
+        `expect_current` makes the move conditional (compare-and-set): a promotion passes
+        the holder its gates compared against, so a concurrent move is never overwritten.
+        """
+        validate_alias(alias)
+        with self._tx() as s:
+            # Lock the model row (PostgreSQL) so concurrent moves of its aliases serialise.
+            model = s.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == name).with_for_update())
+            if model is None:
+                raise RegistryError(f"no registered model named `{name}`")
+            if version is not None:
+                self._version_row(s, model, int(version))
+            row = s.scalar(select(AliasRow).where(AliasRow.model_id == model.id, AliasRow.alias == alias))
+            current = row.version if row else None
+            if expect_current is not ... and current != expect_current:
+                raise RegistryError(
+                    f"alias `{alias}` of `{name}` moved to {current} while this change was prepared "
+                    f"(expected {expect_current}); retry"
+                )
+            if version is None:
+                if row is None:
+                    raise RegistryError(f"model `{name}` has no alias `{alias}`")
+                s.delete(row)
+            elif row is None:
+                s.add(AliasRow(model_id=model.id, alias=alias, version=int(version)))
+            else:
+                row.version = int(version)
+                row.updated_at = utcnow()
+            event = AliasEventRow(
+                model_name=name, alias=alias, from_version=current, to_version=version, actor=actor or default_actor(),
+                reason=reason or "", forced=bool(forced),
+            )
+            s.add(event)
+            s.flush()
+            return self._event_view(event)
+
+    @staticmethod
+    def _event_view(e: AliasEventRow) -> AliasEvent:
+        return AliasEvent(e.id, e.model_name, e.alias, e.from_version, e.to_version, e.actor, e.reason, e.forced, e.at)
+
+    def alias_history(self, name, alias=None) -> list[AliasEvent]:
+        with self._tx() as s:
+            q = select(AliasEventRow).where(AliasEventRow.model_name == name)
+            if alias:
+                q = q.where(AliasEventRow.alias == alias)
+            return [self._event_view(e) for e in s.scalars(q.order_by(AliasEventRow.id))]
+
+    def record_promotion(self, name, version, alias, decision, actor, reason, report, gates_file=None):
+        with self._tx() as s:
+            row = PromotionRow(
+                model_name=name, version=version, alias=alias, decision=decision, actor=actor, reason=reason or "",
+                report=report, gates_file=gates_file,
+            )
+            s.add(row)
+            s.flush()
+            return PromotionRecord(row.id, name, version, alias, decision, actor, row.reason, report, row.at)
+
+    def promotions(self, name) -> list[PromotionRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(PromotionRow).where(PromotionRow.model_name == name).order_by(PromotionRow.id))
+            return [
+                PromotionRecord(r.id, name, r.version, r.alias, r.decision, r.actor, r.reason, dict(r.report), r.at)
+                for r in rows
+            ]
