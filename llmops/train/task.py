@@ -37,10 +37,14 @@ How to add a task (e.g. `reward`, `dpo`, `rloo`):
 6. `save_final(model, out_dir, is_main_process)` writes an HF-loadable artifact of the
    unwrapped model (plus tokenizer and the ``llmops_model.json`` sidecar) and returns a
    small dict for the manifest. `llmops.train.modeling.save_causal_lm` does this for
-   causal LMs, full or LoRA.
+   causal LMs, full or LoRA (pass it ``ctx.full_state_dict()`` so that FSDP/DeepSpeed
+   shards are gathered).
 7. `describe()` returns provenance for the manifest and the registry lineage:
    ``base_model_ref``, ``base_model_hash``, ``dataset_fingerprints`` and any extras
    (e.g. ``feedback_snapshot_id``, ``teacher_ref``).
+
+Optional: a ``unit_name`` attribute (default ``"tokens"``) names the units in
+``metrics.jsonl`` (``tokens``, ``tokens_per_s``); a preference task might say ``"pairs"``.
 
 The engine never looks inside examples or batches except through these methods, so a
 task may use any example type (token dicts, preference pairs, prompts).
@@ -80,6 +84,9 @@ class TaskContext:
     accelerator: "Accelerator"
     run_dir: Path
     prepare_frozen: Callable[["torch.nn.Module"], "torch.nn.Module"]
+    # Full (gathered) state dict of the trainable model under FSDP/DeepSpeed, else None;
+    # pass it to `save_pretrained(state_dict=...)` in `save_final`.
+    full_state_dict: Callable[[], "dict[str, torch.Tensor] | None"] = lambda: None
 
     @property
     def is_main_process(self) -> bool:

@@ -1,0 +1,612 @@
+"""The training loop: setup, train, save, cleanup — one readable pass on accelerate.
+
+`Engine.run()` reads top to bottom:
+
+1. **setup** — accelerator (world size verified), run directory (refuses to overwrite a
+   run unless resuming), seed, the task (models, examples), optimizer and schedule,
+   ``accelerator.prepare``, then either a checkpoint (weights, optimizer, scheduler,
+   RNG of every process, data position) or a fresh per-process seed;
+2. **train** — each optimizer step consumes ``grad_accum`` micro-batches per process;
+   the loss of each is its *sum* over supervised units divided by the number of units
+   in the whole window on all processes (so accumulation and data parallelism give the
+   gradient of one big batch, whatever the sequence lengths), then clipping, AdamW,
+   the schedule; logging, validation and checkpoints every N steps;
+3. **save** — ``final/`` written to a temporary name and renamed, manifest, loss plot,
+   optional registry version;
+4. **cleanup** — ``end_training()`` (trackers, process group) on every exit path.
+
+Everything specific to a recipe lives in its task (`llmops.train.task`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import resource
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llmops.config.loader import LoadedRecipe
+from llmops.errors import ConfigError, UserError
+from llmops.train import checkpoints as ckpt
+from llmops.train import manifest as mf
+from llmops.train.accel import make_accelerator
+from llmops.train.data_order import DataOrder, digest_indices, eval_shards
+from llmops.train.modeling import freeze, write_sidecar
+from llmops.train.optim import build_optimizer, build_scheduler
+from llmops.train.plots import plot_loss
+from llmops.train.task import LossOutput, Task, TaskContext
+from llmops.train.tasks import build_task
+
+log = logging.getLogger(__name__)
+
+# Keys that may differ between a run and its resume: they do not change the weights.
+RESUME_MAY_CHANGE = {
+    "description",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_last",
+    "output.register_as",
+    "output.log_with",
+}
+
+
+@dataclass
+class RunResult:
+    """What `llmops.train.run` returns (everything is also in ``manifest.json``)."""
+
+    run_dir: Path
+    final_dir: Path
+    status: str
+    steps: int
+    metrics: dict[str, float]
+    manifest: dict[str, Any]
+    registered: str | None = None
+    resumed_from_step: int | None = None
+
+
+@dataclass
+class WindowStats:
+    """Local (this process) sums over one accumulation window."""
+
+    loss_sum: torch.Tensor
+    units: int
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class _Interval:
+    """Sums since the last logging step."""
+
+    loss_sum: float | torch.Tensor = 0.0
+    units: int = 0
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    seconds: float = 0.0
+    grad_norm: float | None = None
+    lr: float = 0.0
+
+    def add(self, stats: WindowStats, seconds: float) -> None:
+        self.loss_sum = self.loss_sum + stats.loss_sum
+        self.units += stats.units
+        for k, v in stats.metrics.items():
+            self.metrics[k] = self.metrics.get(k, 0.0) + v
+        self.seconds += seconds
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def _peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _as_float(value: torch.Tensor | float) -> float:
+    return float(value.detach().float().item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+class Engine:
+    """One training run of a recipe; see the module docstring for the order of events."""
+
+    def __init__(self, loaded: LoadedRecipe, resume: bool = False):
+        self.loaded = loaded
+        self.recipe = loaded.recipe
+        self.cfg = loaded.recipe.train
+        self.resume = resume
+        self.run_dir = Path(self.recipe.output.dir).expanduser().resolve()
+        self.accelerator: Any = None
+        self.task: Task | None = None
+        self.manifest: dict[str, Any] = {}
+        self.step = 0
+        self.position = 0  # micro-batches consumed per process
+        self.units_total = 0
+        self.train_seconds = 0.0
+        self.resumed_from: int | None = None
+        self._hasher = hashlib.sha256()
+        self._first_position = 0
+        self._samples_seen = 0
+        self._last_eval: dict[str, float] = {}
+        self._last_train: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> RunResult:
+        """setup → train → save, with cleanup (and a `failed` manifest) on every exit."""
+        finished = self._already_completed()
+        if finished is not None:
+            return finished
+        try:
+            self.setup()
+            self.train()
+            return self.save()
+        except BaseException as exc:
+            self._mark_failed(exc)
+            raise
+        finally:
+            self.cleanup()
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        from accelerate.utils import set_seed
+
+        self.accelerator = acc = make_accelerator(self.recipe, self.run_dir)
+        checkpoint = self._prepare_run_dir()
+        set_seed(self.cfg.seed)  # identical initialisation (e.g. LoRA matrices) on every rank
+        self.task = task = build_task(self.recipe)
+        task.setup(
+            TaskContext(
+                recipe=self.recipe,
+                accelerator=acc,
+                run_dir=self.run_dir,
+                prepare_frozen=self._prepare_frozen,
+                full_state_dict=self._full_state_dict,
+            )
+        )
+        self.unit_name = getattr(task, "unit_name", "tokens")
+        self.train_examples = task.train_examples()
+        self.eval_examples = task.eval_examples()
+        self.order = DataOrder(
+            len(self.train_examples),
+            self.cfg.batch_size,
+            acc.num_processes,
+            acc.process_index,
+            self.cfg.seed,
+            shuffle=self.recipe.data.shuffle,
+        )
+        optimizer = build_optimizer(task.model, self.cfg)
+        self.scheduler = build_scheduler(optimizer, self.cfg)
+        ckpt.install_trainable_only_hooks(acc)
+        self.model, self.optimizer = acc.prepare(task.model, optimizer)
+        acc.register_for_checkpointing(self.scheduler)
+        self.metrics_log = mf.MetricsLog(self.run_dir, acc.is_main_process)
+        if checkpoint is not None:
+            self._load_checkpoint(checkpoint)
+        else:
+            self.metrics_log.reset()
+            set_seed(self.cfg.seed, device_specific=True)  # different dropout masks per rank
+        self._first_position = self.position
+        self._write_manifest(status="running")
+        if self.recipe.output.log_with:
+            acc.init_trackers(self.manifest["run_id"], config=_flatten(self.loaded.resolved))
+
+    def _already_completed(self) -> RunResult | None:
+        """With --resume, a run that already finished is returned as is (idempotent)."""
+        existing = mf.read_manifest(self.run_dir)
+        if not (self.resume and existing and existing.get("status") == "completed"):
+            return None
+        self._check_resume_compatible(existing)
+        log.info("%s: run already completed; nothing to resume", self.run_dir)
+        return RunResult(
+            run_dir=self.run_dir,
+            final_dir=self.run_dir / "final",
+            status="completed",
+            steps=existing.get("steps_completed", 0),
+            metrics=existing.get("final_metrics", {}),
+            manifest=existing,
+            registered=existing.get("registered"),
+        )
+
+    def _prepare_run_dir(self) -> Path | None:
+        """Guard against overwriting a run, clear half-written checkpoints, find the newest one."""
+        acc = self.accelerator
+        existing = mf.read_manifest(self.run_dir)
+        if not self.resume and (existing or ckpt.complete_checkpoints(self.run_dir) or (self.run_dir / "final").exists()):
+            raise UserError(
+                f"output.dir {self.run_dir} already holds a run"
+                + (f" (status {existing.get('status')})" if existing else "")
+                + "; pass --resume to continue it or choose another output.dir"
+            )
+        if existing:
+            self._check_resume_compatible(existing)
+        self.manifest = existing or {}
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            for path in ckpt.remove_incomplete(self.run_dir):
+                log.warning("removed a checkpoint left half-written by a killed run: %s", path)
+            shutil.rmtree(self.run_dir / ".final.tmp", ignore_errors=True)
+        acc.wait_for_everyone()
+        latest = ckpt.latest_checkpoint(self.run_dir) if self.resume else None
+        if self.resume and latest is None:
+            log.warning("%s: no complete checkpoint; starting from step 0", self.run_dir)
+        return latest
+
+    def _check_resume_compatible(self, existing: dict[str, Any]) -> None:
+        before, now = _flatten(existing.get("recipe", {})), _flatten(self.loaded.resolved)
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in RESUME_MAY_CHANGE)
+        if changed:
+            shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+            raise ConfigError(
+                f"--resume: the recipe differs from the run in {self.run_dir} ({shown}); "
+                "resume with the same recipe or start a new output.dir"
+            )
+
+    def _prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Teachers and references: frozen and on the device, never wrapped in DDP or checkpointed."""
+        return freeze(model).to(self.accelerator.device)
+
+    def _full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        from accelerate.utils import DistributedType
+
+        if self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+            return self.accelerator.get_state_dict(self.model)
+        return None
+
+    def _load_checkpoint(self, path: Path) -> None:
+        state = ckpt.read_state(path)
+        if state["world_size"] != self.accelerator.num_processes:
+            raise UserError(
+                f"{path} was written by {state['world_size']} processes but this run has "
+                f"{self.accelerator.num_processes}; resume with the same number (the data order depends on it)"
+            )
+        base_hash = self.task.describe().get("base_model_hash") if self.task else None
+        if state.get("base_model_hash") and base_hash and state["base_model_hash"] != base_hash:
+            raise UserError(f"{path}: the base model changed since this checkpoint (hash {state['base_model_hash'][:12]}…)")
+        self.accelerator.load_state(str(path))
+        self.step, self.position = state["step"], state["position"]
+        self.units_total, self.train_seconds = state["units_total"], state["train_seconds"]
+        self.resumed_from = self.step
+        self.metrics_log.truncate_after(self.step)
+        log.info("resumed from %s (step %d)", path, self.step)
+
+    # ------------------------------------------------------------------ train
+
+    def train(self) -> None:
+        cfg = self.cfg
+        interval = _Interval()
+        while self.step < cfg.max_steps:
+            t0 = time.perf_counter()
+            window = [self.micro_batch(self.position + i) for i in range(cfg.grad_accum)]
+            stats = self.forward_backward(window)
+            interval.lr = self.scheduler.get_last_lr()[0]
+            interval.grad_norm = self.optimizer_step()
+            seconds = time.perf_counter() - t0
+            interval.add(stats, seconds)
+            self.step += 1
+            self.position += cfg.grad_accum
+            self.train_seconds += seconds
+            last = self.step == cfg.max_steps
+            if self.step % cfg.log_every == 0 or last:
+                self._log_train(interval)
+                interval = _Interval()
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
+                self._log_eval(self.evaluate())
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
+                self.save_checkpoint()
+        if self.eval_examples:
+            self._log_eval(self.evaluate())
+
+    def micro_batch(self, position: int) -> dict[str, Any]:
+        """This process's collated micro-batch number `position`."""
+        indices = self.order.batch(position)
+        self._hasher.update(digest_indices(indices).encode())
+        self._samples_seen += len(indices)
+        return self.task.collate([self.train_examples[i] for i in indices])
+
+    def forward_backward(self, window: list[dict[str, Any]]) -> WindowStats:
+        """Accumulate the gradient of one window, normalised by its units on all processes."""
+        acc, task = self.accelerator, self.task
+        counts = [int(task.count_units(batch)) for batch in window]
+        total = int(acc.reduce(torch.tensor(sum(counts), device=acc.device), reduction="sum").item())
+        # accelerate divides by grad_accum in backward() and DDP averages over processes;
+        # undo both so the gradient is sum(loss over units) / total units.
+        scale = acc.gradient_accumulation_steps * acc.num_processes / max(total, 1)
+        self.model.train()
+        loss_sum = torch.zeros((), device=acc.device)
+        metrics: dict[str, torch.Tensor] = {}
+        for batch, expected in zip(window, counts):
+            batch = _to_device(batch, acc.device)
+            with acc.accumulate(self.model), acc.autocast():
+                out: LossOutput = task.compute_loss(self.model, batch)
+                if out.n_units != expected:
+                    raise RuntimeError(f"task {task.name}: count_units said {expected}, compute_loss counted {out.n_units}")
+                acc.backward(out.loss_sum * scale)
+            loss_sum += out.loss_sum.detach().float()
+            for k, v in out.metrics.items():
+                metrics[k] = metrics.get(k, 0.0) + (v.detach().float() if isinstance(v, torch.Tensor) else v)
+        return WindowStats(loss_sum, sum(counts), metrics)
+
+    def optimizer_step(self) -> float | None:
+        """Clip, step, schedule, zero; returns the pre-clipping gradient norm."""
+        acc = self.accelerator
+        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
+        norm = acc.clip_grad_norm_(self.model.parameters(), max_norm)
+        self.optimizer.step()
+        if not acc.optimizer_step_was_skipped:  # fp16 overflow: keep the schedule in step
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return None if norm is None else _as_float(norm)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss per unit over the held-out examples, sharded over processes."""
+        acc, task, examples = self.accelerator, self.task, self.eval_examples
+        if not examples:
+            return {}
+        self.model.eval()
+        names: list[str] = []
+        sums = None
+        for indices in eval_shards(len(examples), self.cfg.batch_size, acc.num_processes, acc.process_index):
+            weight = 1.0 if indices else 0.0  # empty slice: run a forward anyway, count nothing
+            batch = _to_device(task.collate([examples[i] for i in indices or [0]]), acc.device)
+            with acc.autocast():
+                out = task.compute_loss(self.model, batch)
+            if sums is None:
+                names = sorted(out.metrics)
+                sums = torch.zeros(2 + len(names), device=acc.device, dtype=torch.float64)
+            values = [out.loss_sum, out.n_units, *(out.metrics[n] for n in names)]
+            sums += weight * torch.tensor([_as_float(v) for v in values], device=acc.device, dtype=torch.float64)
+        self.model.train()
+        sums = acc.reduce(sums, reduction="sum")
+        units = max(float(sums[1]), 1.0)
+        result = {"eval_loss": float(sums[0]) / units, f"eval_{self.unit_name}": int(sums[1])}
+        result.update({f"eval_{n}": float(sums[2 + i]) / units for i, n in enumerate(names)})
+        return result
+
+    def _log_train(self, interval: _Interval) -> None:
+        acc = self.accelerator
+        names = sorted(interval.metrics)
+        local = [interval.loss_sum, interval.units, *(interval.metrics[n] for n in names)]
+        sums = acc.reduce(torch.tensor([_as_float(v) for v in local], device=acc.device, dtype=torch.float64), "sum")
+        peak = acc.reduce(torch.tensor(_peak_memory_mb(), device=acc.device, dtype=torch.float64), "max")
+        units = int(sums[1])
+        self.units_total += units
+        seconds = max(interval.seconds, 1e-9)
+        record: dict[str, Any] = {
+            "kind": "train",
+            "step": self.step,
+            "epoch": round(self.position / self.order.batches_per_epoch, 4),
+            "loss": float(sums[0]) / max(units, 1),
+            "lr": interval.lr,
+            "grad_norm": interval.grad_norm,
+            self.unit_name: units,
+            f"{self.unit_name}_per_s": units / seconds,
+            "peak_mem_mb": round(float(peak), 1),
+        }
+        record.update({n: float(sums[2 + i]) / max(units, 1) for i, n in enumerate(names)})
+        self._last_train = record
+        self.metrics_log.write(record)
+        if self.recipe.output.log_with:
+            acc.log({f"train/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}, step=self.step)
+        if acc.is_main_process:
+            log.info(
+                "step %d/%d loss %.4f lr %.2e %s/s %.0f",
+                self.step, self.cfg.max_steps, record["loss"], record["lr"], self.unit_name, record[f"{self.unit_name}_per_s"],
+            )
+
+    def _log_eval(self, result: dict[str, float]) -> None:
+        if not result:
+            return
+        self._last_eval = result
+        self.metrics_log.write({"kind": "eval", "step": self.step, **result})
+        if self.recipe.output.log_with:
+            self.accelerator.log({f"eval/{k}": v for k, v in result.items()}, step=self.step)
+        if self.accelerator.is_main_process:
+            log.info("step %d eval_loss %.4f", self.step, result["eval_loss"])
+
+    # ------------------------------------------------------------------ checkpoints and final save
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "step": self.step,
+            "position": self.position,
+            "units_total": self.units_total,
+            "train_seconds": self.train_seconds,
+            "world_size": self.accelerator.num_processes,
+            "run_id": self.manifest.get("run_id"),
+            "recipe_hash": self.loaded.hash,
+            "base_model_hash": self.manifest.get("base_model_hash"),
+            "saved_at": mf.now_iso(),
+        }
+        path = ckpt.save_checkpoint(self.accelerator, self.run_dir, self.step, state)
+        if self.accelerator.is_main_process:
+            for old in ckpt.prune(self.run_dir, self.cfg.keep_last):
+                log.info("removed old checkpoint %s (train.keep_last=%d)", old.name, self.cfg.keep_last)
+        self._write_manifest(status="running")
+        return path
+
+    def save(self) -> RunResult:
+        acc = self.accelerator
+        final, tmp = self.run_dir / "final", self.run_dir / ".final.tmp"
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        self._write_rank_record()
+        unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
+        summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
+        acc.wait_for_everyone()
+        registered = None
+        if acc.is_main_process:
+            if (tmp / "llmops_model.json").exists():
+                write_sidecar(tmp, {"run_id": self.manifest["run_id"], "recipe_hash": self.loaded.hash})
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.replace(final)
+            summary = {k: str(v).replace(str(tmp), str(final)) for k, v in summary.items()}
+            self.manifest["final"] = summary
+            self._write_manifest(status="completed")
+            plot_loss(self.metrics_log.read(), self.run_dir / "loss.png", title=f"{self.recipe.recipe} · {self.run_dir.name}")
+            registered = self._register(final)
+        acc.wait_for_everyone()
+        return RunResult(
+            run_dir=self.run_dir,
+            final_dir=final,
+            status="completed",
+            steps=self.step,
+            metrics=self._final_metrics(),
+            manifest=self.manifest,
+            registered=registered,
+            resumed_from_step=self.resumed_from,
+        )
+
+    def _write_rank_record(self) -> None:
+        """Per-process audit: which data this process consumed and a hash of its weights.
+
+        Two ranks of one DDP run must show disjoint data and identical trainable weights.
+        """
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        weights = hashlib.sha256()
+        for name, param in sorted(unwrapped.named_parameters()):
+            if param.requires_grad:
+                weights.update(name.encode())
+                weights.update(param.detach().float().cpu().contiguous().numpy().tobytes())
+        record = {
+            "rank": self.accelerator.process_index,
+            "world_size": self.accelerator.num_processes,
+            "device": str(self.accelerator.device),
+            "first_position": self._first_position,
+            "last_position": self.position,
+            "samples_seen": self._samples_seen,
+            "samples_sha256": self._hasher.hexdigest(),
+            "trainable_sha256": weights.hexdigest(),
+        }
+        ranks = self.run_dir / "ranks"
+        ranks.mkdir(exist_ok=True)
+        mf.write_json_atomic(ranks / f"rank-{record['rank']}.json", record)
+
+    def _register(self, final: Path) -> str | None:
+        name = self.recipe.output.register_as
+        if not name:
+            return None
+        from llmops.registry.api import register_version
+
+        lineage = {
+            "base_model_ref": self.manifest.get("base_model_ref"),
+            "base_model_hash": self.manifest.get("base_model_hash"),
+            "parent_version": self._parent_version(name),
+            "recipe": self.loaded.resolved,
+            "recipe_hash": self.loaded.hash,
+            "dataset_fingerprints": self.manifest.get("dataset_fingerprints"),
+            "feedback_snapshot_id": self.manifest.get("feedback_snapshot_id"),
+            "run_id": self.manifest["run_id"],
+        }
+        version = register_version(name, final, lineage=lineage, tags={"recipe": self.recipe.recipe})
+        self.manifest["registered"] = version.ref
+        self._write_manifest(status="completed")
+        log.info("registered %s", version.ref)
+        return version.ref
+
+    def _parent_version(self, name: str) -> int | str | None:
+        """The registry version the base model came from (an int within `name`)."""
+        from llmops.models.refs import parse_ref
+
+        ref = parse_ref(self.recipe.model.adapter or self.recipe.model.base)
+        if ref.kind != "registry":
+            return None
+        from llmops.registry.api import get_version
+
+        base_name, alias, version = ref.registry_parts
+        mv = get_version(base_name, version=version, alias=None if version is not None else alias)
+        return mv.version if mv.name == name else f"{mv.name}/{mv.version}"
+
+    # ------------------------------------------------------------------ manifest
+
+    def _final_metrics(self) -> dict[str, float]:
+        out = {}
+        if self._last_train:
+            out["train_loss"] = self._last_train["loss"]
+        out.update(self._last_eval)
+        out[self.unit_name] = self.units_total
+        out[f"{self.unit_name}_per_s"] = self.units_total / max(self.train_seconds, 1e-9)
+        return out
+
+    def _write_manifest(self, status: str) -> None:
+        acc = self.accelerator
+        m = self.manifest
+        if not m.get("run_id"):
+            m["run_id"] = mf.new_run_id()
+            m["started_at"] = mf.now_iso()
+            m["attempts"] = []
+        if not getattr(self, "_attempt_recorded", False):
+            self._stopwatch = mf.Stopwatch(earlier_s=m.get("wall_time_s", 0.0))
+            m["attempts"].append({"started_at": mf.now_iso(), "resumed_from_step": self.resumed_from, "command": mf.command_line()})
+            self._attempt_recorded = True
+        describe = self.task.describe() if self.task else {}
+        m.update(
+            {
+                "status": status,
+                "recipe_name": self.recipe.recipe,
+                "description": self.recipe.description,
+                "recipe_source": self.loaded.source,
+                "overrides": self.loaded.overrides,
+                "recipe_hash": self.loaded.hash,
+                "recipe": self.loaded.resolved,
+                **describe,
+                "world_size": acc.num_processes,
+                "distributed_type": str(acc.distributed_type).split(".")[-1],
+                "mixed_precision": acc.mixed_precision,
+                "device": str(acc.device),
+                "versions": mf.library_versions(),
+                "host": mf.host_info(),
+                "steps_completed": self.step,
+                "max_steps": self.cfg.max_steps,
+                "wall_time_s": round(self._stopwatch.total(), 3),
+                "train_time_s": round(self.train_seconds, 3),
+                f"{self.unit_name}_total": self.units_total,
+                f"{self.unit_name}_per_s": self.units_total / max(self.train_seconds, 1e-9),
+                "final_metrics": self._final_metrics() if status == "completed" else m.get("final_metrics", {}),
+            }
+        )
+        if status != "running":
+            m["finished_at"] = mf.now_iso()
+        if acc.is_main_process:
+            mf.write_json_atomic(self.run_dir / mf.MANIFEST, m)
+
+    def _mark_failed(self, exc: BaseException) -> None:
+        """Record a failure in the manifest when the run got far enough to have one."""
+        if self.accelerator is None or not self.manifest.get("run_id"):
+            return
+        self.manifest["error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            self._write_manifest(status="failed")
+        except Exception:  # noqa: BLE001 - never mask the original error
+            log.exception("could not write the failed manifest")
+
+    def cleanup(self) -> None:
+        if self.accelerator is not None:
+            self.accelerator.end_training()
+
+
+def run(loaded: LoadedRecipe, resume: bool = False) -> RunResult:
+    """Train `loaded` into its ``output.dir``; see `Engine`."""
+    return Engine(loaded, resume=resume).run()
