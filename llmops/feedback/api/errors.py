@@ -1,0 +1,67 @@
+"""Every error leaves the API as ``{"error": {"code", "message", "field"}}`` with a 4xx status
+for bad input; only a broken server answers 5xx (503 when the database is unavailable)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+
+from llmops.feedback.errors import FeedbackError
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    err = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return JSONResponse({"error": err}, status_code=status, headers=headers)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+async def _feedback_error(_req: Request, exc: FeedbackError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return _error(exc.status, exc.code, exc.message, exc.field, headers)
+
+
+async def _validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "invalid"}
+    if first.get("type") == "json_invalid":
+        return _error(400, "malformed_json", f"request body is not valid JSON: {first.get('msg')}", "body")
+    field = _field(tuple(first.get("loc", ())))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _error(422, "validation_error", f"{field}: {first.get('msg')}{more}", field)
+
+
+async def _http_error(_req: Request, exc: HTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}
+    return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers)
+
+
+async def _db_error(_req: Request, exc: DBAPIError) -> JSONResponse:
+    # Not the client's fault and nothing was acknowledged: tell it to retry.
+    log.error("database error: %s", exc)
+    return _error(503, "database_unavailable", "the database could not complete the request; retry", headers={"Retry-After": "1"})
+
+
+async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return _error(500, "internal", "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(FeedbackError, _feedback_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(Exception, _unexpected)

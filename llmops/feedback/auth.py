@@ -1,0 +1,99 @@
+"""API keys: ``llmf_<key_id>_<secret>``, of which only sha256(secret) is stored.
+
+The key id is a public lookup handle (shown by ``keys list``); the 256-bit secret is
+compared in constant time. A high-entropy random secret needs no slow password hash:
+sha256 cannot be brute-forced back from 2**256. There are no default credentials: the
+first admin key comes from ``llmops feedback keys create --role admin`` on the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from llmops.feedback.errors import Conflict, NotFound, Unauthenticated
+from llmops.feedback.models import ApiKey, Rater, utcnow
+from llmops.feedback.policies import Principal, Role
+
+PREFIX = "llmf"
+KEY_ID_BYTES = 6  # 12 hex chars
+SECRET_BYTES = 32
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    """Split ``llmf_<key_id>_<secret>`` (raises Unauthenticated on anything else)."""
+    parts = token.split("_")
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        raise Unauthenticated("malformed API key (expected llmf_<id>_<secret>)")
+    return parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key_id: str
+    role: str
+    name: str
+    created_at: datetime
+    token: str  # the only time the secret exists outside the caller's hands
+
+
+def create_key(session: Session, role: str, name: str | None = None) -> NewKey:
+    """Create a key (and its rater identity, reused when ``name`` exists). Caller commits."""
+    role_ = Role(role)
+    key_id = secrets.token_hex(KEY_ID_BYTES)
+    secret = secrets.token_urlsafe(SECRET_BYTES).replace("_", "-")
+    name = name or f"{role_.value}-{key_id}"
+    rater = session.scalar(select(Rater).where(Rater.name == name))
+    if rater is None:
+        rater = Rater(name=name)
+        session.add(rater)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError as exc:  # created concurrently
+            raise Conflict(f"rater name {name!r} was taken concurrently; retry", field="name") from exc
+    key = ApiKey(key_id=key_id, secret_sha256=_sha256(secret), role=role_.value, rater_id=rater.id)
+    session.add(key)
+    session.flush()
+    return NewKey(key_id, role_.value, name, key.created_at, f"{PREFIX}_{key_id}_{secret}")
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    if key is None:
+        raise NotFound(f"no API key with id {key_id!r}", field="key_id")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    """The principal of a bearer token; Unauthenticated when unknown, revoked or wrong."""
+    key_id, secret = parse_token(token)
+    row = session.execute(
+        select(ApiKey.secret_sha256, ApiKey.role, ApiKey.revoked_at, Rater.id, Rater.name)
+        .join(Rater, Rater.id == ApiKey.rater_id)
+        .where(ApiKey.key_id == key_id)
+    ).first()
+    # Compare even when the key id is unknown so timing does not reveal which ids exist.
+    expected = row.secret_sha256 if row else "0" * 64
+    if not hmac.compare_digest(expected, _sha256(secret)) or row is None:
+        raise Unauthenticated("invalid API key")
+    if row.revoked_at is not None:
+        raise Unauthenticated("API key revoked")
+    return Principal(key_id=key_id, role=Role(row.role), rater_id=row.id, rater_name=row.name)

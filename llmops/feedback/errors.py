@@ -1,0 +1,52 @@
+"""Errors of the feedback store: each carries an HTTP status, a stable code and the field at fault.
+
+They are `UserError`s, so the CLI prints them as one line; the API renders them as
+``{"error": {"code", "message", "field"}}``.
+"""
+
+from __future__ import annotations
+
+from llmops.errors import UserError
+
+
+class FeedbackError(UserError):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        err = {"code": self.code, "message": self.message}
+        if self.field:
+            err["field"] = self.field
+        return {"error": err}
+
+
+class Unauthenticated(FeedbackError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(FeedbackError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(FeedbackError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(FeedbackError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(FeedbackError):
+    status = 422
+    code = "invalid"

@@ -1,0 +1,64 @@
+"""Prometheus metrics of the feedback service.
+
+With several uvicorn workers, `llmops feedback serve` points PROMETHEUS_MULTIPROC_DIR
+at a fresh directory so that `/metrics` aggregates every worker, not just the one
+that happened to answer the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REQUESTS = Counter(
+    "llmops_feedback_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "llmops_feedback_request_seconds",
+    "Time to answer a request",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+WRITES = Counter("llmops_feedback_writes_total", "Writes committed and acknowledged", ["kind"])
+REPLAYS = Counter("llmops_feedback_idempotent_replays_total", "Writes answered from an idempotency record")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text (aggregated across workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (not raw path: ids would explode cardinality)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            LATENCY.labels(name).observe(time.perf_counter() - start)

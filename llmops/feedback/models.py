@@ -1,0 +1,210 @@
+"""Tables of the feedback store.
+
+Integrity lives in the database, not only in Python, so that a second writer (another
+worker, a script, a future service) cannot break it:
+
+- one rating per (response, rater): a unique constraint;
+- a rating's score lies on its item's scale: the rating carries the item's scale,
+  pinned by a composite foreign key to ``(items.id, scale_min, scale_max)`` and checked
+  by ``score BETWEEN scale_min AND scale_max``;
+- a rating or comparison entry names a response *of that item*: composite foreign keys
+  to ``(responses.id, responses.item_id)``;
+- one comparison per (item, rater, set of responses compared).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from llmops.db.base import Base
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer, "sqlite")
+ROLES = ("admin", "service", "rater")
+COMPARISON_KINDS = ("ranking", "pair", "tie")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Rater(Base):
+    """An identity that authors feedback (a person, a model server, an admin)."""
+
+    __tablename__ = "feedback_raters"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A bearer key: only the sha256 of its secret is stored; ``key_id`` is the public lookup prefix."""
+
+    __tablename__ = "feedback_api_keys"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    rater: Mapped[Rater] = relationship(lazy="joined")
+
+
+class Item(Base):
+    """A prompt (with optional context) whose responses are judged."""
+
+    __tablename__ = "feedback_items"
+    __table_args__ = (
+        CheckConstraint("scale_min < scale_max", name="scale_order"),
+        UniqueConstraint("id", "scale_min", "scale_max"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    scale_min: Mapped[int] = mapped_column(Integer, default=1)
+    scale_max: Mapped[int] = mapped_column(Integer, default=5)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("feedback_raters.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    responses: Mapped[list[Response]] = relationship(
+        back_populates="item", order_by="Response.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class Response(Base):
+    """One model output for an item, with the model reference/version and generation parameters."""
+
+    __tablename__ = "feedback_responses"
+    __table_args__ = (UniqueConstraint("item_id", "position"), UniqueConstraint("id", "item_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    model_ref: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    generation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="responses")
+
+
+class Rating(Base):
+    """A score on the item's scale, by one rater, for one response (optional critique)."""
+
+    __tablename__ = "feedback_ratings"
+    __table_args__ = (
+        UniqueConstraint("response_id", "rater_id"),
+        CheckConstraint("score >= scale_min AND score <= scale_max", name="score_on_scale"),
+        ForeignKeyConstraint(
+            ["response_id", "item_id"], ["feedback_responses.id", "feedback_responses.item_id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["item_id", "scale_min", "scale_max"],
+            ["feedback_items.id", "feedback_items.scale_min", "feedback_items.scale_max"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    response_id: Mapped[int] = mapped_column(Id)
+    item_id: Mapped[int] = mapped_column(Id, index=True)
+    scale_min: Mapped[int] = mapped_column(Integer)
+    scale_max: Mapped[int] = mapped_column(Integer)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    critique: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Comparison(Base):
+    """A judgement between responses of one item: a ranking of K (best first), a pair, or a tie."""
+
+    __tablename__ = "feedback_comparisons"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {COMPARISON_KINDS!r}", name="kind"),
+        UniqueConstraint("item_id", "rater_id", "response_set"),
+        UniqueConstraint("id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Sorted, comma-joined response ids: one judgement per rater per set of responses.
+    response_set: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    entries: Mapped[list[ComparisonEntry]] = relationship(
+        order_by="ComparisonEntry.rank", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ComparisonEntry(Base):
+    """A response's rank within a comparison (1 = best; equal ranks are ties)."""
+
+    __tablename__ = "feedback_comparison_entries"
+    __table_args__ = (
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        ForeignKeyConstraint(
+            ["comparison_id", "item_id"], ["feedback_comparisons.id", "feedback_comparisons.item_id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["response_id", "item_id"], ["feedback_responses.id", "feedback_responses.item_id"], ondelete="CASCADE"
+        ),
+    )
+
+    comparison_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    response_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Id)
+    rank: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a write made with an ``Idempotency-Key``, stored in the write's own transaction."""
+
+    __tablename__ = "feedback_idempotency"
+
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExportSnapshot(Base):
+    """A record of each preference export, so lineage (``feedback_snapshot_id``) can be looked up."""
+
+    __tablename__ = "feedback_exports"
+
+    snapshot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    max_rating_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    max_comparison_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    agreement: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,72 @@
+"""Read-only quality queries for monitoring: how each model's responses are judged."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from llmops.feedback.models import Comparison, ComparisonEntry, Rating, Response
+
+
+def quality_by_model(db_url: str | None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    """Per model reference: ratings (count, mean on the raw scale, mean normalised to [0, 1]) and
+    pairwise win rate against responses of *other* models (a tie is half a win).
+
+    `since`/`until` bound when the feedback was given (created_at, half-open [since, until)).
+    Responses without a model reference are grouped under ``None``.
+    """
+    from llmops.db import session_factory
+
+    def window(col):
+        conds = []
+        if since is not None:
+            conds.append(col >= since)
+        if until is not None:
+            conds.append(col < until)
+        return conds
+
+    out: dict[str | None, dict] = defaultdict(
+        lambda: {"n_ratings": 0, "mean_rating": None, "mean_rating_normalized": None, "wins": 0.0, "n_pairs": 0, "cmp": set()}
+    )
+    with session_factory(db_url)() as session:
+        norm = (Rating.score - Rating.scale_min) * 1.0 / (Rating.scale_max - Rating.scale_min)
+        for model, n, mean, mean_norm in session.execute(
+            select(Response.model_ref, func.count(Rating.id), func.avg(Rating.score), func.avg(norm))
+            .join(Response, Response.id == Rating.response_id)
+            .where(*window(Rating.created_at))
+            .group_by(Response.model_ref)
+        ):
+            out[model].update(n_ratings=int(n), mean_rating=float(mean), mean_rating_normalized=float(mean_norm))
+        entries = session.execute(
+            select(Comparison.id, Response.model_ref, ComparisonEntry.rank)
+            .join(ComparisonEntry, ComparisonEntry.comparison_id == Comparison.id)
+            .join(Response, Response.id == ComparisonEntry.response_id)
+            .where(*window(Comparison.created_at))
+            .order_by(Comparison.id)
+        ).all()
+    for cid, group in itertools.groupby(entries, key=lambda e: e[0]):
+        members = [(m, r) for _, m, r in group]
+        for (ma, ra), (mb, rb) in itertools.combinations(members, 2):
+            if ma == mb:
+                continue  # same model on both sides says nothing about the model
+            for me, mine, theirs in ((ma, ra, rb), (mb, rb, ra)):
+                stats = out[me]
+                stats["n_pairs"] += 1
+                stats["wins"] += 1.0 if mine < theirs else 0.5 if mine == theirs else 0.0
+                stats["cmp"].add(cid)
+    rows = []
+    for model, s in out.items():
+        rows.append(
+            {
+                "model": model,
+                "n_ratings": s["n_ratings"],
+                "mean_rating": s["mean_rating"],
+                "mean_rating_normalized": s["mean_rating_normalized"],
+                "win_rate": s["wins"] / s["n_pairs"] if s["n_pairs"] else None,
+                "n_comparisons": len(s["cmp"]),
+            }
+        )
+    return sorted(rows, key=lambda r: (r["model"] is None, r["model"] or ""))
