@@ -115,5 +115,7 @@ class PromotionRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+# The newest alembic revision of the `registry` branch; a test keeps it in sync.
+REGISTRY_HEAD = "registry_0001"
 APPEND_ONLY_TABLES = ("registry_alias_events", "registry_promotions")
 IMMUTABLE_VERSION_COLUMNS = ("model_id", "version", "artifact_uri", "artifact_sha256", "artifact_bytes", "lineage")

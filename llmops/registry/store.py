@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from llmops.db import session_factory
+from llmops.db import get_engine, session_factory
 from llmops.db import upgrade as db_upgrade
 from llmops.errors import DataError
 from llmops.registry.artifacts import ArtifactStore, validate_name
@@ -35,6 +36,7 @@ from llmops.registry.entities import (
     validate_alias,
 )
 from llmops.registry.models import (
+    REGISTRY_HEAD,
     AliasEventRow,
     AliasRow,
     EvalResultRow,
@@ -111,15 +113,26 @@ class RegistryStore(abc.ABC):
     def promotions(self, name: str) -> list[PromotionRecord]: ...
 
 
-_upgraded: set[str] = set()
+_upgraded: set[tuple[str, str]] = set()
 _upgraded_lock = threading.Lock()
 
 
-def _ensure_schema(url: str) -> None:
+def _at_revision(url: str, head: str) -> bool:
+    """Whether the database already carries `head` (a cheap check that skips alembic)."""
+    try:
+        with get_engine(url).connect() as conn:
+            return head in conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    except SQLAlchemyError:
+        return False
+
+
+def ensure_schema(url: str, head: str = REGISTRY_HEAD) -> None:
+    """Run the migrations once per process, and only when `head` is not applied yet."""
     with _upgraded_lock:
-        if url not in _upgraded:
-            db_upgrade(url)
-            _upgraded.add(url)
+        if (url, head) not in _upgraded:
+            if not _at_revision(url, head):
+                db_upgrade(url)
+            _upgraded.add((url, head))
 
 
 def _read_results(results_dir: Path) -> dict[str, Any]:
@@ -151,7 +164,7 @@ class SqlRegistryStore(RegistryStore):
 
     def __init__(self, db_url: str | None = None, artifacts: ArtifactStore | None = None) -> None:
         self.url = database_url(db_url)
-        _ensure_schema(self.url)
+        ensure_schema(self.url)
         self._sessions = session_factory(self.url)
         self.artifacts = artifacts or ArtifactStore()
 
