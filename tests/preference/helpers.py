@@ -47,3 +47,32 @@ def toy_pair_batch(n_pairs: int = 3, seed: int = 0, vocab: int = 64) -> dict[str
         attention[i, : len(r)] = 1
         completion[i, : len(r)] = m
     return {"input_ids": input_ids, "attention_mask": attention, "completion_mask": completion}
+
+
+WORDS = ["<pad>", "<eot>", "<bos>", "<unk>", "<|user|>", "<|assistant|>", "<|system|>"] + [
+    "a", "b", "c", "good", "bad", "answer", "question", "why", "is", "sky", "blue", "because", "light", "scatters",
+    "it", "just", "random", "words", "the", "be", "summarise", "this",
+]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|> {{ m.content }} <eot> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+
+def word_tokenizer(pad_is_eos: bool = False, chat_template: bool = True):
+    """A whitespace word-level tokenizer (ids hand-checkable) with a chat template; eos = <eot>."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<eot>", unk_token="<unk>", pad_token="<eot>" if pad_is_eos else "<pad>"
+    )
+    if chat_template:
+        fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def ids(*words: str) -> list[int]:
+    return [WORDS.index(w) for w in words]

@@ -1,0 +1,124 @@
+"""Reward-model win rate of a candidate policy against a baseline, on the same prompts.
+
+A preference update can raise the reward while breaking the task; reporting the
+reward-model win rate next to BLEU/ROUGE of the *same* held-out prompts shows both. Each
+prompt is one paired sample: the candidate wins (1), ties (½) or loses (0) under the
+reward model. The win rate gets a percentile-bootstrap 95% interval and a two-sided
+sign test against 0.5 on the non-tied prompts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+PROMPT_KEYS = ("prompt", "input", "source")
+OUTPUT_KEYS = ("prediction", "output", "generation", "response", "completion")
+Scorer = Callable[[Sequence[Any], Sequence[str]], Sequence[float]]
+
+
+def winrate_from_scores(
+    baseline_scores: Sequence[float], candidate_scores: Sequence[float], n_resamples: int = 1000, seed: int = 0,
+    tie_tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Win rate (ties = ½), its bootstrap CI and a sign-test p-value from paired rewards."""
+    from scipy.stats import binomtest
+
+    from llmops.eval.stats import bootstrap_ci
+
+    a, b = np.asarray(baseline_scores, dtype=np.float64), np.asarray(candidate_scores, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"need two equally long, non-empty score lists, got {a.shape} and {b.shape}")
+    diff = b - a
+    wins, losses = int((diff > tie_tolerance).sum()), int((diff < -tie_tolerance).sum())
+    ties = len(diff) - wins - losses
+    outcome = np.where(diff > tie_tolerance, 1.0, np.where(diff < -tie_tolerance, 0.0, 0.5))[:, None]
+    n = len(outcome)
+    score = float(outcome.mean())
+    low, high = bootstrap_ci(outcome, lambda s: float(s[0]) / n, n_resamples=n_resamples, seed=seed)
+    p = 1.0 if wins + losses == 0 else float(binomtest(wins, wins + losses, 0.5).pvalue)
+    return {
+        "score": score,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "p_value": p,
+        "test": "sign_test",
+        "n": n,
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+        "mean_reward_baseline": float(a.mean()),
+        "mean_reward_candidate": float(b.mean()),
+    }
+
+
+def reward_winrate(
+    scorer: Scorer,
+    prompts: Sequence[Any],
+    baseline_outputs: Sequence[str],
+    candidate_outputs: Sequence[str],
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Score both systems' outputs with `scorer` (e.g. `RewardScorer.score`) and compare them."""
+    if not (len(prompts) == len(baseline_outputs) == len(candidate_outputs)):
+        raise ValueError("prompts, baseline and candidate outputs must be paired (same length)")
+    base = list(scorer(prompts, baseline_outputs))
+    cand = list(scorer(prompts, candidate_outputs))
+    return winrate_from_scores(base, cand, n_resamples, seed)
+
+
+def _read_samples(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "samples.jsonl"
+    if not path.is_file():
+        from llmops.errors import DataError
+
+        raise DataError(f"{run_dir}: no samples.jsonl (is it an `llmops eval run` output directory?)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _field(row: dict[str, Any], keys: Sequence[str], what: str, where: str) -> Any:
+    for key in keys:
+        if key in row:
+            return row[key]
+    from llmops.errors import DataError
+
+    raise DataError(f"{where}: sample has no {what} field ({', '.join(keys)})")
+
+
+def reward_winrate_dirs(
+    reward_model: str, baseline_dir: str | Path, candidate_dir: str | Path, n_resamples: int = 1000, seed: int = 0,
+    scorer: Scorer | None = None, max_length: int = 1024,
+) -> dict[str, Any]:
+    """Win rate of `candidate_dir` over `baseline_dir`, two `llmops eval run` outputs of one suite.
+
+    Samples are paired by their ``id`` (or position) and must share the prompt.
+    """
+    from llmops.errors import DataError
+
+    base_dir, cand_dir = Path(baseline_dir), Path(candidate_dir)
+    base_rows, cand_rows = _read_samples(base_dir), _read_samples(cand_dir)
+    key = "id" if all("id" in r for r in base_rows + cand_rows) else None
+    base_by = {(r[key] if key else i): r for i, r in enumerate(base_rows)}
+    cand_by = {(r[key] if key else i): r for i, r in enumerate(cand_rows)}
+    if set(base_by) != set(cand_by):
+        raise DataError(f"{base_dir} and {cand_dir} do not cover the same samples (same suite and limit?)")
+    prompts, base_out, cand_out = [], [], []
+    for sid in base_by:
+        b, c = base_by[sid], cand_by[sid]
+        prompt = _field(b, PROMPT_KEYS, "prompt", str(base_dir / "samples.jsonl"))
+        if prompt != _field(c, PROMPT_KEYS, "prompt", str(cand_dir / "samples.jsonl")):
+            raise DataError(f"sample {sid!r}: the two runs have different prompts; not a paired comparison")
+        prompts.append(prompt)
+        base_out.append(str(_field(b, OUTPUT_KEYS, "output", str(base_dir / "samples.jsonl"))))
+        cand_out.append(str(_field(c, OUTPUT_KEYS, "output", str(cand_dir / "samples.jsonl"))))
+    if scorer is None:
+        from llmops.preference.reward_model import RewardScorer
+
+        scorer = RewardScorer(reward_model, max_length=max_length).score
+    result = reward_winrate(scorer, prompts, base_out, cand_out, n_resamples, seed)
+    result.update(reward_model=reward_model, baseline=str(base_dir), candidate=str(cand_dir))
+    return result
