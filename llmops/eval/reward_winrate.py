@@ -13,8 +13,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 PROMPT_KEYS = ("prompt", "input", "source")
 OUTPUT_KEYS = ("prediction", "output", "generation", "response", "completion")
 Scorer = Callable[[Sequence[Any], Sequence[str]], Sequence[float]]
@@ -25,6 +23,7 @@ def winrate_from_scores(
     tie_tolerance: float = 0.0,
 ) -> dict[str, Any]:
     """Win rate (ties = ½), its bootstrap CI and a sign-test p-value from paired rewards."""
+    import numpy as np
     from scipy.stats import binomtest
 
     from llmops.eval.stats import bootstrap_ci
@@ -122,3 +121,53 @@ def reward_winrate_dirs(
     result = reward_winrate(scorer, prompts, base_out, cand_out, n_resamples, seed)
     result.update(reward_model=reward_model, baseline=str(base_dir), candidate=str(cand_dir))
     return result
+
+
+def with_task_metrics(result: dict[str, Any], baseline_dir: str | Path, candidate_dir: str | Path) -> dict[str, Any]:
+    """Add the suite's own paired comparison (BLEU, ROUGE, ...) next to the win rate, when available."""
+    try:
+        from llmops.eval.api import paired_compare
+    except ImportError:
+        return result
+    if (Path(baseline_dir) / "results.json").is_file() and (Path(candidate_dir) / "results.json").is_file():
+        result["task_metrics"] = paired_compare(baseline_dir, candidate_dir)
+    return result
+
+
+def add_cli(subparsers) -> None:
+    """`llmops eval winrate`: registered by `llmops.cli.eval` (parsing only; work happens above)."""
+    w = subparsers.add_parser(
+        "winrate",
+        help="reward-model win rate of a candidate run over a baseline run (paired, same suite)",
+        description="Score the outputs of two `llmops eval run` directories of the same suite with a reward "
+        "model; report the candidate's win rate (ties = 1/2) with a bootstrap 95%% CI and a sign test, next to "
+        "the suite's own paired metrics (BLEU, ROUGE, ...) so a preference update that breaks the task shows up.",
+    )
+    w.add_argument("--reward-model", required=True, help="reward model reference (e.g. runs/reward/final)")
+    w.add_argument("--baseline", required=True, help="eval output dir of the old policy")
+    w.add_argument("--candidate", required=True, help="eval output dir of the new policy")
+    w.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    w.add_argument("--out", help="also write the result as JSON here")
+    w.add_argument("--json", action="store_true", help="print JSON")
+    w.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    result = with_task_metrics(
+        reward_winrate_dirs(args.reward_model, args.baseline, args.candidate, seed=args.seed),
+        args.baseline, args.candidate,
+    )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"reward win rate {result['score']:.3f} [{result['ci_low']:.3f}, {result['ci_high']:.3f}] "
+          f"(wins {result['wins']}, ties {result['ties']}, losses {result['losses']}; "
+          f"sign test p={result['p_value']:.3g}; n={result['n']})")
+    print(f"mean reward: baseline {result['mean_reward_baseline']:.4f}, candidate {result['mean_reward_candidate']:.4f}")
+    for metric, row in (result.get("task_metrics") or {}).items():
+        print(f"{metric}: baseline {row['baseline']:.4f} candidate {row['candidate']:.4f} "
+              f"delta {row['delta']:+.4f} (p={row['p_value']:.3g}, {row['test']})")
+    return 0
