@@ -24,4 +24,5 @@ class Base(DeclarativeBase):
 MODEL_MODULES: list[str] = [
     "llmops.feedback.models",
     "llmops.registry.models",
+    "llmops.monitor.models",
 ]
