@@ -76,26 +76,33 @@ def test_reward_model_separates_synthetic_pairs_and_scores_via_cli(tmp_path, cap
     assert len(scored) == 24 and all("chosen_score" in r for r in scored)
 
 
-@pytest.mark.parametrize("precompute", [False, True], ids=["live-reference", "precomputed-reference"])
-def test_dpo_starts_at_log2_and_learns(tmp_path, precompute):
+def test_dpo_starts_at_log2_learns_and_precomputed_reference_matches_live(tmp_path):
     train = _write(tmp_path / "train.jsonl", _separable_pairs(32, seed=2))
-    result = _train(
-        "recipes/dpo.yaml", tmp_path, f"data.train={train}", "data.validation_split=0", "train.max_steps=8",
-        "train.batch_size=4", "train.log_every=1", "train.lr=5e-3", "data.max_length=64",
-        f"dpo.precompute_ref_logps={str(precompute).lower()}",
-    )
-    rows = _metrics(result.run_dir)
+    runs = {}
+    for precompute in (False, True):
+        out = tmp_path / f"pre-{precompute}"
+        out.mkdir()
+        runs[precompute] = _train(
+            "recipes/dpo.yaml", out, f"data.train={train}", "data.validation_split=0", "train.max_steps=6",
+            "train.batch_size=4", "train.log_every=1", "train.lr=5e-3", "train.warmup_steps=0",
+            "data.max_length=64", "data.limit=null", f"dpo.precompute_ref_logps={str(precompute).lower()}",
+        )
+    rows = _metrics(runs[False].run_dir)
     first = rows[0]
     # LoRA starts as a no-op (B = 0): policy == reference, so loss = log 2 and margin = 0.
-    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5)
-    assert first["reward_margin"] == pytest.approx(0.0, abs=1e-5)
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert first["reward_margin"] == pytest.approx(0.0, abs=1e-6)
     for key in ("reward_accuracy", "reward_chosen", "reward_rejected", "logps_chosen", "logps_rejected"):
         assert key in first
-    assert rows[-1]["loss"] < first["loss"] - 0.05
+    assert rows[-1]["loss"] < first["loss"] - 0.02
     assert rows[-1]["reward_margin"] > 0
-    assert (result.run_dir / "ref_logps.json").exists() == precompute
-    assert (result.final_dir / "adapter_config.json").exists()
-    assert not (result.final_dir / "ref").exists()
+    # Precomputing the reference once changes nothing but the cost.
+    pre = _metrics(runs[True].run_dir)
+    assert [r["loss"] for r in pre] == pytest.approx([r["loss"] for r in rows], abs=1e-5)
+    assert (runs[True].run_dir / "ref_logps.json").exists()
+    assert not (runs[False].run_dir / "ref_logps.json").exists()
+    final = runs[False].final_dir
+    assert (final / "adapter_config.json").exists() and not (final / "ref").exists()
 
 
 def toy_reward(prompts, completions):
