@@ -53,12 +53,14 @@ class ReferencePolicy:
             from llmops.models.loading import load_causal_lm
 
             self.kind = "copy"
-            copy = load_causal_lm(m.base, dtype=m.dtype, adapter=m.adapter, revision=m.revision,
-                                  trust_remote_code=m.trust_remote_code)
+            copy = load_causal_lm(
+                m.base, dtype=m.dtype, adapter=m.adapter, revision=m.revision, trust_remote_code=m.trust_remote_code
+            )
             if m.adapter:
                 copy = copy.merge_and_unload()
             self.copy = prepare_frozen(copy)
-            self.description = f"{m.base}" + (f" + {m.adapter} merged" if m.adapter else "") + " (frozen copy)"
+            merged = f" + {m.adapter} merged" if m.adapter else ""
+            self.description = f"{m.base}{merged} (frozen copy)"
         log.info("reference policy: %s", self.description)
 
     @contextmanager

@@ -115,7 +115,6 @@ class DPOTask:
             for ex, (c, rj) in zip(examples, values[name]):
                 ex["ref_chosen_logps"], ex["ref_rejected_logps"] = c, rj
         self.reference.drop(self._model)
-        self.reference_dropped = True
         log.info("reference log-probs precomputed for %d pairs; reference dropped", len(self._train))
 
     # ---------------------------------------------------------------- data
