@@ -18,7 +18,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     reg = subparsers.add_parser("registry", help="model registry: versions, aliases, gated promotion, lineage",
-                                description="Versions with lineage and attached evaluations; aliases with an audit log.")
+                                description="Versions with lineage and evaluations; aliases with an audit log.")
     sub = reg.add_subparsers(dest="registry_command", metavar="SUBCOMMAND", required=True)
 
     p = sub.add_parser("list", help="registered models, or the versions of one")

@@ -51,7 +51,8 @@ def _prompt_of(obj: Any, where: str) -> str:
             if isinstance(obj.get(key), str):
                 return obj[key]
         if isinstance(obj.get("messages"), list):
-            return "\n".join(m.get("content", "") for m in obj["messages"] if isinstance(m, dict) and m.get("role") == "user")
+            user = [m.get("content", "") for m in obj["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+            return "\n".join(user)
     raise DataError(f"{where}: expected a string or an object with `prompt`, `text` or `messages`")
 
 

@@ -16,7 +16,8 @@ class MonitorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.alert_value = Gauge("llmops_alert_value", "Latest value of an alert rule's signal", ["rule", "kind"], registry=r)
+        self.alert_value = Gauge("llmops_alert_value", "Latest value of an alert rule's signal", ["rule", "kind"],
+                                 registry=r)
         self.alert_firing = Gauge("llmops_alert_firing", "1 while an alert rule is firing", ["rule"], registry=r)
         self.alert_events = Counter("llmops_alert_events", "Alert state changes", ["rule", "event"], registry=r)
         self.drift_stat = Gauge("llmops_drift_psi", "PSI of a drift feature", ["feature"], registry=r)

@@ -10,7 +10,7 @@ from llmops.db import session_factory
 from llmops.errors import DataError
 from llmops.monitor.drift import load_profile, profile_hash
 from llmops.monitor.models import MONITOR_HEAD, DriftReferenceRow
-from llmops.registry.store import ensure_schema
+from llmops.registry.schema import ensure_schema
 from llmops.settings import database_url
 
 

@@ -92,7 +92,7 @@ def _plot(series: list[tuple[str, list[tuple[float, float]]]], ylabel: str, out:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for label, points in series:
         if points:
-            ax.plot(*zip(*points), label=label, linewidth=1.4, marker="o" if len(points) < 3 else None)
+            ax.plot(*zip(*points, strict=True), label=label, linewidth=1.4, marker="o" if len(points) < 3 else None)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(ylabel)
     if log_y:

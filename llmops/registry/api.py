@@ -104,11 +104,15 @@ def register_version(
     return mv
 
 
-def get_version(name: str, version: int | None = None, alias: str | None = None, db_url: str | None = None) -> ModelVersion:
+def get_version(
+    name: str, version: int | None = None, alias: str | None = None, db_url: str | None = None
+) -> ModelVersion:
     return get_store(db_url).get_version(name, version=version, alias=alias)
 
 
-def resolve_registry_ref(name: str, alias: str | None = None, version: int | None = None, db_url: str | None = None) -> Path:
+def resolve_registry_ref(
+    name: str, alias: str | None = None, version: int | None = None, db_url: str | None = None
+) -> Path:
     """Local directory of `registry:NAME@ALIAS` / `registry:NAME/VERSION` (inside the store)."""
     store = get_store(db_url)
     mv = store.get_version(name, version=version, alias=alias)

@@ -109,8 +109,12 @@ class ArtifactStore:
         digest, n_bytes = tree_digest(staging)
         return staging, digest, n_bytes
 
-    def commit(self, staging: Path, name: str, version: int) -> StoredArtifact:
-        """Move a staged copy to its final place (atomic rename on one filesystem)."""
+    def commit(self, staging: Path, name: str, version: int, sha256: str, n_bytes: int) -> StoredArtifact:
+        """Move a staged copy to its final place (atomic rename on one filesystem).
+
+        Runs inside the registering transaction, so it must stay cheap: no re-hashing
+        (the staging directory is private to this registration, its digest still holds).
+        """
         uri = f"{validate_name(name)}/{int(version)}"
         final = self.path(uri, must_exist=False)
         if final.exists():
@@ -119,8 +123,7 @@ class ArtifactStore:
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, final)
-        digest, n_bytes = tree_digest(final)
-        return StoredArtifact(uri, digest, n_bytes)
+        return StoredArtifact(uri, sha256, n_bytes)
 
     def copy_into(self, src: str | Path, uri: str) -> StoredArtifact:
         """Copy a directory (e.g. eval results) to `uri` inside the store."""

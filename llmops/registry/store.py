@@ -1,4 +1,4 @@
-"""The registry store: one interface (`RegistryStore`), one SQL implementation.
+"""The SQL implementation of `RegistryStore` (SQLite or PostgreSQL).
 
 Version numbers come from ``registry_models.next_version``, incremented with
 ``UPDATE ... RETURNING`` in the same transaction that inserts the version row. On
@@ -9,20 +9,17 @@ increment back too (no gaps); a deletion never decrements it (no reuse).
 
 from __future__ import annotations
 
-import abc
 import json
-import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from llmops.db import get_engine, session_factory
-from llmops.db import upgrade as db_upgrade
+from llmops.db import session_factory
 from llmops.errors import DataError
 from llmops.registry.artifacts import ArtifactStore, validate_name
 from llmops.registry.entities import (
@@ -35,8 +32,8 @@ from llmops.registry.entities import (
     default_actor,
     validate_alias,
 )
+from llmops.registry.interface import RegistryStore
 from llmops.registry.models import (
-    REGISTRY_HEAD,
     AliasEventRow,
     AliasRow,
     EvalResultRow,
@@ -45,94 +42,10 @@ from llmops.registry.models import (
     RegisteredModelRow,
     utcnow,
 )
+from llmops.registry.schema import ensure_schema
 from llmops.settings import database_url
 
-
-class RegistryStore(abc.ABC):
-    """What the registry needs from persistence; the CLI, API and gates talk only to this."""
-
-    @abc.abstractmethod
-    def register(
-        self,
-        name: str,
-        artifact_dir: str | Path,
-        lineage: dict[str, Any] | None = None,
-        tags: dict[str, str] | None = None,
-        description: str = "",
-        actor: str | None = None,
-    ) -> ModelVersion: ...
-
-    @abc.abstractmethod
-    def get_version(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion: ...
-
-    @abc.abstractmethod
-    def list_models(self) -> list[ModelSummary]: ...
-
-    @abc.abstractmethod
-    def list_versions(self, name: str) -> list[ModelVersion]: ...
-
-    @abc.abstractmethod
-    def delete_version(self, name: str, version: int, actor: str | None = None) -> None: ...
-
-    @abc.abstractmethod
-    def set_tags(self, name: str, version: int, tags: dict[str, str]) -> ModelVersion: ...
-
-    @abc.abstractmethod
-    def attach_eval(
-        self, name: str, version: int, results_dir: str | Path, suite: str | None = None, actor: str | None = None
-    ) -> EvalAttachment: ...
-
-    @abc.abstractmethod
-    def evals(self, name: str, version: int) -> list[EvalAttachment]: ...
-
-    @abc.abstractmethod
-    def alias_version(self, name: str, alias: str) -> int | None: ...
-
-    @abc.abstractmethod
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int | None,
-        actor: str | None = None,
-        reason: str = "",
-        forced: bool = False,
-        expect_current: int | None | type[Ellipsis] = ...,
-    ) -> AliasEvent: ...
-
-    @abc.abstractmethod
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
-
-    @abc.abstractmethod
-    def record_promotion(
-        self, name: str, version: int, alias: str, decision: str, actor: str, reason: str, report: dict[str, Any],
-        gates_file: str | None = None,
-    ) -> PromotionRecord: ...
-
-    @abc.abstractmethod
-    def promotions(self, name: str) -> list[PromotionRecord]: ...
-
-
-_upgraded: set[tuple[str, str]] = set()
-_upgraded_lock = threading.Lock()
-
-
-def _at_revision(url: str, head: str) -> bool:
-    """Whether the database already carries `head` (a cheap check that skips alembic)."""
-    try:
-        with get_engine(url).connect() as conn:
-            return head in conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    except SQLAlchemyError:
-        return False
-
-
-def ensure_schema(url: str, head: str = REGISTRY_HEAD) -> None:
-    """Run the migrations once per process, and only when `head` is not applied yet."""
-    with _upgraded_lock:
-        if (url, head) not in _upgraded:
-            if not _at_revision(url, head):
-                db_upgrade(url)
-            _upgraded.add((url, head))
+__all__ = ["RegistryStore", "SqlRegistryStore", "ensure_schema"]
 
 
 def _read_results(results_dir: Path) -> dict[str, Any]:
@@ -230,10 +143,8 @@ class SqlRegistryStore(RegistryStore):
                     .returning(RegisteredModelRow.next_version)
                 ).scalar_one()
                 version = nxt - 1
-                stored = self.artifacts.commit(staging, name, version)
+                stored = self.artifacts.commit(staging, name, version, digest, n_bytes)
                 final = self.artifacts.path(stored.uri)
-                if stored.sha256 != digest:
-                    raise RegistryError(f"artifact of {name}/{version} changed while being copied")
                 row = ModelVersionRow(
                     model_id=model_id,
                     version=version,
@@ -269,7 +180,8 @@ class SqlRegistryStore(RegistryStore):
             if version is None:
                 alias = alias or "latest"
                 if alias == "latest":
-                    version = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id))
+                    newest = select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id)
+                    version = s.scalar(newest)
                     if version is None:
                         raise RegistryError(f"model `{name}` has no versions")
                 else:
@@ -284,7 +196,7 @@ class SqlRegistryStore(RegistryStore):
         with self._tx() as s:
             out = []
             for m in s.scalars(select(RegisteredModelRow).order_by(RegisteredModelRow.name)):
-                versions = [v for (v,) in s.execute(select(ModelVersionRow.version).where(ModelVersionRow.model_id == m.id))]
+                versions = list(s.scalars(select(ModelVersionRow.version).where(ModelVersionRow.model_id == m.id)))
                 aliases = {a.alias: a.version for a in s.scalars(select(AliasRow).where(AliasRow.model_id == m.id))}
                 out.append(
                     ModelSummary(m.name, m.description, len(versions), max(versions, default=None), m.next_version,
@@ -332,8 +244,6 @@ class SqlRegistryStore(RegistryStore):
         results = _read_results(src)
         suite = suite or suite_name(results, src.name)
         self.get_version(name, version)  # fail before copying anything
-        import uuid
-
         stored = self.artifacts.copy_into(src, f"_evals/{validate_name(name)}/{int(version)}/{uuid.uuid4().hex[:12]}")
         try:
             with self._tx() as s:
@@ -358,7 +268,8 @@ class SqlRegistryStore(RegistryStore):
     def evals(self, name, version) -> list[EvalAttachment]:
         with self._tx() as s:
             row_v = self._version_row(s, self._model(s, name), version)
-            rows = s.scalars(select(EvalResultRow).where(EvalResultRow.version_id == row_v.id).order_by(EvalResultRow.id))
+            q = select(EvalResultRow).where(EvalResultRow.version_id == row_v.id).order_by(EvalResultRow.id)
+            rows = s.scalars(q)
             return [self._eval_view(name, version, r) for r in rows]
 
     # --- aliases and the audit log ---------------------------------------------------

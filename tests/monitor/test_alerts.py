@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,7 +44,9 @@ rules:
     cooldown: 6h
     actions:
       - {{type: log}}
-      - {{type: retrain, recipe: recipes/sft.yaml, command: ["{sys.executable}", "{tmp_path / 'launch.py'}", "{tmp_path / 'launches.txt'}", "{{recipe}}"]}}
+      - type: retrain
+        recipe: recipes/sft.yaml
+        command: ["{sys.executable}", "{tmp_path / 'launch.py'}", "{tmp_path / 'launches.txt'}", "{{recipe}}"]
 """)
     return path
 

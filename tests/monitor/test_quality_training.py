@@ -40,7 +40,7 @@ def feedback(db_url):
     _rate(store, 12, 2, "new")
     backdated = datetime.now(timezone.utc) - timedelta(hours=36)
     with sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://")).begin() as conn:
-        conn.execute(sa.text("UPDATE feedback_ratings SET created_at = :t WHERE id IN (%s)" % ",".join(map(str, old))),
+        conn.execute(sa.text(f"UPDATE feedback_ratings SET created_at = :t WHERE id IN ({','.join(map(str, old))})"),
                      {"t": backdated})
     return db_url
 

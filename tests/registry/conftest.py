@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
 from .helpers import make_model_dir
 
 

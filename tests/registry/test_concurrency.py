@@ -44,7 +44,7 @@ def test_concurrent_registrations_get_dense_unique_versions(backend, request, tm
     time.sleep(0.5)
     go.touch()
     outputs = [p.communicate(timeout=240) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-2000:]
     handed_out = [int(v) for out, _ in outputs for v in out.split()]
     assert sorted(handed_out) == list(range(1, N_PROCS * PER_PROC + 1))

@@ -62,7 +62,8 @@ def test_gate_refuses_worse_candidate_and_names_the_rule(db_url, tmp_path, gates
     with pytest.raises(PromotionRefused, match=r"rule `no-regression` \(no_regression\).*rougeL 0.4 -> 0.3") as exc:
         api.promote("docs", v2, "production", gates, actor="alice", db_url=db_url, compare=fake_paired)
     assert "rouge-floor" not in str(exc.value)
-    with pytest.raises(PromotionRefused, match=r"rule `rouge-floor` \(metric_threshold\): rougeL on docstrings = 0.1 < min 0.25"):
+    floor = r"rule `rouge-floor` \(metric_threshold\): rougeL on docstrings = 0.1 < min 0.25"
+    with pytest.raises(PromotionRefused, match=floor):
         api.promote("docs", v3, "production", gates, actor="alice", db_url=db_url, compare=fake_paired)
     with pytest.raises(PromotionRefused, match=r"rule `required_tags#3`.*missing tag\(s\) reviewed=yes"):
         api.promote("docs", v4, "production", gates, actor="alice", db_url=db_url, compare=fake_paired)

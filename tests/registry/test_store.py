@@ -147,8 +147,8 @@ def test_missing_artifact_and_unknown_model_errors(sqlite_url, tmp_path):
 
 
 def test_registry_head_matches_migrations():
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from llmops.registry.models import REGISTRY_HEAD
 

@@ -1,0 +1,32 @@
+"""Create the schema on first use, cheaply: skip alembic when the branch head is applied."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from llmops.db import get_engine
+from llmops.db import upgrade as db_upgrade
+from llmops.registry.models import REGISTRY_HEAD
+
+_upgraded: set[tuple[str, str]] = set()
+_upgraded_lock = threading.Lock()
+
+
+def _at_revision(url: str, head: str) -> bool:
+    """Whether the database already carries `head` (a cheap check that skips alembic)."""
+    try:
+        with get_engine(url).connect() as conn:
+            return head in conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    except SQLAlchemyError:
+        return False
+
+
+def ensure_schema(url: str, head: str = REGISTRY_HEAD) -> None:
+    """Run the migrations once per process, and only when `head` is not applied yet."""
+    with _upgraded_lock:
+        if (url, head) not in _upgraded:
+            if not _at_revision(url, head):
+                db_upgrade(url)
+            _upgraded.add((url, head))
