@@ -1,0 +1,101 @@
+"""Every role × every endpoint, plus anonymous, malformed, unknown and revoked keys.
+
+The expected table is written out here independently of `llmops.feedback.policies`,
+and every API route must appear in it: a new endpoint cannot ship unlisted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import new_item
+
+PUBLIC = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/openapi.json"), ("GET", "/docs"),
+          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+ALL, WRITERS, ADMIN = {"admin", "service", "rater"}, {"admin", "service"}, {"admin"}
+# (method, path template) → roles allowed
+EXPECTED = {
+    ("GET", "/v1/items"): ALL,
+    ("GET", "/v1/items/next"): ALL,
+    ("GET", "/v1/items/{item_id}"): ALL,
+    ("POST", "/v1/items"): WRITERS,
+    ("POST", "/v1/items/bulk"): WRITERS,
+    ("POST", "/v1/ratings"): ALL,
+    ("POST", "/v1/ratings/bulk"): ALL,
+    ("POST", "/v1/comparisons"): ALL,
+    ("GET", "/v1/export/preferences"): ADMIN,
+    ("POST", "/v1/keys"): ADMIN,
+    ("GET", "/v1/keys"): ADMIN,
+    ("DELETE", "/v1/keys/{key_id}"): ADMIN,
+}
+
+
+def test_every_route_is_in_the_matrix(client):
+    spec = client.get("/openapi.json").json()
+    routes = {(m.upper(), path) for path, ops in spec["paths"].items() for m in ops}
+    routes = {r for r in routes if r not in PUBLIC}
+    assert routes == set(EXPECTED), routes ^ set(EXPECTED)
+
+
+def _request(client, keys, method, path, headers, item):
+    a, b = item["response_ids"]
+    path = path.replace("{item_id}", str(item["item_id"])).replace("{key_id}", keys.rater2.split("_")[1])
+    bodies = {
+        "/v1/items": {"prompt": "p", "responses": [{"text": "r"}]},
+        "/v1/items/bulk": {"items": [{"prompt": "p", "responses": [{"text": "r"}]}]},
+        "/v1/ratings": {"response_id": a, "score": 3},
+        "/v1/ratings/bulk": {"ratings": [{"response_id": b, "score": 3}]},
+        "/v1/comparisons": {"item_id": item["item_id"], "chosen": a, "rejected": b},
+        "/v1/keys": {"role": "rater"},
+    }
+    return client.request(method, path, json=bodies.get(path) if method == "POST" else None, headers=headers)
+
+
+def test_role_matrix(client, keys):
+    """One test per backend (not per cell): the cells share a database to stay fast."""
+    bad_credentials = ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic YTpi"},
+                       {"Authorization": "Bearer llmf_000000000000_secret"},
+                       {"Authorization": f"Bearer {keys.admin[:-2]}xx"})  # right id, wrong secret
+    for endpoint in sorted(EXPECTED, key=lambda e: e[0] == "DELETE"):  # revoke last
+        method, path = endpoint
+        item = new_item(client, keys, n=2)
+        for role in ("rater", "service", "admin"):
+            r = _request(client, keys, method, path, keys.headers(role), item)
+            if role in EXPECTED[endpoint]:
+                assert r.status_code in (200, 201), (endpoint, role, r.text)
+            else:
+                assert r.status_code == 403, (endpoint, role, r.status_code, r.text)
+                assert r.json()["error"]["code"] == "forbidden"
+        for headers in bad_credentials:
+            r = _request(client, keys, method, path, headers, item)
+            assert r.status_code == 401, (endpoint, headers, r.status_code, r.text)
+            assert r.headers.get("www-authenticate") == "Bearer"
+
+
+def test_revoked_key_is_refused_at_once(client, keys):
+    h = keys.headers("rater2")
+    assert client.get("/v1/items", headers=h).status_code == 200
+    key_id = keys.rater2.split("_")[1]
+    r = client.delete(f"/v1/keys/{key_id}", headers=keys.headers("admin"))
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    r = client.get("/v1/items", headers=h)
+    assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+def test_keys_api_shows_secret_once_and_stores_only_a_hash(client, keys, db_url):
+    from sqlalchemy import select
+
+    from llmops.db import session_factory
+    from llmops.feedback.models import ApiKey
+
+    made = client.post("/v1/keys", json={"role": "service", "name": "svc-2"}, headers=keys.headers("admin")).json()
+    token = made["key"]
+    assert token.startswith("llmf_") and made["role"] == "service"
+    assert client.post("/v1/items", json={"prompt": "p", "responses": [{"text": "t"}]},
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 201
+    listed = client.get("/v1/keys", headers=keys.headers("admin")).json()
+    assert all(k["key"] is None for k in listed) and made["key_id"] in {k["key_id"] for k in listed}
+    with session_factory(db_url)() as s:
+        stored = s.scalar(select(ApiKey).where(ApiKey.key_id == made["key_id"]))
+    secret = token.split("_")[2]
+    assert secret not in stored.secret_sha256 and len(stored.secret_sha256) == 64
