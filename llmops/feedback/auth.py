@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from llmops.feedback.policies import Principal, Role
 PREFIX = "llmf"
 KEY_ID_BYTES = 6  # 12 hex chars
 SECRET_BYTES = 32
+_KEY_ID = re.compile(r"[0-9a-f]{1,32}")
+_SECRET = re.compile(r"[A-Za-z0-9\-]{1,128}")
 
 
 def _sha256(secret: str) -> str:
@@ -34,7 +37,7 @@ def _sha256(secret: str) -> str:
 def parse_token(token: str) -> tuple[str, str]:
     """Split ``llmf_<key_id>_<secret>`` (raises Unauthenticated on anything else)."""
     parts = token.split("_")
-    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != PREFIX or not _KEY_ID.fullmatch(parts[1]) or not _SECRET.fullmatch(parts[2]):
         raise Unauthenticated("malformed API key (expected llmf_<id>_<secret>)")
     return parts[1], parts[2]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB, any request
 MAX_BULK_BODY_BYTES = 8 << 20  # 8 MiB, bulk endpoints
@@ -32,8 +32,33 @@ Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 Score = Annotated[int, Field(ge=-SCALE_BOUND, le=SCALE_BOUND)]
 
 
+def _storable(value: Any) -> Any:
+    """Reject text no database can store (PostgreSQL refuses NUL; unpaired UTF-16 surrogates,
+    which JSON can spell as \\udXXX, are not encodable as UTF-8) — 422 here, not 5xx later."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode (unpaired surrogate)") from exc
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _storable(k)
+            _storable(v)
+    elif isinstance(value, list):
+        for v in value:
+            _storable(v)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return value if isinstance(value, BaseModel) else _storable(value)
 
 
 class ResponseIn(Strict):

@@ -115,6 +115,7 @@ def call_for(action: Action) -> Callable[..., Call]:
             None,
             alias="Idempotency-Key",
             max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+            pattern="^[!-~]+$",  # printable ASCII, no spaces
             description="Retry-safe writes: the same key and body return the first answer and store nothing twice.",
         ),
     ) -> Call:

@@ -38,7 +38,7 @@ def list_keys(call: Call = Depends(call_for(Action.KEYS_MANAGE))) -> list[KeyOut
 
 @router.delete("/{key_id}", response_model=KeyOut, summary="Revoke an API key")
 def revoke_key(
-    key_id: str = Path(min_length=1, max_length=32), call: Call = Depends(call_for(Action.KEYS_MANAGE))
+    key_id: str = Path(pattern="^[0-9a-f]{1,32}$"), call: Call = Depends(call_for(Action.KEYS_MANAGE))
 ) -> KeyOut:
     def revoke(s, _p):
         return _out(auth.revoke_key(s, key_id))
