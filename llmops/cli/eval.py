@@ -1,0 +1,90 @@
+"""`llmops eval score` (score existing outputs) and `llmops eval run` (evaluate a model on a suite)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _kv(text: str) -> tuple[str, object]:
+    import yaml
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got `{text}`")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="score outputs or evaluate a model on a suite")
+    sub = p.add_subparsers(dest="eval_command", metavar="SUBCOMMAND", required=True)
+
+    s = sub.add_parser(
+        "score",
+        help="score a predictions file against reference files",
+        description="Score predictions against references. Files are plain text (one segment per line) or "
+        ".jsonl with a `text` field. Give --references once per reference stream (sacrebleu's orientation: "
+        "file k holds the k-th reference of every segment).",
+    )
+    s.add_argument("--metric", required=True, help="bleu, chrf, chrf++, ter, rouge, exact_match, token_f1")
+    s.add_argument("--predictions", required=True, metavar="FILE")
+    s.add_argument("--references", required=True, action="append", metavar="FILE")
+    s.add_argument(
+        "-o", "--option", action="append", type=_kv, default=[], metavar="KEY=VALUE",
+        help="metric option, e.g. tokenize=zh, lowercase=true, use_stemmer=true, split_sentences=true, normalize=squad",
+    )
+    s.add_argument("--ci", action="store_true", help="add a 95%% bootstrap confidence interval")
+    s.add_argument("--seed", type=int, default=0, help="bootstrap seed (with --ci)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=run_score)
+
+    r = sub.add_parser(
+        "run",
+        help="evaluate a model on a suite and write results.json + samples.jsonl",
+        description="Evaluate MODEL on SUITE. Results are cached by (model hash, suite hash, generation "
+        "parameters) under $LLMOPS_HOME/eval-cache, so re-running does not generate again.",
+    )
+    r.add_argument("--model", required=True, help="builtin:NAME, local dir, LoRA adapter dir, hub id or registry:NAME@ALIAS")
+    r.add_argument("--suite", required=True, help="suite YAML, e.g. eval/docstring_summary.yaml")
+    r.add_argument("--out", required=True, help="output directory")
+    r.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    r.add_argument("--batch-size", type=int, default=None, help="override the suite's batch size")
+    r.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
+    r.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    r.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    r.add_argument(
+        "-s", "--set", action="append", type=_kv, default=[], metavar="KEY=VALUE", dest="overrides",
+        help="override a suite generation setting, e.g. -s max_new_tokens=32 -s temperature=0",
+    )
+    r.add_argument("--json", action="store_true", help="print results.json")
+    r.set_defaults(func=run_eval)
+
+    from llmops.eval.reward_winrate import add_cli as add_winrate  # reward-model win rate (preference)
+
+    add_winrate(sub)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import json
+
+    from llmops.eval.scoring import format_text, load_pairs, score_texts
+
+    preds, refs = load_pairs(args.predictions, args.references)
+    result = score_texts(args.metric, preds, refs, dict(args.option), ci=args.ci, seed=args.seed)
+    print(json.dumps(result, indent=1, ensure_ascii=False) if args.json else format_text(result))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from llmops.eval.api import evaluate
+    from llmops.eval.report import summary_lines
+
+    overrides = dict(args.overrides)
+    for key in ("batch_size", "limit", "dtype", "device"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    results = evaluate(args.model, args.suite, args.out, backend=args.backend, use_cache=not args.no_cache, **overrides)
+    print(json.dumps(results, indent=1) if args.json else "\n".join(summary_lines(results)))
+    return 0

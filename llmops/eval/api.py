@@ -1,0 +1,67 @@
+"""Public Python API of the evaluation harness (the contract other subsystems use).
+
+- `evaluate(model_ref, suite, out_dir, backend="hf", **overrides) -> dict` writes
+  results.json + samples.jsonl and returns the results dict.
+- `paired_compare(baseline_dir, candidate_dir) -> {metric: {...}}` tests whether the
+  candidate differs from the baseline on the same suite, from the saved statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmops.errors import DataError
+from llmops.eval.metrics import metric_from_spec
+from llmops.eval.stats import paired_test
+
+
+def evaluate(model_ref: str, suite: str | Path, out_dir: str | Path, backend: str = "hf", **overrides: Any) -> dict:
+    """Evaluate a model on a suite (see `llmops.eval.runner.run_suite` for the overrides)."""
+    from llmops.eval.runner import run_suite
+
+    return run_suite(model_ref, suite, out_dir, backend=backend, **overrides)
+
+
+def load_results(run_dir: str | Path) -> tuple[dict, list[dict]]:
+    """(results.json, samples.jsonl rows) of an eval output directory."""
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise DataError(f"{run_dir}: no results.json (not an `llmops eval run` output directory)")
+    results = json.loads(path.read_text())
+    with (run_dir / "samples.jsonl").open(encoding="utf-8") as fh:
+        samples = [json.loads(line) for line in fh if line.strip()]
+    return results, samples
+
+
+def paired_compare(
+    baseline_dir: str | Path, candidate_dir: str | Path, method: str = "bootstrap", n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Paired significance test per metric: McNemar for binary outcomes (exact match,
+    accuracy), otherwise paired bootstrap (``method="bootstrap"``) or approximate
+    randomisation (``"randomization"``) over per-sample sufficient statistics."""
+    base, base_rows = load_results(baseline_dir)
+    cand, cand_rows = load_results(candidate_dir)
+    b_prov, c_prov = base["provenance"], cand["provenance"]
+    if (b_prov["suite_hash"], b_prov["dataset_fingerprint"]) != (c_prov["suite_hash"], c_prov["dataset_fingerprint"]):
+        raise DataError(f"{baseline_dir} and {candidate_dir} were evaluated on different suites or data: not paired")
+    if [r["index"] for r in base_rows] != [r["index"] for r in cand_rows]:
+        raise DataError(f"{baseline_dir} and {candidate_dir} hold different samples: not paired")
+    out: dict[str, dict[str, Any]] = {}
+    for name, info in base["metrics"].items():
+        if name not in cand["metrics"]:
+            continue
+        metric = metric_from_spec(info["spec"])
+        a = np.asarray([r["stats"][name] for r in base_rows])
+        b = np.asarray([r["stats"][name] for r in cand_rows])
+        res = paired_test(a, b, lambda s, m=metric, o=name: m.reduce(o, s), info["binary"], method, n_resamples, seed)
+        out[name] = {
+            "baseline": res.baseline, "candidate": res.candidate, "delta": res.delta, "p_value": res.p_value,
+            "test": res.test, "higher_is_better": info["higher_is_better"], "n": res.n, **res.detail,
+        }
+    return out

@@ -1,0 +1,29 @@
+"""Inference backends behind one interface (`Backend`: generate, loglikelihood)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops.errors import UserError
+from llmops.eval.backends.base import Backend, Generation, GenerationParams, Loglikelihood, Prompt
+
+BACKENDS = ("hf", "vllm")
+
+
+def load_backend(name: str, model_ref: str, **kwargs: Any) -> Backend:
+    """Instantiate backend `name` for `model_ref` (kwargs: dtype, device, batch_size, max_length, seed)."""
+    if name == "hf":
+        from llmops.eval.backends.hf import HFBackend
+
+        kwargs.pop("seed", None)
+        return HFBackend(model_ref, **kwargs)
+    if name == "vllm":
+        from llmops.eval.backends.vllm import VLLMBackend
+
+        kwargs.pop("device", None)
+        kwargs.pop("batch_size", None)  # vLLM schedules its own batches
+        return VLLMBackend(model_ref, **kwargs)
+    raise UserError(f"unknown backend `{name}` (choose from {', '.join(BACKENDS)})")
+
+
+__all__ = ["BACKENDS", "Backend", "Generation", "GenerationParams", "Loglikelihood", "Prompt", "load_backend"]

