@@ -1,0 +1,80 @@
+"""The rater page end to end in a real headless Chromium (Debian's, driven by Playwright):
+enter the key once, score with the keyboard, pick the better response, write a critique,
+submit — and the rating, critique and comparison are in the database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from llmops.db import session_factory
+from llmops.feedback.models import ComparisonEntry, Rating
+from llmops.feedback.store import FeedbackStore
+
+from .helpers import make_keys
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
+        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_factory):
+    keys = make_keys(sqlite_url)
+    store = FeedbackStore(sqlite_url)
+    first = store.create_item("What is 2+2?", [{"text": "4", "model": "m-a"}, {"text": "<b>five</b>", "model": "m-b"}],
+                              context="Arithmetic quiz")
+    second = store.create_item("Name a colour.", [{"text": "Blue"}, {"text": "Seven"}])
+    srv = server_factory(sqlite_url)
+
+    page = browser.new_page()
+    foreign: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(srv.base) else foreign.append(req.url))
+    page.goto(srv.base + "/")
+    page.fill("#key", keys.rater)
+    page.press("#key", "Enter")
+    page.wait_for_selector("#rate:not([hidden])")
+    assert page.inner_text("#prompt") == "What is 2+2?"
+    assert page.inner_text("#context") == "Arithmetic quiz"
+    assert page.locator(".response pre").nth(1).inner_text() == "<b>five</b>"  # shown as text, not HTML
+
+    page.keyboard.press("4")  # score response A
+    page.keyboard.press("j")  # next response
+    page.keyboard.press("2")  # score response B
+    page.keyboard.press("a")  # A is better
+    page.keyboard.press("c")  # critique
+    page.keyboard.type("B is wrong.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Saved item')")
+    page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{second.item_id}'")
+
+    with session_factory(sqlite_url)() as s:
+        ratings = {r.response_id: (r.score, r.critique) for r in s.scalars(select(Rating))}
+        ranks = {e.response_id: e.rank for e in s.scalars(select(ComparisonEntry))}
+    a, b = first.response_ids
+    assert ratings == {a: (4, "B is wrong."), b: (2, "B is wrong.")}
+    assert ranks == {a: 1, b: 2}
+
+    page.reload()  # the key is remembered for the tab: straight back to rating
+    page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{second.item_id}'")
+    assert page.is_hidden("#login")
+    assert foreign == []  # no CDN, no outside requests
