@@ -1,0 +1,81 @@
+"""Base classes for the `evaluate` modules shipped in ``eval/metrics/<name>/<name>.py``.
+
+``evaluate.load('rouge')`` by name fetches a script from the Hub and fails offline, so
+llmops ships local modules: ``evaluate.load('eval/metrics/rouge')``. Each module is a
+few lines delegating to `llmops.eval.metrics`, so both paths compute identical numbers.
+Module scripts must import this module (not its classes): evaluate picks the first
+EvaluationModule subclass found in the script's namespace as the metric.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import datasets
+import evaluate
+
+from llmops.eval.metrics import build_metric
+
+_CITATION = "llmops evaluation harness; see docs/evaluation.md"
+
+
+class TextMetricModule(evaluate.Metric):
+    """predictions: list[str]; references: list[str] or list[list[str]] (per sample)."""
+
+    metric_name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=self.description or f"llmops `{self.metric_name}` metric",
+            citation=_CITATION,
+            inputs_description="predictions: list of strings; references: list of strings or list of lists of strings",
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"),
+                                   "references": datasets.Sequence(datasets.Value("string"))}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            ],
+        )
+
+    def _compute(self, predictions: list[str], references: list[Any], **options: Any) -> dict[str, Any]:
+        refs = [[r] if isinstance(r, str) else list(r) for r in references]
+        metric = build_metric(self.metric_name, **options)
+        results = metric.compute(list(predictions), refs)
+        if len(results) == 1:
+            (res,) = results.values()
+            return {"score": res.score, "signature": res.signature}
+        return {**{name: res.score for name, res in results.items()}, "signature": metric.signature()}
+
+
+class MultipleChoiceModule(evaluate.Metric):
+    """predictions: per-sample list of choice log-likelihoods; references: gold index;
+    choice_lengths (keyword): per-sample list of choice lengths in characters."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description="Multiple-choice accuracy from log-likelihoods (raw and per-character normalised).",
+            citation=_CITATION,
+            inputs_description="predictions: list of lists of floats; references: list of ints; choice_lengths",
+            features=datasets.Features({"predictions": datasets.Sequence(datasets.Value("float64")),
+                                        "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, predictions, references, choice_lengths=None) -> dict[str, float]:
+        lengths = choice_lengths or [[1] * len(p) for p in predictions]
+        res = build_metric("accuracy").compute([list(p) for p in predictions], lengths, list(references))
+        return {name: r.score for name, r in res.items()}
+
+
+class PerplexityModule(evaluate.Metric):
+    """predictions: per-text total log-likelihood; references: per-text token count."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description="Corpus perplexity exp(sum NLL / sum tokens) from per-text log-likelihoods.",
+            citation=_CITATION,
+            inputs_description="predictions: list of floats (log-likelihoods); references: list of ints (tokens)",
+            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, predictions, references) -> dict[str, float]:
+        return {"perplexity": build_metric("perplexity").compute(list(predictions), list(references))["perplexity"].score}
