@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,10 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
     text = path.read_text(encoding="utf-8")
+    stream = io.StringIO(text)
+    stream.name = str(path)  # so marks (duplicate-key errors) name the file, not "<unicode string>"
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -171,6 +174,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _suggest(word: str, choices: list[str], prefix: list | tuple) -> str:
     match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    # short keys score low on similarity (`lrate` vs `lr`): also accept a shared prefix
+    match = match or [c for c in choices if len(c) >= 2 and (word.startswith(c) or c.startswith(word))][:1]
     if not match:
         return f" (valid keys: {', '.join(choices)})" if len(choices) <= 12 else ""
     dotted = ".".join([*map(str, prefix), match[0]])
