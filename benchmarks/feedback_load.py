@@ -1,0 +1,215 @@
+"""Feedback API under fixed offered load: acknowledged ratings/s and p50/p99 latency.
+
+For each backend (SQLite, PostgreSQL) a real `llmops feedback serve` process is started
+on loopback with the benchmark-only no-op endpoint enabled (LLMOPS_FEEDBACK_BENCH_NOOP=1,
+never set in production). An open-loop generator sends POSTs on a schedule (request i at
+t0 + i/rate, latency measured from the *scheduled* time, so queueing is not hidden) over
+persistent HTTP/1.1 connections, first to ``/bench/noop`` (parses a rating, no database:
+the ceiling of this app on this machine), then to ``/v1/ratings``. Afterwards the rows are
+counted: every acknowledged (201) rating must be stored.
+
+    .venv/bin/python benchmarks/feedback_load.py [--rates 250,500,1000,1500] [--duration 3]
+
+The generator shares the CPU with the server: on a 2-core machine both numbers are
+lower bounds of what the server alone could do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+TARGET_RATE, TARGET_P99_MS = 1000, 50.0
+
+
+async def _connect(port: int):
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def _post(conn, path: str, body: bytes, token: str) -> int:
+    reader, writer = conn
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def offered_load(port: int, path: str, rate: float, duration: float, bodies, tokens, connections: int) -> dict:
+    pool: asyncio.Queue = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await _connect(port))
+    n = int(rate * duration)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    acked_ids = 0
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal acked_ids
+        conn = await pool.get()
+        try:
+            status = await _post(conn, path, bodies(i), tokens[i % len(tokens)])
+        except (ConnectionError, asyncio.IncompleteReadError):
+            status = 0
+            conn = await _connect(port)
+        pool.put_nowait(conn)
+        latencies.append(time.perf_counter() - scheduled)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    t0 = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    while not pool.empty():
+        _, w = pool.get_nowait()
+        w.close()
+    lat = sorted(latencies)
+    ok = statuses.get(201, 0)
+    return {
+        "offered_per_s": rate,
+        "acked_per_s": ok / elapsed,
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "acked": ok,
+        "statuses": statuses,
+    }
+
+
+def _pg_database() -> tuple[str, callable] | None:
+    try:
+        import psycopg
+
+        admin = os.environ.get("LLMOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test").replace("+psycopg", "")
+        name = f"llmops_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001
+        print(f"postgres: skipped ({exc})")
+        return None
+
+    def drop() -> None:
+        from llmops.db.engine import _engine_for
+
+        _engine_for.cache_clear()
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return "postgresql+psycopg://" + admin.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def run_backend(name: str, url: str, rates: list[float], duration: float, workers: int, connections: int) -> list[dict]:
+    from sqlalchemy import func, select
+
+    from feedback.helpers import Server
+    from llmops.db import session_factory, upgrade
+    from llmops.feedback.auth import create_key
+    from llmops.feedback.models import Rating
+    from llmops.feedback.store import FeedbackStore
+
+    total = int(sum(rates) * duration) + 100
+    n_raters = 50
+    n_responses = total // n_raters + 1
+    upgrade(url)
+    store = FeedbackStore(url, migrate=False)
+    responses: list[int] = []
+    while len(responses) < n_responses:
+        responses += store.create_item("bench", [{"text": f"r{j}"} for j in range(16)]).response_ids
+    with session_factory(url)() as s, s.begin():
+        tokens = [create_key(s, "rater", f"bench-{k}").token for k in range(n_raters)]
+
+    os.environ["LLMOPS_FEEDBACK_BENCH_NOOP"] = "1"
+    srv = Server(url, workers=workers).start()
+    os.environ.pop("LLMOPS_FEEDBACK_BENCH_NOOP")
+    results = []
+    counter = iter(range(10**9))
+    try:
+        noop_body = json.dumps({"response_id": 1, "score": 3}).encode()
+        for rate in rates:
+            r = asyncio.run(offered_load(srv.port, "/bench/noop", rate, duration, lambda i: noop_body, tokens, connections))
+            results.append({"backend": name, "endpoint": "noop", **r})
+            # Rating k goes to response k // n_raters from rater k % n_raters: never a duplicate.
+            base = next(counter)
+            n = int(rate * duration)
+            ks = list(range(base, base + n))
+            for _ in range(n - 1):
+                next(counter)
+
+            def body(i, ks=ks):
+                k = ks[i]
+                return json.dumps({"response_id": responses[k // n_raters], "score": 1 + k % 5}).encode()
+
+            def token_for(ks=ks):
+                return [tokens[k % n_raters] for k in ks]
+
+            r = asyncio.run(offered_load(srv.port, "/v1/ratings", rate, duration, body, token_for(), connections))
+            results.append({"backend": name, "endpoint": "ratings", **r})
+    finally:
+        srv.stop()
+    acked = sum(r["acked"] for r in results if r["endpoint"] == "ratings")
+    with session_factory(url)() as s:
+        stored = s.scalar(select(func.count(Rating.id)))
+    for r in results:
+        r["lost"] = acked - stored if r["endpoint"] == "ratings" else 0
+    print(f"{name}: acknowledged {acked}, stored {stored}, lost {acked - stored}")
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="250,500,1000,1500")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds per offered load")
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    ap.add_argument("--connections", type=int, default=32)
+    args = ap.parse_args()
+    rates = [float(x) for x in args.rates.split(",")]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                rows += run_backend("sqlite", f"sqlite:///{tmp}/bench.db", rates, args.duration, args.workers, args.connections)
+            elif backend == "postgres":
+                pg = _pg_database()
+                if pg:
+                    try:
+                        rows += run_backend("postgres", pg[0], rates, args.duration, args.workers, args.connections)
+                    finally:
+                        pg[1]()
+    print(f"\n{'backend':9} {'endpoint':8} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} {'lost':>4}  statuses")
+    for r in rows:
+        print(f"{r['backend']:9} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['acked_per_s']:8.0f} {r['p50_ms']:7.1f} "
+              f"{r['p99_ms']:8.1f} {r['lost']:4d}  {r['statuses']}")
+    sqlite_at_target = [r for r in rows if r["backend"] == "sqlite" and r["endpoint"] == "ratings"
+                        and r["offered_per_s"] == TARGET_RATE]
+    for r in sqlite_at_target:
+        met = r["acked_per_s"] >= 0.98 * TARGET_RATE and r["p99_ms"] < TARGET_P99_MS and r["lost"] == 0
+        print(f"target (>= {TARGET_RATE}/s acked, p99 < {TARGET_P99_MS:.0f} ms, 0 lost on SQLite): {'MET' if met else 'NOT MET'}")
+    return 1 if any(r["lost"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
