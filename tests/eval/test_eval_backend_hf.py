@@ -1,0 +1,102 @@
+"""The hf backend: greedy outputs independent of the batch size (1, 7, 32), original
+order restored, stop strings, and log-likelihoods equal to an unbatched forward pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from llmops.eval.backends import GenerationParams, Prompt, load_backend
+from llmops.eval.backends.base import encode_pair
+
+WORDS = "Return the number of items in the list Compute sum two integers Open file read quick brown fox".split()
+
+
+def _prompts(n: int) -> list[Prompt]:
+    return [Prompt(" ".join(WORDS[(i * 3) % len(WORDS) : (i * 3) % len(WORDS) + 1 + (i * 7) % 9])) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def backend(random_llama: Path):
+    b = load_backend("hf", str(random_llama), batch_size=32, device="cpu")
+    yield b
+    b.close()
+
+
+def test_greedy_outputs_do_not_depend_on_batch_size(backend) -> None:
+    prompts = _prompts(33)  # bs 32 → two batches, bs 7 → five, with mixed lengths
+    params = GenerationParams(max_new_tokens=8)
+    outputs = {}
+    for bs in (1, 7, 32):
+        backend.batch_size = bs
+        outputs[bs] = [g.token_ids for g in backend.generate(prompts, params)]
+    assert outputs[1] == outputs[7] == outputs[32]
+    assert len({tuple(o) for o in outputs[1]}) > 5  # not one degenerate output
+    # order restored: each output equals the single-prompt generation of its prompt
+    backend.batch_size = 32
+    for i in (13, 32):
+        assert backend.generate([prompts[i]], params)[0].token_ids == outputs[32][i]
+
+
+def test_stop_strings_cut_the_text(backend) -> None:
+    prompts = _prompts(6)
+    free = backend.generate(prompts, GenerationParams(max_new_tokens=16))
+    # choose a stop string that occurs inside the first free-running output
+    text = free[0].text
+    stop = text[len(text) // 2 : len(text) // 2 + 2]
+    if not stop.strip():
+        pytest.skip("degenerate output")
+    cut = backend.generate(prompts, GenerationParams(max_new_tokens=16, stop=(stop,)))
+    assert cut[0].text == text[: text.find(stop)]
+    assert cut[0].finish_reason == "stop"
+    for f, c in zip(free, cut):
+        assert f.text.startswith(c.text)
+
+
+def _manual_logprob(model, ctx: list[int], cont: list[int]) -> float:
+    ids = torch.tensor([ctx + cont])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0].double(), -1)
+    return float(sum(logp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))
+
+
+def test_loglikelihood_matches_unbatched_forward(backend) -> None:
+    requests = [(Prompt("Return the"), " number of items"), (Prompt("Open the file and"), " read"),
+                (Prompt("quick"), " brown fox jumps over the lazy dog")]
+    got = backend.loglikelihood(requests)
+    for (ctx, cont), res in zip(requests, got):
+        c, t = encode_pair(backend.tokenizer, ctx.text, cont)
+        assert res.n_tokens == len(t)
+        assert res.logprob == pytest.approx(_manual_logprob(backend.model, c, t), abs=1e-4)
+
+
+def test_long_text_is_scored_in_windows(backend) -> None:
+    text = " ".join(WORDS * 3)
+    old = backend.max_length
+    backend.max_length = 8
+    try:
+        (res,) = backend.loglikelihood([(Prompt("", False), text)])
+    finally:
+        backend.max_length = old
+    ids = backend.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert res.n_tokens == len(ids) > 8
+    expected = 0.0
+    for start in range(0, len(ids), 8):
+        ctx = [backend.tokenizer.eos_token_id] if start == 0 else [ids[start - 1]]
+        expected += _manual_logprob(backend.model, ctx, ids[start : start + 8])
+    assert res.logprob == pytest.approx(expected, abs=1e-3)
+
+
+def test_vllm_backend_missing_is_a_clear_error(random_llama: Path) -> None:
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        from llmops.errors import UserError
+
+        with pytest.raises(UserError, match=r"llmops\[vllm\]"):
+            load_backend("vllm", str(random_llama))
+    else:
+        pytest.skip("vLLM is installed here")
