@@ -98,3 +98,27 @@ def test_cli_drift_json(tmp_path, capsys):
     assert main(["monitor", "drift", "--reference", str(profile), "--current", str(shifted), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["drift"] is True and out["features"]["token_length"]["drift"] is True
+
+
+def test_model_tokenizer_is_used_when_given(tmp_path, capsys):
+    """--model REF: lengths are counted in the model's tokens (a word-level HF tokenizer built here)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "[PAD]": 1, "hello": 2, "world": 3}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    model_dir = tmp_path / "tok-model"
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(model_dir)
+    (model_dir / "config.json").write_text('{"model_type": "llama"}')
+    ref, cur = tmp_path / "ref.txt", tmp_path / "cur.txt"
+    ref.write_text("hello world\n" * 50)
+    cur.write_text("hello there world again\n" * 50)
+    profile = tmp_path / "p.json"
+    assert main(["monitor", "profile", str(ref), "--out", str(profile), "--model", str(model_dir)]) == 0
+    assert json.loads(profile.read_text())["tokenizer"] == {"kind": "hf", "ref": str(model_dir)}
+    capsys.readouterr()
+    assert main(["monitor", "drift", "--reference", str(profile), "--current", str(cur), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["features"]["token_length"]["current_mean"] == 4.0  # 4 tokens, 2 of them [UNK]
+    assert report["features"]["oov_rate"]["current_mean"] == 0.5 and report["drift"] is True
