@@ -60,7 +60,8 @@ class NoRegression(_Rule):
     against: str | None = Field(None, description="Alias whose holder is the baseline (default: the target alias).")
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
     tolerance: float = Field(0.0, ge=0, description="A worsening smaller than this never counts.")
-    lower_is_better: list[str] = Field(default_factory=list, description="Metrics where smaller is better.")
+    lower_is_better: list[str] = Field(
+        default_factory=list, description="Metrics where smaller is better (besides those the harness marks so).")
 
 
 class RequiredTags(_Rule):
@@ -216,7 +217,8 @@ class GateEvaluator:
             if row is None:
                 return False, f"paired test has no metric `{metric}` (has {sorted(comparison)})"
             delta = float(row["delta"])
-            change = -delta if metric in rule.lower_is_better else delta
+            lower_better = metric in rule.lower_is_better or row.get("higher_is_better") is False
+            change = -delta if lower_better else delta
             if change < -rule.tolerance and float(row["p_value"]) < rule.alpha:
                 worse.append(
                     f"{metric} {row['baseline']:.4g} -> {row['candidate']:.4g} "

@@ -132,3 +132,40 @@ def test_cli_promote_refusal_exit_code_and_message(sqlite_url, tmp_path, gates, 
     rc = main(["registry", "promote", f"docs/{v1}", "--to", "production", "--gates", str(gates),
                "--actor", "alice", "--force", "--db", sqlite_url])
     assert rc == 2 and "--force needs an admin" in capsys.readouterr().err
+
+
+def _harness_eval_dir(path: Path, predictions: list[str], references: list[str]) -> Path:
+    """A result directory in the evaluation harness's format, scored by the harness's own metrics."""
+    from llmops.eval.metrics import build_metric
+
+    path.mkdir(parents=True)
+    metrics, stats = {}, {}
+    for name in ("exact_match", "token_f1"):
+        metric = build_metric(name)
+        (res,) = metric.compute(predictions, [[r] for r in references]).values()
+        metrics[name] = {"score": res.score, "ci_low": res.score, "ci_high": res.score, "n": len(predictions),
+                         "higher_is_better": res.higher_is_better, "binary": res.binary,
+                         "signature": res.signature, "spec": metric.spec()}
+        stats[name] = res.stats
+    provenance = {"suite": {"name": "qa"}, "suite_hash": "s" * 64, "dataset_fingerprint": "d" * 64}
+    (path / "results.json").write_text(json.dumps({"suite": "qa", "metrics": metrics, "provenance": provenance}))
+    rows = [{"index": i, "stats": {n: stats[n][i].tolist() for n in stats}} for i in range(len(predictions))]
+    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_no_regression_uses_the_harness_paired_test(sqlite_url, tmp_path):
+    pytest.importorskip("llmops.eval.api")
+    refs = [f"answer {i}" for i in range(80)]
+    good = list(refs)
+    bad = [r if i % 3 else "wrong" for i, r in enumerate(refs)]  # a third of the answers lost
+    gates = tmp_path / "g.yaml"
+    gates.write_text("aliases:\n  production:\n    rules:\n"
+                     "      - {name: qa-no-regression, type: no_regression, suite: qa, alpha: 0.05}\n")
+    for i, preds in enumerate((good, bad, good), 1):
+        api.register_version("qa", make_model_dir(tmp_path / f"m{i}", str(i)), db_url=sqlite_url)
+        api.attach_eval("qa", i, _harness_eval_dir(tmp_path / f"ev{i}", preds, refs), db_url=sqlite_url)
+    api.promote("qa", 1, "production", gates, db_url=sqlite_url)
+    with pytest.raises(PromotionRefused, match=r"rule `qa-no-regression`.*exact_match 1 -> 0\.6.*mcnemar"):
+        api.promote("qa", 2, "production", gates, db_url=sqlite_url)
+    assert api.promote("qa", 3, "production", gates, db_url=sqlite_url).decision == "accepted"  # equal: no regression
