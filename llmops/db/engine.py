@@ -56,8 +56,14 @@ def _engine_for(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
-            # Take the write lock at BEGIN: avoids deadlocking upgrades from read to write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock at BEGIN by default: a deferred transaction that reads and
+            # then writes fails with SQLITE_BUSY_SNAPSHOT (no busy wait) when another writer
+            # committed in between. Read-only paths opt out with
+            # `execution_options(sqlite_begin="DEFERRED")` so they never wait for writers.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            if mode not in {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}:
+                raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, got {mode!r}")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -70,6 +76,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+def read_only_session(url: str | None = None) -> Session:
+    """A session for reads: on SQLite it begins DEFERRED, so it never waits for writers."""
+    engine = get_engine(url)
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="DEFERRED")
+    return Session(bind=engine, expire_on_commit=False)
 
 
 def upgrade(url: str | None = None) -> None:
