@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from llmops.db import session_factory
 from llmops.errors import ConfigError, UserError
@@ -86,10 +88,12 @@ class AlertEngine:
 
     def _transition(self, rule: _Rule, value: float | None, detail: str, now: datetime) -> RuleOutcome:
         with self._sessions.begin() as s:
+            # Create the row if needed without racing another watcher, then lock it.
+            dialect = s.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            s.execute(insert(AlertStateRow).values(rule=rule.name, state="ok", fire_count=0, updated_at=now)
+                      .on_conflict_do_nothing(index_elements=["rule"]))
             st = s.scalar(select(AlertStateRow).where(AlertStateRow.rule == rule.name).with_for_update())
-            if st is None:
-                st = AlertStateRow(rule=rule.name, state="ok", fire_count=0, updated_at=now)
-                s.add(st)
             event = None
             if value is not None:
                 last = _aware(st.last_fired_at)

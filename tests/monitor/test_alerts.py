@@ -143,3 +143,21 @@ def test_missing_webhook_secret_is_a_config_error(sqlite_url, tmp_path, monkeypa
 def test_shipped_alert_rules_validate():
     rules = load_rules(Path(__file__).parents[2] / "recipes" / "alerts" / "default.yaml")
     assert {r.kind for r in rules.rules} == {"rating_drop", "drift", "error_rate"}
+
+
+@pytest.mark.slow
+def test_concurrent_watchers_launch_once(db_url, tmp_path, rules_file):
+    """Two watcher processes checking the same incident at the same moment: one launch."""
+    import os
+    import subprocess
+
+    _requests(tmp_path / "requests.jsonl", T0, 100, 30)
+    AlertEngine(load_rules(rules_file), db_url)  # schema first
+    code = ("import sys; from datetime import datetime; from llmops.monitor.alerts import AlertEngine, reap; "
+            "from llmops.monitor.rules import load_rules; e = AlertEngine(load_rules(sys.argv[1]), sys.argv[2]); "
+            "e.check(datetime.fromisoformat(sys.argv[3])); reap(e)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(rules_file), db_url, T0.isoformat()], env=os.environ,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    assert _launches(tmp_path) == ["errors recipes/sft.yaml"]
