@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="REF", help="tokenize with this model's tokenizer (default: words)")
     p.add_argument("--json", action="store_true", help="one JSON object: top-level `drift` + per-feature statistics")
     p.add_argument("--fail-on-drift", action="store_true")
+    p.add_argument("--prometheus-textfile", metavar="FILE", help="also write drift gauges for node-exporter")
     p.add_argument("--db", metavar="URL")
     p.set_defaults(func=cmd_drift)
 
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quality", help="mean rating, win rate and volume per model and time window")
     p.add_argument("--window", default="1d", help="window length (e.g. 6h, 1d, 1w)")
     p.add_argument("--windows", type=int, default=7, help="number of windows back from now")
+    p.add_argument("--prometheus-textfile", metavar="FILE", help="also write the newest window's gauges")
     p.add_argument("--db", metavar="URL")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_quality)
@@ -78,6 +80,12 @@ def cmd_drift(args: argparse.Namespace) -> int:
         spec, tokenize = _tokenizer(args.model)
         profile = fit_profile(read_prompts(args.reference), tokenize, spec, source=args.reference)
     report = compare(profile, read_prompts(args.current), tokenize)
+    if args.prometheus_textfile:
+        from llmops.monitor.prometheus import MonitorMetrics
+
+        metrics = MonitorMetrics()
+        metrics.observe_drift(report)
+        metrics.write_textfile(args.prometheus_textfile)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -186,6 +194,13 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
         raise UserError(f"--window: {exc}") from None
     rows = quality_windows(args.db, window, args.windows)
+    if args.prometheus_textfile:
+        from llmops.monitor.prometheus import MonitorMetrics
+
+        metrics = MonitorMetrics()
+        newest = max((r["window_end"] for r in rows), default=None)
+        metrics.observe_quality([r for r in rows if r["window_end"] == newest])
+        metrics.write_textfile(args.prometheus_textfile)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -9,8 +9,12 @@ from typing import Any
 
 def _quality_by_model(db_url: str | None, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
     from llmops.feedback.queries import quality_by_model
+    from llmops.registry.schema import ensure_all
+    from llmops.settings import database_url
 
-    return quality_by_model(db_url, since=since, until=until)
+    url = database_url(db_url)
+    ensure_all(url)  # a fresh database has no feedback tables yet: that is "no feedback", not an error
+    return quality_by_model(url, since=since, until=until)
 
 
 def mean_rating(db_url: str | None, model: str, since: datetime, until: datetime,

@@ -30,3 +30,8 @@ def ensure_schema(url: str, head: str = REGISTRY_HEAD) -> None:
             if not _at_revision(url, head):
                 db_upgrade(url)
             _upgraded.add((url, head))
+
+
+def ensure_all(url: str) -> None:
+    """Bring every store's schema up to date once per process (for cross-store readers)."""
+    ensure_schema(url, head="*all*")  # never a revision id: always runs the upgrade the first time

@@ -95,9 +95,12 @@ def test_cli_drift_json(tmp_path, capsys):
     profile = tmp_path / "profile.json"
     assert main(["monitor", "profile", str(ref), "--out", str(profile)]) == 0
     capsys.readouterr()
-    assert main(["monitor", "drift", "--reference", str(profile), "--current", str(shifted), "--json"]) == 0
+    prom = tmp_path / "drift.prom"
+    assert main(["monitor", "drift", "--reference", str(profile), "--current", str(shifted), "--json",
+                 "--prometheus-textfile", str(prom)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["drift"] is True and out["features"]["token_length"]["drift"] is True
+    assert 'llmops_drift_detected{feature="token_length"} 1.0' in prom.read_text()
 
 
 def test_model_tokenizer_is_used_when_given(tmp_path, capsys):
