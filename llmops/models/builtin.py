@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmops.errors import ModelRefError
+from llmops.models.pretrain import BUILD_THREADS
 from llmops.settings import llmops_home
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class BuiltinSpec:
         payload = {
             "spec": dataclasses.asdict(self),
             "build_format": BUILD_FORMAT,
+            "build_threads": BUILD_THREADS,  # float reductions, hence weights, depend on it
             "python": f"{platform.python_implementation()}-{platform.python_version_tuple()[0]}.{platform.python_version_tuple()[1]}",
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -85,17 +87,17 @@ BUILTINS: dict[str, BuiltinSpec] = {
             num_layers=4,
             num_heads=4,
             num_kv_heads=2,
-            steps=200,
+            steps=150,
         ),
         BuiltinSpec(
             name="tiny-teacher",
-            description="Llama, 4 layers, hidden 256, GQA 8/4 heads (~4.2M params), same tokenizer: a distillation teacher",
-            hidden_size=256,
-            intermediate_size=768,
+            description="Llama, 4 layers, hidden 192, GQA 6/2 heads (~2.4M params), same tokenizer: a distillation teacher",
+            hidden_size=192,
+            intermediate_size=512,
             num_layers=4,
-            num_heads=8,
-            num_kv_heads=4,
-            steps=150,
+            num_heads=6,
+            num_kv_heads=2,
+            steps=130,
             lr=2.5e-3,
         ),
     )
@@ -211,7 +213,7 @@ def build(spec: BuiltinSpec, out_dir: str | Path, progress: bool = True) -> dict
         torch.manual_seed(spec.seed)
         model = LlamaForCausalLM(config)
         blocks = make_blocks(train_ids, spec.seq_len)
-        heldout = make_blocks(heldout_ids, spec.seq_len)[:64]
+        heldout = make_blocks(heldout_ids, spec.seq_len)[:32]
         init_loss = mean_loss(model, heldout)
         losses = pretrain(model, blocks, cfg, progress=progress)
         heldout_loss = mean_loss(model, heldout)

@@ -73,7 +73,7 @@ def test_teacher_shares_the_tokenizer_and_is_larger(tiny_dir):
     assert _sha(teacher / "tokenizer.json") == _sha(tiny_dir / "tokenizer.json")
     t_meta = json.loads((teacher / SIDECAR).read_text())
     s_meta = json.loads((tiny_dir / SIDECAR).read_text())
-    assert t_meta["param_count"] > 2 * s_meta["param_count"]
+    assert t_meta["param_count"] > 1.5 * s_meta["param_count"]
 
 
 def test_unknown_builtin_is_a_user_error():
