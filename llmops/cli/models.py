@@ -54,8 +54,14 @@ def run_list(args: argparse.Namespace) -> int:
                 "description": spec.description,
             }
         )
+    current = {r["path"] for r in rows}
+    stale = [  # builds of older specs/Python versions: never used again, safe to delete
+        {"path": str(p), "size_bytes": dir_size(p)}
+        for p in sorted(models_dir().iterdir())
+        if p.is_dir() and (p / "llmops_model.json").exists() and str(p) not in current
+    ]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + [{"ref": None, "stale": True, **s} for s in stale], indent=2))
         return 0
     print(f"{'REF':<22} {'CACHED':<7} {'PARAMS':>9} {'SIZE':>8}  PATH")
     for r in rows:
@@ -63,6 +69,10 @@ def run_list(args: argparse.Namespace) -> int:
         size = f"{r['size_bytes'] / 1e6:.1f}MB" if r["size_bytes"] else "-"
         print(f"{r['ref']:<22} {'yes' if r['cached'] else 'no':<7} {params:>9} {size:>8}  {r['path']}")
         print(f"{'':<22} {r['description']}")
+    if stale:
+        print("\nolder builds (other specs or Python versions; safe to delete):")
+        for st in stale:
+            print(f"  {st['size_bytes'] / 1e6:.1f}MB  {st['path']}")
     return 0
 
 

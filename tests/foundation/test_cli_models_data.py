@@ -9,7 +9,7 @@ from llmops.cli.main import main
 
 def test_models_list_shows_builtins_and_cache_state(tiny_dir, capsys):
     assert main(["models", "list", "--json"]) == 0
-    rows = {r["ref"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["ref"]: r for r in json.loads(capsys.readouterr().out) if r["ref"]}
     assert set(rows) >= {"builtin:tiny", "builtin:tiny-teacher"}
     tiny = rows["builtin:tiny"]
     assert tiny["cached"] and tiny["path"] == str(tiny_dir) and tiny["size_bytes"] > 1_000_000
