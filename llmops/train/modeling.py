@@ -40,6 +40,7 @@ def load_trainable_causal_lm(recipe: Recipe) -> torch.nn.Module:
     )
     if m.adapter and not lora.enabled:
         model = model.merge_and_unload()
+        model.requires_grad_(True)  # peft froze the base when loading the adapter for inference
     model.config.use_cache = False  # the KV cache is useless in training and costs memory
     if m.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -1,0 +1,142 @@
+"""Supervised fine-tuning (full or LoRA): next-token cross-entropy on the completion tokens.
+
+Examples come from `llmops.data` (chat template, prompt tokens masked with -100, the
+end-of-turn token trained) and are padded per micro-batch, or packed several to a row
+with attention that never crosses examples when ``data.packing`` is on.
+`SFTData` is shared with the distillation task, which trains on the same examples.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from llmops.config.schema import Recipe
+from llmops.models.loading import load_tokenizer
+from llmops.models.refs import model_hash, parse_ref, resolve_model
+from llmops.train.datasets import load_splits
+from llmops.train.losses import causal_lm_loss_sum, count_supervised_tokens
+from llmops.train.modeling import load_trainable_causal_lm, save_causal_lm
+from llmops.train.task import LossOutput, TaskContext
+
+log = logging.getLogger(__name__)
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+
+
+def portable_ref(ref: str) -> str:
+    """A reference that still resolves from another working directory (absolute paths)."""
+    parsed = parse_ref(ref)
+    return str(Path(parsed.value).resolve()) if parsed.kind == "path" else ref
+
+
+@dataclass
+class SFTData:
+    """Tokenised (and optionally packed) train/validation examples plus their provenance."""
+
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]] | None
+    collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, recipe: Recipe, tokenizer: Any) -> "SFTData":
+        from llmops.data import PackedCollator, SFTCollator, build_sft_examples, pack_examples
+
+        data = recipe.data
+        splits = load_splits(data, recipe.train.seed, recipe.recipe)
+        train, stats = build_sft_examples(splits.train, tokenizer, data.max_length, chat_template=data.chat_template)
+        log.info("train examples: %s", stats)
+        validation = None
+        if splits.validation:
+            validation, _ = build_sft_examples(splits.validation, tokenizer, data.max_length, chat_template=data.chat_template)
+        if data.packing:
+            train = pack_examples(train, data.max_length)
+            validation = pack_examples(validation, data.max_length) if validation else None
+            # the isolating 4D mask must be in the weights' dtype when they are not float32
+            mask_dtype = getattr(torch, recipe.model.dtype) if recipe.model.dtype not in ("auto", "float32") else None
+            collate = PackedCollator(tokenizer.pad_token_id, mask_dtype=mask_dtype)
+        else:
+            collate = SFTCollator(tokenizer.pad_token_id)
+        provenance = {
+            "dataset_fingerprints": splits.fingerprints,
+            "feedback_snapshot_id": splits.feedback_snapshot_id,
+            "data_format": splits.format,
+            "n_train_records": len(splits.train),
+            "n_train_examples": len(train),
+            "n_validation_examples": len(validation or []),
+        }
+        return cls(train, validation, collate, provenance)
+
+
+class SFTTask:
+    """Causal-LM cross-entropy over supervised tokens (see `llmops.train.task.Task`)."""
+
+    name = "sft"
+    unit_name = "tokens"
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self._model: torch.nn.Module | None = None
+        self._base_hash: str | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        assert self._model is not None, "setup() first"
+        return self._model
+
+    def setup(self, ctx: TaskContext) -> None:
+        m = self.recipe.model
+        self.ctx = ctx
+        with ctx.accelerator.main_process_first():  # builds/downloads once, others reuse it
+            self.tokenizer = load_tokenizer(m.adapter or m.base, revision=m.revision, trust_remote_code=m.trust_remote_code)
+            self._model = load_trainable_causal_lm(self.recipe)
+        self.data = SFTData.build(self.recipe, self.tokenizer)
+
+    def train_examples(self) -> Sequence[dict[str, Any]]:
+        return self.data.train
+
+    def eval_examples(self) -> Sequence[dict[str, Any]] | None:
+        return self.data.validation
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return self.data.collate(examples)
+
+    def count_units(self, batch: Mapping[str, Any]) -> int:
+        return count_supervised_tokens(batch["labels"])
+
+    def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> LossOutput:
+        inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+        logits = model(**inputs).logits
+        loss_sum, n_tokens = causal_lm_loss_sum(logits, batch["labels"])
+        return LossOutput(loss_sum, n_tokens)
+
+    def save_final(self, model: torch.nn.Module, out_dir: Path, is_main_process: bool) -> dict[str, Any]:
+        return save_causal_lm(
+            model,
+            self.tokenizer,
+            out_dir,
+            base_ref=portable_ref(self.recipe.model.base),
+            is_main_process=is_main_process,
+            save_merged=self.recipe.output.save_merged,
+            state_dict=self.ctx.full_state_dict(),
+            save_function=self.ctx.accelerator.save,
+        )
+
+    def base_model_hash(self) -> str:
+        if self._base_hash is None:
+            self._base_hash = model_hash(resolve_model(self.recipe.model.base, self.recipe.model.revision))
+        return self._base_hash
+
+    def describe(self) -> dict[str, Any]:
+        m = self.recipe.model
+        return {
+            "base_model_ref": m.base,
+            "base_model_hash": self.base_model_hash(),
+            "adapter_ref": m.adapter,
+            **self.data.provenance,
+        }

@@ -1,0 +1,35 @@
+"""Fixtures for the training tests.
+
+Tests pin torch to one thread (restored afterwards): on this shared 2-core machine two
+OpenMP threads per process spin against other processes and run >10x slower; bitwise
+comparisons across processes also need the same thread count everywhere
+(subprocesses get ``OMP_NUM_THREADS=1`` from `helpers.subprocess_env`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from train.helpers import make_records
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in make_records(24)))
+    return path
+
+
