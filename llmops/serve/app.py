@@ -1,0 +1,253 @@
+"""Application factory of the model server.
+
+`create_app(model_ref, ...)` loads the model (so a bad reference fails before a port is
+bound), and returns a FastAPI app serving
+
+- ``POST /v1/completions``, ``POST /v1/chat/completions`` (OpenAI-compatible; each
+  answer carries the feedback ids of its choices), ``GET /v1/models``;
+- ``GET /healthz`` (model, version, batch statistics, database reachability) and
+  ``GET /metrics`` (Prometheus);
+- the feedback API and rater page on the same port (``/v1/items``, ``/v1/ratings``,
+  ``/v1/comparisons``, ``/``...): the feedback app is mounted as a sub-application, so it
+  keeps its own authentication, error format and limits (docs/feedback.md).
+
+The batch worker and the registry watcher start with the app (ASGI lifespan) and stop
+with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from llmops.errors import UserError
+from llmops.serve import errors
+from llmops.serve.batcher import MicroBatcher
+from llmops.serve.errors import ServeError
+from llmops.serve.generation import GenRequest
+from llmops.serve.host import ModelHost
+from llmops.serve.metrics import ServeMetrics
+from llmops.serve.recording import Recorder
+from llmops.serve.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatRequest,
+    ChatResponse,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    LLMOpsInfo,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+GENERATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (error.param names the field)"},
+    404: {"description": "Unknown model"},
+    413: {"description": "Body too large"},
+    503: {"description": "Overloaded, shutting down, or the feedback database is unavailable; retry"},
+}
+
+
+def _backend_factory(backend: str, dtype: str, device: str | None, batch_size: int, seed: int,
+                     backend_kwargs: dict[str, Any]):
+    from llmops.eval.backends import BACKENDS, load_backend
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend `{backend}` (choose from {', '.join(BACKENDS)})")
+
+    def factory(path: str):
+        return load_backend(backend, path, dtype=dtype, device=device, batch_size=batch_size, seed=seed,
+                            **backend_kwargs)
+
+    return factory
+
+
+class Server:
+    """Everything one app holds: the model host, the batcher, the recorder, the metrics."""
+
+    def __init__(self, host: ModelHost, batcher: MicroBatcher, recorder: Recorder, metrics: ServeMetrics,
+                 sessions) -> None:
+        self.host, self.batcher, self.recorder, self.metrics, self.sessions = host, batcher, recorder, metrics, sessions
+
+    def check_model(self, requested: str | None) -> None:
+        current = self.host.current_model
+        names = {self.host.served_ref, current.resolved_ref, current.version}
+        if requested is not None and requested not in names:
+            raise ServeError(404, f"the model `{requested}` is not served here; this server serves "
+                                  f"`{self.host.served_ref}` (now {current.resolved_ref})", "model", "model_not_found")
+
+    async def generate(self, kind: str, body: CompletionRequest | ChatRequest) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        self.check_model(body.model)
+        if isinstance(body, ChatRequest):
+            prompts, messages = [], [m.as_template_message() for m in body.messages]
+        else:
+            prompts, messages = list(body.prompt), None
+        req = GenRequest(kind=kind, prompts=prompts, messages=messages, n=body.n, max_tokens=body.max_tokens,
+                         temperature=body.temperature, top_p=body.top_p, stop=tuple(body.stop or ()), seed=body.seed)
+        result = await asyncio.wrap_future(self.batcher.submit(req))
+        request_id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}"
+        item_ids, response_ids = await run_in_threadpool(self.recorder.record, req, result, request_id, body.user)
+        model = result.model
+        completion_tokens = sum(c.completion_tokens for cs in result.choices for c in cs)
+        prompt_tokens = sum(result.prompt_tokens)
+        common = {
+            "id": request_id, "created": int(time.time()), "model": model.resolved_ref,
+            "system_fingerprint": model.fingerprint,
+            "usage": Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                           total_tokens=prompt_tokens + completion_tokens),
+            "llmops": LLMOpsInfo(item_id=item_ids[0], item_ids=item_ids, response_ids=response_ids,
+                                 model=model.served_ref, model_version=model.version, model_sha256=model.sha256),
+        }
+        flat = [(i, c) for i, cs in enumerate(result.choices) for c in cs]
+        if kind == "chat":
+            choices = [ChatChoice(index=k, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason,
+                                  response_id=response_ids[k], item_id=item_ids[i]) for k, (i, c) in enumerate(flat)]
+            out = ChatResponse(choices=choices, **common)
+        else:
+            choices = [CompletionChoice(index=k, text=c.text, finish_reason=c.finish_reason,
+                                        response_id=response_ids[k], item_id=item_ids[i]) for k, (i, c) in enumerate(flat)]
+            out = CompletionResponse(choices=choices, **common)
+        self.metrics.latency.labels(kind).observe(time.perf_counter() - t0)
+        return out.model_dump(mode="json")
+
+
+class _CountRequests:
+    """Pure-ASGI counter of the generation endpoints' answers by status (including 400s from validation)."""
+
+    PATHS = {"/v1/completions": "completion", "/v1/chat/completions": "chat"}
+
+    def __init__(self, app, metrics: ServeMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        endpoint = self.PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_wrapper(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+
+
+def create_app(
+    model_ref: str,
+    db_url: str | None = None,
+    backend: str = "hf",
+    max_batch_size: int = 8,
+    max_wait_ms: float = 10.0,
+    poll_interval_s: float = 5.0,
+    *,
+    dtype: str = "float32",
+    device: str | None = None,
+    default_max_tokens: int = 256,
+    max_queue: int = 1024,
+    seed: int = 0,
+    feedback_api: bool = True,
+    migrate: bool = True,
+    backend_kwargs: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Load `model_ref` and build the app (see the module docstring).
+
+    `poll_interval_s` is how often a ``registry:NAME@ALIAS`` reference is re-resolved
+    (0 disables the watcher; `app.state.server.host.check()` still swaps on demand).
+    """
+    from llmops.db import session_factory, upgrade
+    from llmops.settings import database_url
+
+    url = database_url(db_url)
+    if migrate:
+        upgrade(url)
+    factory = _backend_factory(backend, dtype, device, max_batch_size, seed, backend_kwargs or {})
+    host = ModelHost(model_ref, factory, url, poll_interval_s)
+    metrics = ServeMetrics()
+    batcher = MicroBatcher(host, metrics, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                           default_max_tokens=default_max_tokens, max_queue=max_queue, seed=seed)
+    server = Server(host, batcher, Recorder(url), metrics, session_factory(url))
+
+    feedback = None
+    if feedback_api:
+        from llmops.feedback.api.app import create_app as feedback_app
+
+        feedback = feedback_app(url, migrate=False)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        batcher.start()
+        host.start()
+        try:
+            if feedback is None:
+                yield
+            else:  # a mounted app's lifespan does not run by itself (its writer drains on shutdown)
+                async with feedback.router.lifespan_context(feedback):
+                    yield
+        finally:
+            host.stop()
+            await run_in_threadpool(batcher.stop)
+            host.close()
+
+    app = FastAPI(title="llmops serve", version="1", lifespan=lifespan,
+                  description=f"OpenAI-compatible generation from `{model_ref}`, recorded for human feedback.")
+    app.state.server = server
+    errors.install(app)
+
+    @app.post("/v1/completions", response_model=CompletionResponse, responses=GENERATION_ERRORS,
+              summary="Text completion (OpenAI-compatible)")
+    async def completions(body: CompletionRequest) -> JSONResponse:
+        return JSONResponse(await server.generate("completion", body))
+
+    @app.post("/v1/chat/completions", response_model=ChatResponse, responses=GENERATION_ERRORS,
+              summary="Chat completion with the model's chat template (OpenAI-compatible)")
+    async def chat_completions(body: ChatRequest) -> JSONResponse:
+        return JSONResponse(await server.generate("chat", body))
+
+    @app.get("/v1/models", summary="The served model and the version answering now")
+    def models() -> dict[str, Any]:
+        info = host.describe()
+        return {"object": "list", "data": [{"id": host.served_ref, "object": "model",
+                                            "created": int(info["loaded_at"]), "owned_by": "llmops", "llmops": info}]}
+
+    @app.get("/healthz", summary="Liveness: model, version, batching statistics, database")
+    def healthz() -> JSONResponse:
+        body: dict[str, Any] = {"status": "ok", "model": host.describe(), "batcher": dict(batcher.stats)}
+        try:
+            with server.sessions() as s:
+                s.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            body.update(status="degraded", database=str(exc))
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def prometheus() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, media_type=content_type)
+
+    if feedback is not None:
+        app.mount("/", feedback)  # after our routes: ours match first
+
+    from llmops.feedback.api.limits import BodySizeLimit
+
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(_CountRequests, metrics=metrics)
+    return app
