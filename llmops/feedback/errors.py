@@ -50,3 +50,17 @@ class Conflict(FeedbackError):
 class Invalid(FeedbackError):
     status = 422
     code = "invalid"
+
+
+class Unavailable(FeedbackError):
+    """Nothing was stored (a COMMIT failed, or the server is shutting down): retry after a moment."""
+
+    status = 503
+    code = "database_unavailable"
+    retry_after_s = 1
+
+
+class Overloaded(Unavailable):
+    """The write queue is full: back-pressure instead of an unbounded backlog."""
+
+    code = "overloaded"

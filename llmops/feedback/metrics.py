@@ -23,6 +23,11 @@ LATENCY = Histogram(
 )
 WRITES = Counter("llmops_feedback_writes_total", "Writes committed and acknowledged", ["kind"])
 REPLAYS = Counter("llmops_feedback_idempotent_replays_total", "Writes answered from an idempotency record")
+BATCH_SIZE = Histogram(
+    "llmops_feedback_group_commit_batch_size",
+    "Writes applied per group-commit transaction (one fsync each)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -1,9 +1,12 @@
 """One request's unit of work: authenticate, authorize, run, record the idempotent answer, commit.
 
-Everything happens in ONE transaction, so a write is acknowledged only after its row
-and its idempotency record are committed together, and a retry with the same
-``Idempotency-Key`` finds that record instead of writing again. The key is scoped to
-the caller's rater identity.
+A write runs as ONE unit of the group committer (`llmops.feedback.group_commit`): its
+authentication, its row(s) and its idempotency record share a savepoint of a batch
+transaction, and the request is answered only after that transaction committed. So a
+write is acknowledged only once durable, and a retry with the same ``Idempotency-Key``
+finds the record instead of writing again (even when both land in the same batch).
+The key is scoped to the caller's rater identity. Reads run in their own read-only
+transaction (``BEGIN DEFERRED`` on SQLite, so they never wait for the writer).
 """
 
 from __future__ import annotations
@@ -19,17 +22,20 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from llmops.feedback import metrics
 from llmops.feedback.auth import authenticate, parse_token
 from llmops.feedback.errors import Invalid, Unauthenticated
+from llmops.feedback.group_commit import GroupCommitter
 from llmops.feedback.models import IdempotencyRecord
 from llmops.feedback.policies import Action, Principal, authorize
 from llmops.feedback.schemas import MAX_IDEMPOTENCY_KEY_CHARS
 from llmops.feedback.store import integrity_error
 
 _bearer = HTTPBearer(auto_error=False, description="API key from `llmops feedback keys create`")
+SessionFactory = Callable[[], Session]
 
 
 @dataclass
@@ -37,8 +43,10 @@ class Call:
     action: Action
     token: str
     idempotency_key: str | None
-    sessions: sessionmaker[Session]
     route: str
+    sessions: SessionFactory  # read-write transactions (BEGIN IMMEDIATE on SQLite)
+    read_sessions: SessionFactory  # read-only transactions (BEGIN DEFERRED on SQLite)
+    committer: GroupCommitter
 
     def _principal(self, session: Session) -> Principal:
         principal = authenticate(session, self.token)
@@ -46,10 +54,16 @@ class Call:
         return principal
 
     def read(self, fn: Callable[[Session, Principal], Any]) -> Any:
+        """Run a read-only `fn` (it must not write: the transaction may be DEFERRED)."""
+        with self.read_sessions() as session, session.begin():
+            return fn(session, self._principal(session))
+
+    def transact(self, fn: Callable[[Session, Principal], Any]) -> Any:
+        """Run `fn` in its own read-write transaction (rare admin writes without idempotency keys)."""
         with self.sessions() as session, session.begin():
             return fn(session, self._principal(session))
 
-    def write(
+    async def write(
         self,
         fn: Callable[[Session, Principal], Any],
         payload: BaseModel,
@@ -57,41 +71,53 @@ class Call:
         status: int = 201,
         kind: str,
     ) -> JSONResponse:
+        """Apply `fn` through the group committer; answer only after its batch committed."""
         fingerprint = hashlib.sha256(
             json.dumps([self.route, payload.model_dump(mode="json")], sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
         principal: Principal | None = None
-        try:
-            with self.sessions() as session, session.begin():
-                principal = self._principal(session)
-                if self.idempotency_key:
-                    record = session.get(IdempotencyRecord, (principal.rater_id, self.idempotency_key))
-                    if record is not None:
-                        return _replay(record, fingerprint)
-                body = fn(session, principal)
-                body = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-                if self.idempotency_key:
-                    session.add(
-                        IdempotencyRecord(
-                            rater_id=principal.rater_id,
-                            key=self.idempotency_key,
-                            request_sha256=fingerprint,
-                            status_code=status,
-                            response_body=body,
-                        )
+
+        def work(session: Session) -> tuple[JSONResponse, bool]:  # (answer, written rather than replayed)
+            nonlocal principal
+            principal = self._principal(session)
+            if self.idempotency_key:
+                record = session.get(IdempotencyRecord, (principal.rater_id, self.idempotency_key))
+                if record is not None:
+                    return _replay(record, fingerprint), False
+            body = fn(session, principal)
+            body = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+            if self.idempotency_key:
+                session.add(
+                    IdempotencyRecord(
+                        rater_id=principal.rater_id,
+                        key=self.idempotency_key,
+                        request_sha256=fingerprint,
+                        status_code=status,
+                        response_body=body,
                     )
-                    session.flush()
-            # Committed: only now is the write acknowledged.
+                )
+                session.flush()
+            return JSONResponse(body, status_code=status), True
+
+        try:
+            response, written = await self.committer.run(work)  # resolves after the batch's COMMIT
         except IntegrityError as exc:
             if self.idempotency_key and principal is not None:
-                # A concurrent request with the same key won the race: answer as it did.
-                with self.sessions() as session, session.begin():
-                    record = session.get(IdempotencyRecord, (principal.rater_id, self.idempotency_key))
-                    if record is not None:
-                        return _replay(record, fingerprint)
+                # Another process committed the same key first: answer as it did.
+                record = await run_in_threadpool(self._idempotency_record, principal.rater_id)
+                if record is not None:
+                    metrics.REPLAYS.inc()
+                    return _replay(record, fingerprint)
             raise integrity_error(exc) from exc
-        metrics.WRITES.labels(kind).inc()
-        return JSONResponse(body, status_code=status)
+        if written:
+            metrics.WRITES.labels(kind).inc()
+        else:
+            metrics.REPLAYS.inc()
+        return response
+
+    def _idempotency_record(self, rater_id: int) -> IdempotencyRecord | None:
+        with self.read_sessions() as session, session.begin():
+            return session.get(IdempotencyRecord, (rater_id, self.idempotency_key))
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
@@ -101,14 +127,13 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
             field="Idempotency-Key",
             code="idempotency_key_reused",
         )
-    metrics.REPLAYS.inc()
     return JSONResponse(record.response_body, status_code=record.status_code, headers={"Idempotent-Replayed": "true"})
 
 
 def call_for(action: Action) -> Callable[..., Call]:
     """A dependency giving the route a `Call` for `action` (401 before any database access if no key)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
         idempotency_key: str | None = Header(
@@ -123,6 +148,15 @@ def call_for(action: Action) -> Callable[..., Call]:
             raise Unauthenticated("missing bearer API key (Authorization: Bearer llmf_...)")
         parse_token(credentials.credentials)
         route = getattr(request.scope.get("route"), "path", request.url.path)
-        return Call(action, credentials.credentials, idempotency_key or None, request.app.state.sessions, route)
+        state = request.app.state
+        return Call(
+            action,
+            credentials.credentials,
+            idempotency_key or None,
+            route,
+            state.sessions,
+            state.read_sessions,
+            state.committer,
+        )
 
     return dependency

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from llmops.feedback.errors import FeedbackError
+from llmops.feedback.errors import FeedbackError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,11 @@ def _field(loc: tuple) -> str:
 
 
 async def _feedback_error(_req: Request, exc: FeedbackError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return _error(exc.status, exc.code, exc.message, exc.field, headers)
 
 

@@ -18,5 +18,5 @@ router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"], responses=ERR
     response_model=Created,
     summary="Compare responses of one item: ranking (best first), chosen/rejected, or tie",
 )
-def create_comparison(body: ComparisonIn, call: Call = Depends(call_for(Action.COMPARISONS_CREATE))) -> JSONResponse:
-    return call.write(lambda s, p: {"id": store.add_comparison(s, body, p.rater_id)}, body, kind="comparison")
+async def create_comparison(body: ComparisonIn, call: Call = Depends(call_for(Action.COMPARISONS_CREATE))) -> JSONResponse:
+    return await call.write(lambda s, p: {"id": store.add_comparison(s, body, p.rater_id)}, body, kind="comparison")

@@ -18,16 +18,15 @@ def export_preferences(
 ) -> dict:
     from llmops.feedback.export import build_export, record_snapshot
 
-    def run(s, p):
-        result = build_export(s, strategy=strategy, min_margin=min_margin, seed=seed)
-        record_snapshot(s, result)
-        return {
-            "snapshot_id": result.snapshot_id,
-            "strategy": strategy,
-            "min_margin": min_margin,
-            "n_rows": len(result.rows),
-            "agreement": result.agreement,
-            "rows": result.rows,
-        }
-
-    return call.read(run)
+    # Built in a read-only snapshot (never holding the write lock for the whole export),
+    # then the snapshot record is written in a short transaction of its own.
+    result = call.read(lambda s, _p: build_export(s, strategy=strategy, min_margin=min_margin, seed=seed))
+    call.transact(lambda s, _p: record_snapshot(s, result))
+    return {
+        "snapshot_id": result.snapshot_id,
+        "strategy": strategy,
+        "min_margin": min_margin,
+        "n_rows": len(result.rows),
+        "agreement": result.agreement,
+        "rows": result.rows,
+    }

@@ -25,17 +25,17 @@ router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERRORS)
 
 
 @router.post("", status_code=201, response_model=ItemCreated, summary="Create an item with its responses")
-def create_item(body: ItemIn, call: Call = Depends(call_for(Action.ITEMS_CREATE))) -> JSONResponse:
-    return call.write(lambda s, p: store.create_item(s, body, p.rater_id), body, kind="item")
+async def create_item(body: ItemIn, call: Call = Depends(call_for(Action.ITEMS_CREATE))) -> JSONResponse:
+    return await call.write(lambda s, p: store.create_item(s, body, p.rater_id), body, kind="item")
 
 
 @router.post("/bulk", response_model=BulkOut, summary="Create many items; one result per element")
-def create_items_bulk(body: BulkItemsIn, call: Call = Depends(call_for(Action.ITEMS_CREATE))) -> JSONResponse:
+async def create_items_bulk(body: BulkItemsIn, call: Call = Depends(call_for(Action.ITEMS_CREATE))) -> JSONResponse:
     def write(s, p):
         results = store.bulk(s, body.items, lambda s_, item: store.create_item(s_, item, p.rater_id))
         return bulk_out(results, lambda r, i: BulkResult(index=i, status=201, item_id=r.item_id, response_ids=r.response_ids))
 
-    return call.write(write, body, status=200, kind="items_bulk")
+    return await call.write(write, body, status=200, kind="items_bulk")
 
 
 @router.get("", response_model=ItemPage, summary="List items (keyset pagination)")

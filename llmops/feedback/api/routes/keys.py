@@ -23,12 +23,12 @@ def _out(k) -> KeyOut:
 
 
 @router.post("", status_code=201, response_model=KeyOut, summary="Create an API key (the secret is shown once)")
-def create_key(body: KeyIn, call: Call = Depends(call_for(Action.KEYS_MANAGE))) -> JSONResponse:
+async def create_key(body: KeyIn, call: Call = Depends(call_for(Action.KEYS_MANAGE))) -> JSONResponse:
     def write(s, _p):
         new = auth.create_key(s, body.role, body.name)
         return KeyOut(key_id=new.key_id, role=new.role, name=new.name, created_at=new.created_at.isoformat(), key=new.token)
 
-    return call.write(write, body, kind="key")
+    return await call.write(write, body, kind="key")
 
 
 @router.get("", response_model=list[KeyOut], summary="List API keys (never their secrets)")
@@ -43,4 +43,4 @@ def revoke_key(
     def revoke(s, _p):
         return _out(auth.revoke_key(s, key_id))
 
-    return call.read(revoke)
+    return call.transact(revoke)

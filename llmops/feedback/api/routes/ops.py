@@ -11,7 +11,7 @@ router = APIRouter(tags=["ops"])
 
 @router.get("/healthz", summary="Liveness and database reachability")
 def healthz(request: Request) -> dict:
-    with request.app.state.sessions() as s:
+    with request.app.state.read_sessions() as s:
         s.execute(text("SELECT 1"))
     return {"status": "ok"}
 

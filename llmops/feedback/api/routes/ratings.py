@@ -14,14 +14,14 @@ router = APIRouter(prefix="/v1/ratings", tags=["ratings"], responses=ERRORS)
 
 
 @router.post("", status_code=201, response_model=Created, summary="Rate one response on its item's scale")
-def create_rating(body: RatingIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> JSONResponse:
-    return call.write(lambda s, p: {"id": store.add_rating(s, body, p.rater_id)}, body, kind="rating")
+async def create_rating(body: RatingIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> JSONResponse:
+    return await call.write(lambda s, p: {"id": store.add_rating(s, body, p.rater_id)}, body, kind="rating")
 
 
 @router.post("/bulk", response_model=BulkOut, summary="Many ratings; one result per element")
-def create_ratings_bulk(body: BulkRatingsIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> JSONResponse:
+async def create_ratings_bulk(body: BulkRatingsIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> JSONResponse:
     def write(s, p):
         results = store.bulk(s, body.ratings, lambda s_, r: store.add_rating(s_, r, p.rater_id))
         return bulk_out(results, lambda rid, i: BulkResult(index=i, status=201, id=rid))
 
-    return call.write(write, body, status=200, kind="ratings_bulk")
+    return await call.write(write, body, status=200, kind="ratings_bulk")
