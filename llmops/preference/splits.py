@@ -16,6 +16,10 @@ from llmops.preference.data import build_pair_examples
 
 log = logging.getLogger(__name__)
 
+# Synthetic pairs from the built-in docstring task (`llmops.preference.synthetic`): what the
+# shipped recipes train on out of the box, without any human feedback collected yet.
+SYNTHETIC_DOCSTRING_PAIRS = "builtin:docstring-prefs"
+
 
 @dataclass
 class PreferenceSplits:
@@ -28,10 +32,13 @@ class PreferenceSplits:
 
 def load_preference_splits(recipe: Recipe, tokenizer, margin_column: str | None = None) -> PreferenceSplits:
     """Load `recipe.data` (feedback export JSONL or TRL preference data) and tokenise it."""
-    from llmops.train.datasets import load_splits
+    from llmops.train.datasets import Splits, load_splits
 
     data = recipe.data
-    splits = load_splits(data, recipe.train.seed, recipe.recipe)
+    if data.train == SYNTHETIC_DOCSTRING_PAIRS:
+        splits = _synthetic_splits(recipe, Splits)
+    else:
+        splits = load_splits(data, recipe.train.seed, recipe.recipe)
     if splits.format != "preference":
         raise DataError(
             f"data.train: {data.train} is `{splits.format}` data; recipe `{recipe.recipe}` needs preference pairs "
@@ -52,3 +59,24 @@ def load_preference_splits(recipe: Recipe, tokenizer, margin_column: str | None 
         log.warning("%d of %d pairs truncated to data.max_length=%d", train_stats.n_truncated,
                     train_stats.n_examples, data.max_length)
     return PreferenceSplits(train, validation, dict(splits.fingerprints), splits.feedback_snapshot_id, stats)
+
+
+def _synthetic_splits(recipe: Recipe, splits_cls):
+    """`builtin:docstring-prefs`: train/validation splits follow the docstring task's own splits."""
+    from llmops.data import dataset_fingerprint
+    from llmops.preference.synthetic import docstring_preferences
+
+    data = recipe.data
+    train = docstring_preferences("train", seed=recipe.train.seed)
+    if data.limit is not None:
+        train = train[: data.limit]
+    validation = None
+    if data.validation is None and data.validation_split > 0:
+        n_val = max(1, int(round(len(train) * data.validation_split)))
+        validation = docstring_preferences("validation", limit=n_val * 2, seed=recipe.train.seed)[:n_val]
+    elif data.validation is not None:
+        raise DataError(f"data.validation: not supported with {SYNTHETIC_DOCSTRING_PAIRS} (it has its own split)")
+    fingerprints = {"train": dataset_fingerprint(train)}
+    if validation:
+        fingerprints["validation"] = dataset_fingerprint(validation)
+    return splits_cls(train, validation, fingerprints, "preference", None)

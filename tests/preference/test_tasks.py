@@ -111,12 +111,15 @@ def toy_reward(prompts, completions):
 
 
 def test_rloo_raises_a_toy_reward(tmp_path):
+    prompts = _write(tmp_path / "prompts.jsonl", [{"prompt": f"Name a Python module about {t}."} for t in TOPICS])
     result = _train(
-        "recipes/rloo.yaml", tmp_path, f"rloo.reward_model=fn:{__name__}:toy_reward", "train.max_steps=30",
-        "train.log_every=1", "train.batch_size=4", "rloo.k=4", "rloo.max_new_tokens=16", "data.max_length=80",
-        "train.lr=2e-3", "rloo.kl_coef=0.01", "data.limit=64",
+        "recipes/rloo.yaml", tmp_path, f"rloo.reward_model=fn:{__name__}:toy_reward", f"data.train={prompts}",
+        "train.max_steps=24", "train.log_every=1", "train.batch_size=2", "rloo.k=4", "rloo.max_new_tokens=10",
+        "data.max_length=48", "train.lr=3e-3", "rloo.kl_coef=0.01", "data.limit=null",
     )
-    rewards = [r["reward"] for r in _metrics(result.run_dir)]
-    assert len(rewards) == 30
-    early, late = sum(rewards[:6]) / 6, sum(rewards[-6:]) / 6
+    rows = _metrics(result.run_dir)
+    assert len(rows) == 24
+    assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # LoRA starts as the reference
+    rewards = [r["reward"] for r in rows]
+    early, late = sum(rewards[:8]) / 8, sum(rewards[-8:]) / 8
     assert late > early + 0.1, (early, late)
