@@ -8,6 +8,7 @@ on the same random Llama, and we compare the resulting loss with ours.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -96,3 +97,34 @@ def test_cdpo_and_simpo_match_trl_formulas():
     ).losses
     theirs = _trl_cpo_loss(pc / lc, pr / lr, "simpo", beta=2.0, label_smoothing=0.0, gamma=0.5)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_dpo_loss_matches_trl_on_a_builtin_model_batch():
+    """Built-in model and tokenizer, pairs through our tokenisation and collation, reference perturbed."""
+    from llmops.models.loading import load_causal_lm, load_tokenizer
+    from llmops.preference.data import PairCollator, build_pair_examples
+
+    tok = load_tokenizer("builtin:tiny")
+    rows = [
+        {"prompt": "Return the absolute value of a number.", "chosen": "Absolute value.", "rejected": "It opens files."},
+        {"prompt": "Open a file and return a stream.", "chosen": "Open a file.", "rejected": "Sorts a list in place."},
+        {"prompt": [{"role": "user", "content": "Join two paths."}],
+         "chosen": [{"role": "assistant", "content": "Join paths."}],
+         "rejected": [{"role": "assistant", "content": "Start a thread now please."}]},
+    ]
+    examples, _ = build_pair_examples(rows, tok, max_length=64)
+    batch = PairCollator(tok.pad_token_id)(examples)
+    policy, reference = load_causal_lm("builtin:tiny").eval(), load_causal_lm("builtin:tiny").eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+        logps, counts = sequence_logps(policy, batch)
+        ref_logps, _ = sequence_logps(reference, batch)
+    pc, pr = logps.chunk(2)
+    rc, rr = ref_logps.chunk(2)
+    ours = dpo_loss(pc, pr, rc, rr, loss_type="sigmoid", beta=0.1).losses.mean()
+    theirs = _trl_dpo_loss(policy, reference, batch, "sigmoid", beta=0.1)
+    assert ours.item() == pytest.approx(theirs.item(), abs=1e-5)
+    assert abs(ours.item() - math.log(2)) > 1e-4  # the perturbed reference really differs
