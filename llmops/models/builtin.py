@@ -134,6 +134,8 @@ def materialize(name: str) -> Path:
     with FileLock(str(models_dir() / f".{spec.dir_name}.lock")):
         if (target / SIDECAR).exists():  # another process built it while we waited
             return target
+        for leftover in models_dir().glob(f".build-{spec.dir_name}-*"):  # a builder killed mid-way (we hold the lock)
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{spec.dir_name}-", dir=models_dir()))
         try:
             log.info("building builtin:%s into %s (one-time, under a minute)", name, target)
