@@ -43,7 +43,10 @@ TASK_MODULES: tuple[str, ...] = (
     "urllib.parse", "urllib.request", "urllib.response", "uuid", "warnings", "wave", "weakref",
     "webbrowser", "wsgiref.handlers", "wsgiref.simple_server", "wsgiref.util", "xml.dom.minidom",
     "xml.etree.ElementTree", "xml.sax.handler", "xml.sax.saxutils", "xmlrpc.client", "xmlrpc.server",
-    "zipapp", "zipfile", "zipimport", "zoneinfo",
+    "zipapp", "zipfile", "zipimport", "zoneinfo", "colorsys", "compileall", "dbm", "graphlib",
+    "importlib.abc", "importlib.metadata", "importlib.resources.abc", "importlib.util", "linecache",
+    "modulefinder", "ntpath", "operator", "pickletools", "py_compile", "pyclbr", "pydoc", "rlcompleter",
+    "ssl", "stat", "venv",
 )
 
 
