@@ -54,3 +54,31 @@ def test_scores_are_differentiable():
     batch = collate_sequences([{"input_ids": r, "completion_mask": [1] * len(r)} for r in _rows()], EOS, "left")
     sequence_scores(model, batch["input_ids"], batch["attention_mask"]).sum().backward()
     assert model.score.weight.grad is not None and model.score.weight.grad.abs().sum() > 0
+
+
+def test_lora_reward_model_saves_merged_with_its_trained_head(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    from llmops.preference.reward_model import save_reward_model
+
+    from .helpers import word_tokenizer
+
+    tok = word_tokenizer()
+    model = tiny_llama(seed=0, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    lora = get_peft_model(
+        model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="SEQ_CLS", modules_to_save=["score"])
+    )
+    with torch.no_grad():  # pretend training moved both the adapter and the head
+        for name, p in lora.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.3)
+    batch = collate_sequences([{"input_ids": r, "completion_mask": [1] * len(r)} for r in _rows()], 0, "right")
+    with torch.no_grad():
+        before = sequence_scores(lora.eval(), batch["input_ids"], batch["attention_mask"])
+    save_reward_model(lora, tok, tmp_path / "final", {"trained_from": "test"})
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "final").eval()
+    with torch.no_grad():
+        after = sequence_scores(reloaded, batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
