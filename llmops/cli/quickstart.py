@@ -1,0 +1,35 @@
+"""`llmops quickstart [--out DIR] [--db URL] [--fast]`: the closed loop end to end, with a report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "quickstart",
+        help="train, evaluate, register, serve, collect (simulated) feedback, DPO, promote if better, report",
+        description="Run the whole loop on the built-in model: SFT -> eval vs base -> register v1 -> gates -> "
+        "serve -> SIMULATED raters over HTTP -> export -> reward model -> DPO -> eval v2 vs v1 -> gates -> "
+        "promote only if better -> drift and quality checks. Writes DIR/report.html and DIR/summary.json. "
+        "Re-running with the same DIR skips finished stages.",
+    )
+    p.add_argument("--out", default="runs/quickstart", help="output directory (default: runs/quickstart)")
+    p.add_argument("--db", default=None,
+                   help="database URL (default: SQLite in DIR, with the registry artifacts in DIR/registry)")
+    p.add_argument("--fast", action="store_true", help="tiny step and sample counts (a smoke test, ~minutes)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from llmops.loop.quickstart import run_quickstart
+
+    facts = run_quickstart(args.out, fast=args.fast, db_url=args.db)
+    v2 = facts["promote_v2"]
+    print(json.dumps({"report": facts["report"]["html"], "summary": facts["report"]["json"],
+                      "production": f"{facts['settings']['name']}/{facts['registry']['production']}",
+                      "v2_promoted": v2.get("promoted"), "why": v2.get("why"),
+                      "seconds": round(sum(t["seconds"] for t in facts["timings"]), 1)}, indent=2))
+    return 0

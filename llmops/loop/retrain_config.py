@@ -1,0 +1,104 @@
+"""The `llmops loop` config file (YAML, strict): what to watch, how to retrain, how to promote.
+
+Relative paths are relative to the config file. See recipes/loop/default.yaml.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmops.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _duration(value: Any) -> timedelta:
+    from llmops.monitor.rules import parse_duration
+
+    return parse_duration(value) if not isinstance(value, timedelta) else value
+
+
+class ProductionPrompts(_Strict):
+    path: str = Field(description="Where the loop writes recent served prompts before each tick (a drift rule's `current`).")
+    window: timedelta = Field(timedelta(days=1), description="Only prompts served within this window.")
+    limit: int = Field(2000, gt=0, description="At most this many (the newest).")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> timedelta:
+        return _duration(v)
+
+
+class RetrainSpec(_Strict):
+    rules: list[str] = Field(default_factory=list, description="Rule names that trigger retraining (empty: every rule).")
+    recipe: str = Field(description="Training recipe run on each incident (e.g. ../dpo.yaml).")
+    overrides: list[str] = Field(default_factory=list, description="KEY=VALUE overrides for the recipe.")
+    use_feedback: bool = Field(True, description="Train on the fresh preference export (sets data.train).")
+    start_from_production: bool = Field(
+        True, description="Set model.adapter to the production version (its LoRA adapter is the starting policy).")
+    export_strategy: str = Field("best_vs_worst", description="Feedback export strategy (docs/feedback.md).")
+    min_pairs: int = Field(8, ge=1, description="Fewer exported pairs: record the incident, do not train.")
+
+
+class EvalSpec(_Strict):
+    suite: str = Field(description="Evaluation suite (the gates' `suite` must be this suite's name).")
+    limit: int = Field(49, gt=0, description="Samples evaluated.")
+    max_new_tokens: int = Field(32, gt=0)
+
+
+class PromoteSpec(_Strict):
+    gates: str = Field(description="Gates file; the loop promotes to `staging`, then to `alias`, through it.")
+    metric: str = Field("rougeL", description="The candidate must beat production on this metric ...")
+    min_delta: float = Field(0.0, description="... by more than this (paired point estimate).")
+
+
+class LoopConfig(_Strict):
+    model: str = Field(description="Registered model the loop maintains.")
+    alias: str = Field("production", description="Alias that serves traffic.")
+    alerts: str = Field(description="Alert rules file (llmops monitor rules: rating_drop, drift, error_rate).")
+    state_dir: str = Field(description="Incidents, exports, runs and evaluations live here.")
+    interval: timedelta = Field(timedelta(minutes=5), description="Time between ticks.")
+    cooldown: timedelta = Field(timedelta(hours=6), description="Minimum time between two retrainings (any rule).")
+    production_prompts: ProductionPrompts | None = None
+    retrain: RetrainSpec
+    evaluate: EvalSpec
+    promote: PromoteSpec
+    db: str | None = Field(None, description="Database URL (default: --db, $LLMOPS_DATABASE_URL, SQLite in $LLMOPS_HOME).")
+
+    @field_validator("interval", "cooldown", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return _duration(v)
+
+
+def load_loop_config(path: str | Path) -> LoopConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read loop config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    try:
+        cfg = LoopConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    base = path.resolve().parent
+
+    def rel(p: str) -> str:
+        return p if Path(p).is_absolute() else str((base / p).resolve())
+
+    cfg.alerts, cfg.state_dir = rel(cfg.alerts), rel(cfg.state_dir)
+    cfg.retrain.recipe, cfg.evaluate.suite, cfg.promote.gates = (
+        rel(cfg.retrain.recipe), rel(cfg.evaluate.suite), rel(cfg.promote.gates))
+    if cfg.production_prompts:
+        cfg.production_prompts.path = rel(cfg.production_prompts.path)
+    return cfg

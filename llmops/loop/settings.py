@@ -1,0 +1,45 @@
+"""Sizes of the quickstart: the default profile and the `--fast` one (tests, smoke runs).
+
+Everything else (model, LoRA, learning rates, sequence lengths) comes from the shipped
+recipes; these are only the overrides that decide how long the run takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QuickstartSettings:
+    name: str = "docs"  # registered model name
+    base: str = "builtin:tiny"
+    sft_steps: int = 60
+    reward_steps: int = 30
+    dpo_steps: int = 30
+    grad_accum: int = 1
+    train_limit: int = 2000  # records per training run (the preference export is smaller anyway)
+    pref_batch_size: int = 8  # reward model and DPO micro-batch
+    eval_limit: int = 49  # docstring test split (49 records)
+    eval_max_new_tokens: int = 32
+    traffic_requests: int = 102  # chat requests by simulated users (cycling the validation split)
+    choices: int = 2  # responses per request (one feedback item holds them)
+    temperature: float = 0.9
+    max_tokens: int = 32
+    n_raters: int = 3
+    ab_prompts: int = 51  # prompts sent to both versions for the quality check
+    min_delta: float = 0.0  # the candidate must beat production by more than this on `metric`
+    metric: str = "rougeL"
+    seed: int = 42
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT = QuickstartSettings()
+FAST = replace(DEFAULT, sft_steps=6, train_limit=64, reward_steps=4, dpo_steps=4, eval_limit=12, eval_max_new_tokens=16,
+               traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6)
+
+
+def profile(fast: bool) -> QuickstartSettings:
+    return FAST if fast else DEFAULT
