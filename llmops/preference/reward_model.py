@@ -109,9 +109,14 @@ def load_reward_model(
         str(path), num_labels=1, dtype=_torch_dtype(dtype), trust_remote_code=trust_remote_code
     )
     if adapter:
-        from peft import PeftModel
+        from peft import PeftConfig, PeftModel
 
-        model = PeftModel.from_pretrained(model, str(resolve_model(adapter))).merge_and_unload()
+        adapter_dir = str(resolve_model(adapter))
+        config = PeftConfig.from_pretrained(adapter_dir)
+        # An SFT adapter is a CAUSAL_LM adapter; with its task type peft would wrap this
+        # classifier as a causal LM (and fail). The generic wrapper merges the shared layers.
+        config.task_type = None
+        model = PeftModel.from_pretrained(model, adapter_dir, config=config).merge_and_unload()
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
     return model
