@@ -65,6 +65,10 @@ def _backend_factory(backend: str, dtype: str, device: str | None, batch_size: i
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend `{backend}` (choose from {', '.join(BACKENDS)})")
+    if backend == "vllm":
+        from llmops.eval.backends.vllm import import_vllm
+
+        import_vllm()  # before any model is resolved or hashed: a missing extra fails at once
 
     def factory(path: str):
         return load_backend(backend, path, dtype=dtype, device=device, batch_size=batch_size, seed=seed,
@@ -163,6 +167,7 @@ def create_app(
     default_max_tokens: int = 256,
     max_queue: int = 1024,
     seed: int = 0,
+    torch_threads: int | None = None,
     feedback_api: bool = True,
     migrate: bool = True,
     backend_kwargs: dict[str, Any] | None = None,
@@ -171,6 +176,7 @@ def create_app(
 
     `poll_interval_s` is how often a ``registry:NAME@ALIAS`` reference is re-resolved
     (0 disables the watcher; `app.state.server.host.check()` still swaps on demand).
+    `torch_threads` sets the intra-op threads of the batch worker (default: torch's).
     """
     from llmops.db import session_factory, upgrade
     from llmops.settings import database_url
@@ -182,7 +188,8 @@ def create_app(
     host = ModelHost(model_ref, factory, url, poll_interval_s)
     metrics = ServeMetrics()
     batcher = MicroBatcher(host, metrics, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                           default_max_tokens=default_max_tokens, max_queue=max_queue, seed=seed)
+                           default_max_tokens=default_max_tokens, max_queue=max_queue, seed=seed,
+                           torch_threads=torch_threads)
     server = Server(host, batcher, Recorder(url), metrics, session_factory(url))
 
     feedback = None

@@ -29,7 +29,8 @@ _STOP = object()
 
 class MicroBatcher:
     def __init__(self, host: ModelHost, metrics: ServeMetrics, *, max_batch_size: int = 8, max_wait_ms: float = 10.0,
-                 default_max_tokens: int = 256, max_queue: int = 1024, seed: int = 0) -> None:
+                 default_max_tokens: int = 256, max_queue: int = 1024, seed: int = 0,
+                 torch_threads: int | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
         if max_wait_ms < 0:
@@ -39,6 +40,7 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.default_max_tokens = default_max_tokens
+        self.torch_threads = torch_threads
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._carry: GenRequest | None = None
         self._rng = random.Random(seed)  # seeds of unseeded sampling calls: a server restart replays them
@@ -85,6 +87,12 @@ class MicroBatcher:
     # ------------------------------------------------------------ worker
 
     def _loop(self) -> None:
+        if self.torch_threads:
+            import torch
+
+            # OpenMP settings are per thread: set them where the model runs. On a CPU shared with
+            # other work, 1 thread avoids OpenMP spin-waits (measured 40x faster for a small model).
+            torch.set_num_threads(self.torch_threads)
         while True:
             batch = self._collect()
             if batch is None:
