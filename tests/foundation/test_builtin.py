@@ -66,7 +66,7 @@ def test_tiny_was_pretrained_not_noise(tiny_dir):
 
 
 @pytest.mark.slow
-def test_teacher_shares_the_tokenizer_and_is_larger(tiny_dir):
+def test_teacher_shares_the_tokenizer_is_larger_and_better(tiny_dir):
     from llmops.models.builtin import materialize
 
     teacher = materialize("tiny-teacher")
@@ -74,6 +74,8 @@ def test_teacher_shares_the_tokenizer_and_is_larger(tiny_dir):
     t_meta = json.loads((teacher / SIDECAR).read_text())
     s_meta = json.loads((tiny_dir / SIDECAR).read_text())
     assert t_meta["param_count"] > 1.5 * s_meta["param_count"]
+    assert t_meta["init_from"]["ref"] == "builtin:tiny"
+    assert t_meta["pretrain"]["heldout_loss"] < s_meta["pretrain"]["heldout_loss"]  # a teacher worth distilling
 
 
 def test_unknown_builtin_is_a_user_error():
@@ -112,3 +114,26 @@ def test_concurrent_materialize_builds_once(tmp_path):
     models = tmp_path / "home" / "models"
     assert [p.name for p in models.iterdir() if not p.name.startswith(".")] == [os.path.basename(paths.pop())]
     assert not [p for p in models.iterdir() if p.name.startswith(".build-")]  # no temp dir left behind
+
+
+def test_deepening_preserves_the_function_exactly():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from llmops.models.grow import deepen
+
+    def llama(layers: int):
+        cfg = LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                          num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+        return LlamaForCausalLM(cfg).eval()
+
+    torch.manual_seed(0)
+    parent, child = llama(2), llama(4)
+    x = torch.randint(0, 256, (2, 12))
+    with torch.no_grad():
+        before = child(input_ids=x).logits
+        deepen(parent, child)
+        assert not torch.allclose(before, child(input_ids=x).logits)
+        torch.testing.assert_close(child(input_ids=x).logits, parent(input_ids=x).logits, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of parent layers"):
+        deepen(parent, llama(3))
