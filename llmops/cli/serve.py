@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch intra-op threads of the generation worker (default: torch's)")
     p.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request gives none")
     p.add_argument("--seed", type=int, default=0, help="seeds sampling calls of requests that give no seed")
+    p.add_argument("--request-log", metavar="FILE.jsonl",
+                   help="append one JSON line per generation request (prompt, status, version): the input of "
+                        "`llmops monitor drift --current` and of error_rate alert rules")
     p.add_argument("--no-feedback-api", action="store_true",
                    help="do not mount the feedback API on this port (generations are still recorded)")
     p.add_argument("--log-level", default="info")
@@ -51,6 +54,7 @@ def serve(args: argparse.Namespace) -> int:
         args.model, db_url=args.db, backend=args.backend, max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms, poll_interval_s=args.poll_interval, dtype=args.dtype, device=args.device,
         default_max_tokens=args.default_max_tokens, seed=args.seed, torch_threads=args.threads,
+        request_log=args.request_log,
         feedback_api=not args.no_feedback_api,
     )
     # One process: the batch worker owns the model (more workers would load it once each).

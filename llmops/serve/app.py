@@ -37,6 +37,7 @@ from llmops.serve.generation import GenRequest
 from llmops.serve.host import ModelHost
 from llmops.serve.metrics import ServeMetrics
 from llmops.serve.recording import Recorder
+from llmops.serve.request_log import RequestLog
 from llmops.serve.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -81,8 +82,9 @@ class Server:
     """Everything one app holds: the model host, the batcher, the recorder, the metrics."""
 
     def __init__(self, host: ModelHost, batcher: MicroBatcher, recorder: Recorder, metrics: ServeMetrics,
-                 sessions) -> None:
+                 sessions, request_log: RequestLog | None = None) -> None:
         self.host, self.batcher, self.recorder, self.metrics, self.sessions = host, batcher, recorder, metrics, sessions
+        self.request_log = request_log
 
     def check_model(self, requested: str | None) -> None:
         current = self.host.current_model
@@ -93,6 +95,31 @@ class Server:
 
     async def generate(self, kind: str, body: CompletionRequest | ChatRequest) -> dict[str, Any]:
         t0 = time.perf_counter()
+        status, out = 500, None
+        try:
+            out = await self._generate(kind, body, t0)
+            status = 200
+            return out
+        except ServeError as exc:
+            status = exc.status
+            raise
+        finally:
+            if self.request_log is not None and status != 404:
+                self._log(kind, body, status, t0, out)
+
+    def _log(self, kind: str, body: CompletionRequest | ChatRequest, status: int, t0: float,
+             out: dict[str, Any] | None) -> None:
+        record: dict[str, Any] = {"status": status, "endpoint": kind, "latency_s": round(time.perf_counter() - t0, 4)}
+        if isinstance(body, ChatRequest):
+            record["messages"] = [m.as_template_message() for m in body.messages]
+        else:
+            record["prompt"] = body.prompt[0] if len(body.prompt) == 1 else "\n".join(body.prompt)
+        if out is not None:
+            record.update(model_version=out["llmops"]["model_version"],
+                          completion_tokens=out["usage"]["completion_tokens"])
+        self.request_log.write(record)
+
+    async def _generate(self, kind: str, body: CompletionRequest | ChatRequest, t0: float) -> dict[str, Any]:
         self.check_model(body.model)
         if isinstance(body, ChatRequest):
             prompts, messages = [], [m.as_template_message() for m in body.messages]
@@ -168,6 +195,7 @@ def create_app(
     max_queue: int = 1024,
     seed: int = 0,
     torch_threads: int | None = None,
+    request_log: str | None = None,
     feedback_api: bool = True,
     migrate: bool = True,
     backend_kwargs: dict[str, Any] | None = None,
@@ -177,6 +205,7 @@ def create_app(
     `poll_interval_s` is how often a ``registry:NAME@ALIAS`` reference is re-resolved
     (0 disables the watcher; `app.state.server.host.check()` still swaps on demand).
     `torch_threads` sets the intra-op threads of the batch worker (default: torch's).
+    `request_log` appends one JSONL line per generation request (`llmops.serve.request_log`).
     """
     from llmops.db import session_factory, upgrade
     from llmops.settings import database_url
@@ -190,7 +219,8 @@ def create_app(
     batcher = MicroBatcher(host, metrics, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                            default_max_tokens=default_max_tokens, max_queue=max_queue, seed=seed,
                            torch_threads=torch_threads)
-    server = Server(host, batcher, Recorder(url), metrics, session_factory(url))
+    log_file = RequestLog(request_log) if request_log else None
+    server = Server(host, batcher, Recorder(url), metrics, session_factory(url), log_file)
 
     feedback = None
     if feedback_api:
@@ -212,6 +242,8 @@ def create_app(
             host.stop()
             await run_in_threadpool(batcher.stop)
             host.close()
+            if log_file is not None:
+                log_file.close()
 
     app = FastAPI(title="llmops serve", version="1", lifespan=lifespan,
                   description=f"OpenAI-compatible generation from `{model_ref}`, recorded for human feedback.")

@@ -15,9 +15,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from llmops.serve.app import create_app
     from llmops.serve.server import ServerThread
 
-    db_url = f"sqlite:///{tmp_path_factory.mktemp('serve') / 'llmops.db'}"
+    tmp = tmp_path_factory.mktemp("serve")
+    db_url = f"sqlite:///{tmp / 'llmops.db'}"
     # A generous wait makes concurrent test requests land in one batch despite a busy CPU;
     # one torch thread avoids OpenMP spin-waits when other test processes share the cores.
-    app = create_app("builtin:tiny", db_url=db_url, max_batch_size=8, max_wait_ms=150, torch_threads=1)
+    app = create_app("builtin:tiny", db_url=db_url, max_batch_size=8, max_wait_ms=150, torch_threads=1,
+                     request_log=str(tmp / "requests.jsonl"))
     with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as client:
-        yield Served(srv.url, db_url, client, app)
+        yield Served(srv.url, db_url, client, app, tmp / "requests.jsonl")

@@ -14,6 +14,7 @@ class Served:
     db_url: str
     client: httpx.Client
     app: object
+    request_log: Path
 
 
 def rater_key(db_url: str, name: str) -> str:

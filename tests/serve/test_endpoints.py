@@ -190,3 +190,21 @@ def test_errors_beyond_the_schema(served: Served) -> None:
     assert c.get("/v1/completions").status_code == 404
     # the server is still healthy and answering
     assert complete(served, prompt="x", max_tokens=2, model="builtin:tiny")["choices"]
+
+
+def test_request_log_feeds_the_drift_and_error_rate_monitors(served: Served) -> None:
+    import json
+
+    from llmops.monitor.features import read_prompts
+
+    complete(served, prompt="Logged prompt one", max_tokens=2, temperature=0)
+    served.client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Logged chat"}],
+                                                     "max_tokens": 2})
+    assert served.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 100_000}).status_code == 400
+    lines = [json.loads(line) for line in served.request_log.read_text().splitlines()]
+    assert {"ts", "status", "endpoint", "latency_s"} <= set(lines[-1])
+    ok = [line for line in lines if line["status"] == 200]
+    assert any(line.get("prompt") == "Logged prompt one" and line["model_version"] for line in ok)
+    assert lines[-1]["status"] == 400 and lines[-1]["prompt"] == "x"
+    prompts = read_prompts(served.request_log)  # what `llmops monitor drift --current` reads
+    assert "Logged prompt one" in prompts and "Logged chat" in prompts
