@@ -99,6 +99,23 @@ async def offered_load(port: int, path: str, rate: float, duration: float, bodie
     }
 
 
+def process_group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process of the server's group.
+
+    CPU per request does not depend on how busy the shared machine is, unlike requests/s.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def _pg_database() -> tuple[str, callable] | None:
     try:
         import psycopg
@@ -121,7 +138,39 @@ def _pg_database() -> tuple[str, callable] | None:
     return "postgresql+psycopg://" + admin.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def run_backend(name: str, url: str, rates: list[float], duration: float, workers: int, connections: int) -> list[dict]:
+MODES = {
+    # name: environment of the server process
+    "group": {},  # group commit (the default)
+    "per-write": {"LLMOPS_FEEDBACK_MAX_BATCH": "1"},  # one transaction (one fsync) per write: the old behaviour
+}
+
+
+def _batch_counters(base: str) -> tuple[float, float]:
+    """(batches, writes) so far, from the group-commit histogram on /metrics."""
+    import httpx
+
+    count = total = 0.0
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("llmops_feedback_group_commit_batch_size_count"):
+            count = float(line.split()[-1])
+        elif line.startswith("llmops_feedback_group_commit_batch_size_sum"):
+            total = float(line.split()[-1])
+    return count, total
+
+
+def _measure(srv, path: str, rate: float, duration: float, bodies, tokens, connections: int) -> dict:
+    cpu0, (b0, w0) = process_group_cpu_s(srv.proc.pid), _batch_counters(srv.base)
+    r = asyncio.run(offered_load(srv.port, path, rate, duration, bodies, tokens, connections))
+    cpu1, (b1, w1) = process_group_cpu_s(srv.proc.pid), _batch_counters(srv.base)
+    answered = sum(r["statuses"].values())
+    r["cpu_ms_per_req"] = 1000 * (cpu1 - cpu0) / max(1, answered)
+    r["mean_batch"] = (w1 - w0) / (b1 - b0) if b1 > b0 else None
+    return r
+
+
+def run_backend(
+    name: str, url: str, rates: list[float], duration: float, workers: int, connections: int, modes: list[str]
+) -> list[dict]:
     from sqlalchemy import func, select
 
     from feedback.helpers import Server
@@ -130,7 +179,7 @@ def run_backend(name: str, url: str, rates: list[float], duration: float, worker
     from llmops.feedback.models import Rating
     from llmops.feedback.store import FeedbackStore
 
-    total = int(sum(rates) * duration) + 100
+    total = int(sum(rates) * duration * len(modes)) + 100
     n_raters = 50
     n_responses = total // n_raters + 1
     upgrade(url)
@@ -141,34 +190,33 @@ def run_backend(name: str, url: str, rates: list[float], duration: float, worker
     with session_factory(url)() as s, s.begin():
         tokens = [create_key(s, "rater", f"bench-{k}").token for k in range(n_raters)]
 
-    os.environ["LLMOPS_FEEDBACK_BENCH_NOOP"] = "1"
-    srv = Server(url, workers=workers).start()
-    os.environ.pop("LLMOPS_FEEDBACK_BENCH_NOOP")
     results = []
-    counter = iter(range(10**9))
-    try:
-        noop_body = json.dumps({"response_id": 1, "score": 3}).encode()
-        for rate in rates:
-            r = asyncio.run(offered_load(srv.port, "/bench/noop", rate, duration, lambda i: noop_body, tokens, connections))
-            results.append({"backend": name, "endpoint": "noop", **r})
-            # Rating k goes to response k // n_raters from rater k % n_raters: never a duplicate.
-            base = next(counter)
-            n = int(rate * duration)
-            ks = list(range(base, base + n))
-            for _ in range(n - 1):
-                next(counter)
+    next_k = 0  # rating k goes to response k // n_raters from rater k % n_raters: never a duplicate
+    noop_body = json.dumps({"response_id": 1, "score": 3}).encode()
+    for mode in modes:
+        saved = {k: os.environ.get(k) for k in ("LLMOPS_FEEDBACK_BENCH_NOOP", *MODES[mode])}
+        os.environ.update({"LLMOPS_FEEDBACK_BENCH_NOOP": "1", **MODES[mode]})
+        srv = Server(url, workers=workers).start()
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        try:
+            for rate in rates:
+                if mode == modes[0]:  # the ceiling does not depend on the commit mode
+                    r = _measure(srv, "/bench/noop", rate, duration, lambda i: noop_body, tokens, connections)
+                    results.append({"backend": name, "mode": "-", "endpoint": "noop", **r})
+                n = int(rate * duration)
+                ks = list(range(next_k, next_k + n))
+                next_k += n
 
-            def body(i, ks=ks):
-                k = ks[i]
-                return json.dumps({"response_id": responses[k // n_raters], "score": 1 + k % 5}).encode()
+                def body(i, ks=ks):
+                    k = ks[i]
+                    return json.dumps({"response_id": responses[k // n_raters], "score": 1 + k % 5}).encode()
 
-            def token_for(ks=ks):
-                return [tokens[k % n_raters] for k in ks]
-
-            r = asyncio.run(offered_load(srv.port, "/v1/ratings", rate, duration, body, token_for(), connections))
-            results.append({"backend": name, "endpoint": "ratings", **r})
-    finally:
-        srv.stop()
+                rater_tokens = [tokens[k % n_raters] for k in ks]
+                r = _measure(srv, "/v1/ratings", rate, duration, body, rater_tokens, connections)
+                results.append({"backend": name, "mode": mode, "endpoint": "ratings", **r})
+        finally:
+            srv.stop()
     acked = sum(r["acked"] for r in results if r["endpoint"] == "ratings")
     with session_factory(url)() as s:
         stored = s.scalar(select(func.count(Rating.id)))
@@ -183,28 +231,39 @@ def main() -> int:
     ap.add_argument("--rates", default="250,500,1000,1500")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per offered load")
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--modes", default="group,per-write", help=f"commit modes to compare: {','.join(MODES)}")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers")
-    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
     rates = [float(x) for x in args.rates.split(",")]
+    modes = args.modes.split(",")
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        ap.error(f"unknown --modes {sorted(unknown)}; choose from {sorted(MODES)}")
+    load_before = os.getloadavg()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             if backend == "sqlite":
-                rows += run_backend("sqlite", f"sqlite:///{tmp}/bench.db", rates, args.duration, args.workers, args.connections)
+                rows += run_backend("sqlite", f"sqlite:///{tmp}/bench.db", rates, args.duration, args.workers,
+                                    args.connections, modes)
             elif backend == "postgres":
                 pg = _pg_database()
                 if pg:
                     try:
-                        rows += run_backend("postgres", pg[0], rates, args.duration, args.workers, args.connections)
+                        rows += run_backend("postgres", pg[0], rates, args.duration, args.workers, args.connections, modes)
                     finally:
                         pg[1]()
-    print(f"\n{'backend':9} {'endpoint':8} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} {'lost':>4}  statuses")
+    print(f"\nload average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+          f"after {'/'.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"{'backend':9} {'mode':9} {'endpoint':8} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
+          f"{'cpu ms/req':>10} {'batch':>6} {'lost':>4}  statuses")
     for r in rows:
-        print(f"{r['backend']:9} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['acked_per_s']:8.0f} {r['p50_ms']:7.1f} "
-              f"{r['p99_ms']:8.1f} {r['lost']:4d}  {r['statuses']}")
+        batch = f"{r['mean_batch']:6.1f}" if r["mean_batch"] else f"{'-':>6}"
+        print(f"{r['backend']:9} {r['mode']:9} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['acked_per_s']:8.0f} "
+              f"{r['p50_ms']:7.1f} {r['p99_ms']:8.1f} {r['cpu_ms_per_req']:10.2f} {batch} {r['lost']:4d}  {r['statuses']}")
     sqlite_at_target = [r for r in rows if r["backend"] == "sqlite" and r["endpoint"] == "ratings"
-                        and r["offered_per_s"] == TARGET_RATE]
+                        and r["mode"] == "group" and r["offered_per_s"] == TARGET_RATE]
     for r in sqlite_at_target:
         met = r["acked_per_s"] >= 0.98 * TARGET_RATE and r["p99_ms"] < TARGET_P99_MS and r["lost"] == 0
         print(f"target (>= {TARGET_RATE}/s acked, p99 < {TARGET_P99_MS:.0f} ms, 0 lost on SQLite): {'MET' if met else 'NOT MET'}")

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,18 +85,36 @@ def revoke_key(session: Session, key_id: str) -> ApiKey:
     return key
 
 
+# Built once: the hot path of every request (statement construction costs more than SQLite's lookup).
+_KEY_LOOKUP = (
+    select(ApiKey.secret_sha256, ApiKey.role, ApiKey.revoked_at, Rater.id, Rater.name)
+    .join(Rater, Rater.id == ApiKey.rater_id)
+    .where(ApiKey.key_id == bindparam("key_id"))
+)
+_MEMO = "llmops.feedback.principals"
+
+
 def authenticate(session: Session, token: str) -> Principal:
-    """The principal of a bearer token; Unauthenticated when unknown, revoked or wrong."""
+    """The principal of a bearer token; Unauthenticated when unknown, revoked or wrong.
+
+    Successes are remembered for the rest of the session's transaction (``session.info``):
+    a group-commit batch authenticates each distinct key once. That answer is the one of
+    the transaction's snapshot, so revocation still takes effect on the next transaction.
+    """
+    connection = session.connection()  # begins the transaction if it has not begun
+    transaction, memo = session.info.get(_MEMO, (None, {}))
+    if transaction is not session.get_transaction():  # a new transaction forgets the old answers
+        memo = {}
+        session.info[_MEMO] = (session.get_transaction(), memo)
+    if (known := memo.get(token)) is not None:
+        return known
     key_id, secret = parse_token(token)
-    row = session.execute(
-        select(ApiKey.secret_sha256, ApiKey.role, ApiKey.revoked_at, Rater.id, Rater.name)
-        .join(Rater, Rater.id == ApiKey.rater_id)
-        .where(ApiKey.key_id == key_id)
-    ).first()
+    row = connection.execute(_KEY_LOOKUP, {"key_id": key_id}).first()
     # Compare even when the key id is unknown so timing does not reveal which ids exist.
     expected = row.secret_sha256 if row else "0" * 64
     if not hmac.compare_digest(expected, _sha256(secret)) or row is None:
         raise Unauthenticated("invalid API key")
     if row.revoked_at is not None:
         raise Unauthenticated("API key revoked")
-    return Principal(key_id=key_id, role=Role(row.role), rater_id=row.id, rater_name=row.name)
+    memo[token] = principal = Principal(key_id=key_id, role=Role(row.role), rater_id=row.id, rater_name=row.name)
+    return principal

@@ -50,6 +50,7 @@ class GroupCommitStats:
     units: int = 0  # units applied (committed or failed alone)
     rejected: int = 0  # submits refused with Overloaded
     largest_batch: int = 0
+    busy_s: float = 0.0  # time spent applying and committing batches
 
 
 class _Abort(Exception):
@@ -158,6 +159,13 @@ class GroupCommitter:
                             u.future.set_exception(exc)
 
     def _apply_batch(self, batch: list[_Unit]) -> None:
+        started = time.perf_counter()
+        try:
+            self._apply_and_commit(batch)
+        finally:
+            self.stats.busy_s += time.perf_counter() - started
+
+    def _apply_and_commit(self, batch: list[_Unit]) -> None:
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         metrics.BATCH_SIZE.observe(len(batch))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, insert, select
+from sqlalchemy import and_, bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,13 +95,22 @@ def create_item(session: Session, item: ItemIn, created_by: int | None = None) -
     return ItemCreated(item_id=row.id, response_ids=list(ids))
 
 
+# Built once: the rating path runs for every request of a batch.
+_RATING_TARGET = (
+    select(Response.item_id, Item.scale_min, Item.scale_max)
+    .join(Item, Item.id == Response.item_id)
+    .where(Response.id == bindparam("response_id"))
+)
+_INSERT_RATING = insert(Rating).returning(Rating.id)
+
+
 def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
-    """Insert one rating; the score is checked against the item's scale here and in the database."""
-    target = session.execute(
-        select(Response.item_id, Item.scale_min, Item.scale_max)
-        .join(Item, Item.id == Response.item_id)
-        .where(Response.id == rating.response_id)
-    ).first()
+    """Insert one rating; the score is checked against the item's scale here and in the database.
+
+    Core statements on the session's connection: no ORM state, so it is cheap per row.
+    """
+    connection = session.connection()
+    target = connection.execute(_RATING_TARGET, {"response_id": rating.response_id}).first()
     if target is None:
         raise NotFound(f"response {rating.response_id} does not exist", field="response_id")
     if not target.scale_min <= rating.score <= target.scale_max:
@@ -110,8 +119,8 @@ def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
             field="score",
             code="out_of_scale",
         )
-    return session.execute(
-        insert(Rating).returning(Rating.id),
+    return connection.execute(
+        _INSERT_RATING,
         {
             "response_id": rating.response_id,
             "item_id": target.item_id,

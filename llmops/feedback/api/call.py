@@ -21,6 +21,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -81,22 +82,22 @@ class Call:
             nonlocal principal
             principal = self._principal(session)
             if self.idempotency_key:
-                record = session.get(IdempotencyRecord, (principal.rater_id, self.idempotency_key))
-                if record is not None:
+                record = _idempotency_record(session, principal.rater_id, self.idempotency_key)
+                if record is not None:  # committed earlier, or earlier in this very batch
                     return _replay(record, fingerprint), False
             body = fn(session, principal)
             body = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
             if self.idempotency_key:
-                session.add(
-                    IdempotencyRecord(
-                        rater_id=principal.rater_id,
-                        key=self.idempotency_key,
-                        request_sha256=fingerprint,
-                        status_code=status,
-                        response_body=body,
-                    )
+                session.connection().execute(
+                    _INSERT_IDEMPOTENCY,
+                    {
+                        "rater_id": principal.rater_id,
+                        "key": self.idempotency_key,
+                        "request_sha256": fingerprint,
+                        "status_code": status,
+                        "response_body": body,
+                    },
                 )
-                session.flush()
             return JSONResponse(body, status_code=status), True
 
         try:
@@ -104,7 +105,7 @@ class Call:
         except IntegrityError as exc:
             if self.idempotency_key and principal is not None:
                 # Another process committed the same key first: answer as it did.
-                record = await run_in_threadpool(self._idempotency_record, principal.rater_id)
+                record = await run_in_threadpool(self._committed_record, principal.rater_id)
                 if record is not None:
                     metrics.REPLAYS.inc()
                     return _replay(record, fingerprint)
@@ -115,12 +116,22 @@ class Call:
             metrics.REPLAYS.inc()
         return response
 
-    def _idempotency_record(self, rater_id: int) -> IdempotencyRecord | None:
+    def _committed_record(self, rater_id: int) -> Row | None:
         with self.read_sessions() as session, session.begin():
-            return session.get(IdempotencyRecord, (rater_id, self.idempotency_key))
+            return _idempotency_record(session, rater_id, self.idempotency_key)
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
+_IDEMPOTENCY_LOOKUP = select(
+    IdempotencyRecord.request_sha256, IdempotencyRecord.status_code, IdempotencyRecord.response_body
+).where(IdempotencyRecord.rater_id == bindparam("rater_id"), IdempotencyRecord.key == bindparam("key"))
+_INSERT_IDEMPOTENCY = insert(IdempotencyRecord)
+
+
+def _idempotency_record(session: Session, rater_id: int, key: str | None) -> Row | None:
+    return session.connection().execute(_IDEMPOTENCY_LOOKUP, {"rater_id": rater_id, "key": key}).first()
+
+
+def _replay(record: Row, fingerprint: str) -> JSONResponse:
     if record.request_sha256 != fingerprint:
         raise Invalid(
             "Idempotency-Key was already used with a different request body or endpoint",
