@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmops.eval.backends.base import GenerationParams, Prompt, encode_prompt, truncate_at_stop
+from llmops.eval.backends.base import Generation, GenerationParams, Prompt, encode_prompt, truncate_at_stop
 from llmops.serve.errors import ServeError, bad_request
 from llmops.serve.host import LoadedModel
 
@@ -171,7 +171,7 @@ def run_call(model: LoadedModel, params: GenerationParams, members: list[GenRequ
     eos = _eos_ids(model)
     tokens = 0
     for req, per_prompt in zip(members, slots):
-        choices = [[finish(model, gens[r].token_ids, req, eos) for r in prompt_rows] for prompt_rows in per_prompt]
+        choices = [[finish(model, gens[r], req, eos) for r in prompt_rows] for prompt_rows in per_prompt]
         tokens += sum(c.completion_tokens for cs in choices for c in cs)
         result = GenResult(model, choices, req.prompt_tokens, req.budget, req.used_seed)
         if not req.future.done():
@@ -186,11 +186,13 @@ def _eos_ids(model: LoadedModel) -> set[int]:
     return ids
 
 
-def finish(model: LoadedModel, token_ids: list[int], req: GenRequest, eos: set[int]) -> Choice:
+def finish(model: LoadedModel, gen: Generation, req: GenRequest, eos: set[int]) -> Choice:
     """Cut one generation at this request's max_tokens, end of sequence and stop strings."""
     tok = model.backend.tokenizer
-    toks = list(token_ids[: req.budget])
-    reason: Literal["stop", "length"] = "length"
+    toks = list(gen.token_ids[: req.budget])
+    # The backend ended it (eos not kept in the ids, or a shared stop string) within this request's budget.
+    ended = gen.finish_reason in ("eos", "stop") and len(gen.token_ids) <= req.budget
+    reason: Literal["stop", "length"] = "stop" if ended else "length"
     for pos, t in enumerate(toks):
         if t in eos:
             toks, reason = toks[: pos + 1], "stop"

@@ -78,8 +78,9 @@ class ModelHost:
         self._thread: threading.Thread | None = None
         self.swaps = 0
         self.last_error: str | None = None
-        self._current = self._load(self._target())
+        # Read the alias once and load exactly that version: a move in between is caught by the next check.
         self._watched_version = self._alias_version() if self.watches_alias else None
+        self._current = self._load(self._target(self._watched_version))
 
     # ------------------------------------------------------------ resolution
 
@@ -91,9 +92,12 @@ class ModelHost:
         from llmops.registry.api import get_store, get_version
 
         name, alias, _ = self.ref.registry_parts
-        if alias == "latest":  # not a stored alias: the newest version
-            return get_version(name, db_url=self.db_url).version
-        return get_store(self.db_url).alias_version(name, alias)
+        try:
+            if alias == "latest":  # not a stored alias: the newest version
+                return get_version(name, db_url=self.db_url).version
+            return get_store(self.db_url).alias_version(name, alias)
+        except UserError as exc:  # e.g. no such model
+            raise ModelRefError(f"{self.served_ref}: {exc}") from None
 
     def _target(self, version: int | None = None) -> Target:
         """Resolve the served reference (or a given version of its registry model) to a directory."""
