@@ -1,7 +1,8 @@
 """Built-in base models: small Llama models built locally, with no download.
 
 ``builtin:tiny`` (~1.3M parameters) is the embedded default of every recipe;
-``builtin:tiny-teacher`` is larger with the same tokenizer, for distillation. Each is
+``builtin:tiny-teacher`` is larger with the same tokenizer, for distillation (tiny
+deepened with identity blocks, then trained further, so it ends better than tiny). Each is
 built from a seed: a byte-level BPE tokenizer trained on Python standard-library
 docstrings (read at run time), then a brief causal-LM pretraining on the same text plus
 a few summarisation examples in the chat format — a real base model, not noise.
