@@ -7,13 +7,10 @@ same seed produce bit-identical weights on the same machine.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 BUILD_THREADS = 1  # fixed, not os.cpu_count(): results depend on the thread count (measured), so one thread everywhere
 
