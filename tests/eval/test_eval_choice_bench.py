@@ -15,6 +15,8 @@ from llmops.eval import runner
 from llmops.eval.api import evaluate
 from llmops.eval.backends.base import Backend, Loglikelihood
 
+pytestmark = pytest.mark.slow  # end to end: builds a model, runs the CLI
+
 N = 30
 QUESTIONS = []
 for i in range(N):

@@ -12,6 +12,8 @@ from rouge_score.rouge_scorer import RougeScorer
 
 from eval_corpora import HYPS, REFS_1, REFS_2
 
+pytestmark = pytest.mark.slow  # loads evaluate modules (imports datasets)
+
 METRICS_DIR = Path(__file__).resolve().parents[2] / "eval" / "metrics"
 
 

@@ -15,6 +15,8 @@ from llmops.errors import ConfigError
 from llmops.eval import runner
 from llmops.eval.api import evaluate, paired_compare
 
+pytestmark = pytest.mark.slow  # end to end: builds a model, runs the CLI
+
 RECORDS = [
     {"question": "Return the number of items", "answer": "in the list."},
     {"question": "Compute the sum", "answer": "of two integers."},

@@ -52,6 +52,7 @@ def compare(max_new_tokens: int = 32) -> dict:
             "hf_ll": [x.logprob for x in hf_ll], "vllm_ll": [x.logprob for x in vl_ll]}
 
 
+@pytest.mark.timeout(1200)  # engine start-up is minutes on a busy CPU
 def test_vllm_greedy_matches_hf_token_for_token() -> None:
     pytest.importorskip("vllm", reason="vLLM not installed (make test-vllm builds an environment with it)")
     result = compare()

@@ -59,6 +59,13 @@ class BackendStats:
     latencies: list[float] = field(default_factory=list)
 
 
+def context_window(model_max: int, requested: int | None = None) -> int:
+    """Tokens a backend may put in one sequence: the model's window less two positions, so
+    that vLLM (prompt incl. the scored token, plus one generated) fits too and every
+    backend scores long texts with the same windows."""
+    return max(2, min(requested or model_max, model_max - 2))
+
+
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """Cut `text` before the earliest stop string (the stop string itself is dropped)."""
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)

@@ -18,6 +18,7 @@ from llmops.eval.backends.base import (
     GenerationParams,
     Loglikelihood,
     Prompt,
+    context_window,
     encode_prompt,
     truncate_at_stop,
 )
@@ -47,7 +48,7 @@ class HFBackend(Backend):
         self.model = load_causal_lm(model_ref, dtype=dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
         config = self.model.config
         model_max = getattr(config, "max_position_embeddings", None) or 2048
-        self.max_length = min(max_length or model_max, model_max)
+        self.max_length = context_window(model_max, max_length)
         self.pad_id = self.tokenizer.pad_token_id
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])

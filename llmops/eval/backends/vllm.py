@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import UserError
-from llmops.eval.backends.base import Backend, Generation, GenerationParams, Loglikelihood, Prompt, encode_prompt
+from llmops.eval.backends.base import (
+    Backend,
+    Generation,
+    GenerationParams,
+    Loglikelihood,
+    Prompt,
+    context_window,
+    encode_prompt,
+)
 
 MISSING = (
     "the vllm backend needs vLLM, which is not installed in this environment: install the extra with "
@@ -57,10 +65,10 @@ class VLLMBackend(Backend):
         self.tokenizer = load_tokenizer(model_ref, trust_remote_code=trust_remote_code)
         config = json.loads((Path(path) / "config.json").read_text())
         model_max = config.get("max_position_embeddings") or 2048
-        self.max_length = min(max_length or model_max, model_max)
+        self.max_length = context_window(model_max, max_length)
         self.llm = vllm.LLM(
             model=str(path), tokenizer=str(path), dtype=dtype, seed=seed, enforce_eager=enforce_eager,
-            max_model_len=self.max_length + 1, trust_remote_code=trust_remote_code, **engine_kwargs,
+            max_model_len=model_max, trust_remote_code=trust_remote_code, **engine_kwargs,
         )
 
     def _run(self, token_lists: list[list[int]], sampling) -> list[Any]:

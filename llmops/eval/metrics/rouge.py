@@ -10,6 +10,7 @@ With several references a sample takes the best F per ROUGE type, as
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ class Rouge(TextMetric):
     def sample_stats(self, predictions: list[str], references: list[list[str]]) -> dict[str, np.ndarray]:
         from rouge_score.rouge_scorer import RougeScorer
 
+        logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer." on every scorer
         scorer = RougeScorer(list(self.types), use_stemmer=self.use_stemmer)
         values = np.zeros((len(predictions), len(self.types)))
         for i, (pred, refs) in enumerate(zip(predictions, references)):
