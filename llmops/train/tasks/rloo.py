@@ -198,12 +198,14 @@ class RLOOTask:
 
     def save_final(self, model: torch.nn.Module, out_dir: Path, is_main_process: bool) -> dict[str, Any]:
         from llmops.train.modeling import save_causal_lm, write_sidecar
+        from llmops.train.tasks.sft import portable_ref
 
         if self.reference is not None:
             self.reference.before_save(model)
         summary = save_causal_lm(
-            model, self.tokenizer, out_dir, base_ref=self.recipe.model.base, is_main_process=is_main_process,
-            save_merged=self.recipe.output.save_merged, state_dict=self.ctx.full_state_dict(),
+            model, self.tokenizer, out_dir, base_ref=portable_ref(self.recipe.model.base),
+            is_main_process=is_main_process, save_merged=self.recipe.output.save_merged,
+            state_dict=self.ctx.full_state_dict(), save_function=self.ctx.accelerator.save,
         )
         if is_main_process:
             write_sidecar(out_dir, {"recipe": "rloo", "reward_model": self.cfg.reward_model})
