@@ -26,9 +26,13 @@ IGNORE_INDEX = -100
 Divergence = Literal["forward_kl", "reverse_kl", "jsd"]
 
 
-def shift_for_causal_lm(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Align position t's logits with the token at t+1."""
-    return logits[:, :-1, :], labels[:, 1:]
+def shifted_targets(labels: torch.Tensor) -> torch.Tensor:
+    """Targets aligned with every logits position: position t predicts token t+1.
+
+    The labels are shifted (and padded with -100 at the end) instead of slicing the
+    logits: slicing ``logits[:, :-1]`` would copy the largest tensor of the step.
+    """
+    return F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
 
 
 def supervised_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -47,10 +51,10 @@ def causal_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     Computed in float32 whatever the autocast dtype, so bf16 logits do not lose the
     small differences between large log-probabilities.
     """
-    logits, targets = shift_for_causal_lm(logits, labels)
+    targets = shifted_targets(labels)
     n_tokens = int((targets != IGNORE_INDEX).sum())
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)).float(),
+        logits.float().reshape(-1, logits.size(-1)),
         targets.reshape(-1),
         ignore_index=IGNORE_INDEX,
         reduction="sum",
@@ -105,11 +109,9 @@ def distillation_loss_sum(
     afterwards, so a batch where every position is ignored gives exactly 0. Returns
     ``(loss_sum, n_tokens, {"kd": kd_sum, "ce": ce_sum})`` (metric sums, unscaled by α).
     """
-    s_logits, targets = shift_for_causal_lm(student_logits, labels)
-    t_logits = teacher_logits[:, :-1, :]
-    mask = targets != IGNORE_INDEX
+    mask = shifted_targets(labels) != IGNORE_INDEX
     n_tokens = int(mask.sum())
-    per_position = token_divergence(s_logits, t_logits, kind, temperature, beta)
+    per_position = token_divergence(student_logits, teacher_logits, kind, temperature, beta)
     kd_sum = torch.where(mask, per_position, torch.zeros_like(per_position)).sum() * temperature**2
     ce_sum, _ = causal_lm_loss_sum(student_logits, labels)
     loss = alpha * kd_sum + (1.0 - alpha) * ce_sum
