@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 PROMPT_KEYS = ("prompt", "input", "source")
-OUTPUT_KEYS = ("prediction", "output", "generation", "response", "completion")
+OUTPUT_KEYS = ("output", "response", "completion", "generation")
+ID_KEYS = ("index", "id")
 Scorer = Callable[[Sequence[Any], Sequence[str]], Sequence[float]]
 
 
@@ -94,13 +95,13 @@ def reward_winrate_dirs(
 ) -> dict[str, Any]:
     """Win rate of `candidate_dir` over `baseline_dir`, two `llmops eval run` outputs of one suite.
 
-    Samples are paired by their ``id`` (or position) and must share the prompt.
+    Samples are paired by their ``index`` (or ``id``, else position) and must share the prompt.
     """
     from llmops.errors import DataError
 
     base_dir, cand_dir = Path(baseline_dir), Path(candidate_dir)
     base_rows, cand_rows = _read_samples(base_dir), _read_samples(cand_dir)
-    key = "id" if all("id" in r for r in base_rows + cand_rows) else None
+    key = next((k for k in ID_KEYS if all(k in r for r in base_rows + cand_rows)), None)
     base_by = {(r[key] if key else i): r for i, r in enumerate(base_rows)}
     cand_by = {(r[key] if key else i): r for i, r in enumerate(cand_rows)}
     if set(base_by) != set(cand_by):
@@ -112,12 +113,17 @@ def reward_winrate_dirs(
         if prompt != _field(c, PROMPT_KEYS, "prompt", str(cand_dir / "samples.jsonl")):
             raise DataError(f"sample {sid!r}: the two runs have different prompts; not a paired comparison")
         prompts.append(prompt)
-        base_out.append(str(_field(b, OUTPUT_KEYS, "output", str(base_dir / "samples.jsonl"))))
-        cand_out.append(str(_field(c, OUTPUT_KEYS, "output", str(cand_dir / "samples.jsonl"))))
+        for row, outs, where in ((b, base_out, base_dir), (c, cand_out, cand_dir)):
+            text = _field(row, OUTPUT_KEYS, "output", str(where / "samples.jsonl"))
+            if not isinstance(text, str):
+                raise DataError(f"{where}: sample {sid!r}: output is not text (win rate needs a generation suite)")
+            outs.append(text)
     if scorer is None:
         from llmops.preference.reward_model import RewardScorer
 
-        scorer = RewardScorer(reward_model, max_length=max_length).score
+        # Eval prompts are stored already rendered (chat template applied): score the exact
+        # text the policy saw followed by its output and end of turn, without re-templating.
+        scorer = RewardScorer(reward_model, max_length=max_length, chat_template=False).score
     result = reward_winrate(scorer, prompts, base_out, cand_out, n_resamples, seed)
     result.update(reward_model=reward_model, baseline=str(base_dir), candidate=str(cand_dir))
     return result

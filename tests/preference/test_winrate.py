@@ -23,7 +23,7 @@ def test_winrate_counts_ties_half_and_tests_against_half():
 
 def _eval_dir(path, outputs):
     path.mkdir()
-    rows = [{"id": f"s{i}", "prompt": f"prompt {i}", "prediction": o} for i, o in enumerate(outputs)]
+    rows = [{"index": i, "prompt": f"prompt {i}", "output": o} for i, o in enumerate(outputs)]
     (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
