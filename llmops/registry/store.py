@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from llmops.db import session_factory
+from llmops.db.engine import read_only_session
 from llmops.errors import DataError
 from llmops.registry.artifacts import ArtifactStore, validate_name
 from llmops.registry.entities import (
@@ -84,6 +85,13 @@ class SqlRegistryStore(RegistryStore):
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """Read-only transaction: on SQLite it begins DEFERRED, so lookups (alias polling
+        by servers, `registry list`) never queue behind writers for the write lock."""
+        with read_only_session(self.url) as session, session.begin():
             yield session
 
     # --- models and versions -------------------------------------------------------
@@ -175,7 +183,7 @@ class SqlRegistryStore(RegistryStore):
         return row
 
     def get_version(self, name, version=None, alias=None) -> ModelVersion:
-        with self._tx() as s:
+        with self._read() as s:
             model = self._model(s, name)
             if version is None:
                 alias = alias or "latest"
@@ -193,7 +201,7 @@ class SqlRegistryStore(RegistryStore):
             return self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
 
     def list_models(self) -> list[ModelSummary]:
-        with self._tx() as s:
+        with self._read() as s:
             out = []
             for m in s.scalars(select(RegisteredModelRow).order_by(RegisteredModelRow.name)):
                 versions = list(s.scalars(select(ModelVersionRow.version).where(ModelVersionRow.model_id == m.id)))
@@ -205,7 +213,7 @@ class SqlRegistryStore(RegistryStore):
             return out
 
     def list_versions(self, name) -> list[ModelVersion]:
-        with self._tx() as s:
+        with self._read() as s:
             model = self._model(s, name)
             aliases = self._aliases_of(s, model.id)
             rows = s.scalars(
@@ -266,7 +274,7 @@ class SqlRegistryStore(RegistryStore):
         )
 
     def evals(self, name, version) -> list[EvalAttachment]:
-        with self._tx() as s:
+        with self._read() as s:
             row_v = self._version_row(s, self._model(s, name), version)
             q = select(EvalResultRow).where(EvalResultRow.version_id == row_v.id).order_by(EvalResultRow.id)
             rows = s.scalars(q)
@@ -277,7 +285,7 @@ class SqlRegistryStore(RegistryStore):
         return s.scalar(select(AliasRow.version).where(AliasRow.model_id == model_id, AliasRow.alias == alias))
 
     def alias_version(self, name, alias) -> int | None:
-        with self._tx() as s:
+        with self._read() as s:
             return self._alias_target(s, self._model(s, name).id, validate_alias(alias))
 
     def set_alias(self, name, alias, version, actor=None, reason="", forced=False, expect_current=...) -> AliasEvent:
@@ -323,7 +331,7 @@ class SqlRegistryStore(RegistryStore):
         return AliasEvent(e.id, e.model_name, e.alias, e.from_version, e.to_version, e.actor, e.reason, e.forced, e.at)
 
     def alias_history(self, name, alias=None) -> list[AliasEvent]:
-        with self._tx() as s:
+        with self._read() as s:
             q = select(AliasEventRow).where(AliasEventRow.model_name == name)
             if alias:
                 q = q.where(AliasEventRow.alias == alias)
@@ -340,7 +348,7 @@ class SqlRegistryStore(RegistryStore):
             return PromotionRecord(row.id, name, version, alias, decision, actor, row.reason, report, row.at)
 
     def promotions(self, name) -> list[PromotionRecord]:
-        with self._tx() as s:
+        with self._read() as s:
             rows = s.scalars(select(PromotionRow).where(PromotionRow.model_name == name).order_by(PromotionRow.id))
             return [
                 PromotionRecord(r.id, name, r.version, r.alias, r.decision, r.actor, r.reason, dict(r.report), r.at)
