@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from llmops.errors import ConfigError, UserError
 from llmops.train.engine import Engine
@@ -110,3 +112,29 @@ def test_run_outputs_and_guards(tmp_path, data_file):
     # resuming a completed run is a no-op that returns it
     again = Engine(loaded, resume=True).run()
     assert again.status == "completed" and again.manifest["run_id"] == manifest["run_id"]
+
+
+def test_full_bf16_packed_run_resumes_from_a_full_weight_checkpoint(tmp_path, data_file):
+    """Full weights (tied embeddings) through accelerate's checkpoint, bf16 autocast, packing."""
+    out = tmp_path / "full"
+    recipe = sft_recipe(
+        data_file, out,
+        model={"base": "builtin:tiny", "gradient_checkpointing": True},
+        data={"packing": True, "max_length": 96},
+        train={"max_steps": 2, "batch_size": 2, "mixed_precision": "bf16", "checkpoint_every": 1, "keep_last": 1},
+    )
+    loaded = load(tmp_path, recipe)
+    first = Engine(loaded).run()
+    assert first.manifest["mixed_precision"] == "bf16"
+    assert (out / "checkpoints" / "step-1" / "model.safetensors").exists()
+    reference = {k: v.clone() for k, v in load_file(out / "final" / "model.safetensors").items()}
+
+    # simulate a crash after step 1: the final artifact and the completed status are gone
+    shutil.rmtree(out / "final")
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    again = Engine(loaded, resume=True).run()
+    assert again.resumed_from_step == 1
+    resumed = load_file(out / "final" / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
