@@ -19,7 +19,7 @@ from sqlalchemy import event, func, select, text
 
 from llmops.db import get_engine, session_factory
 from llmops.feedback.api import create_app
-from llmops.feedback.errors import Overloaded, Unavailable
+from llmops.feedback.errors import Unavailable
 from llmops.feedback.group_commit import GroupCommitter
 from llmops.feedback.models import Comparison, Item, Rating
 
@@ -292,7 +292,3 @@ def test_max_wait_collects_a_fuller_batch(table_url: str):
     committer.close()
     assert committer.stats.batches == 1  # waited for the others instead of committing the first alone
     assert time.monotonic() - started < 5.0  # a full batch does not wait out max_wait
-
-
-def test_overloaded_is_unavailable():
-    assert issubclass(Overloaded, Unavailable) and Overloaded.status == 503
