@@ -57,19 +57,24 @@ def loss_curves(runs: dict[str, str]) -> str:
 
 
 def metric_bars(evals: dict[str, dict[str, Any]], metrics: list[str]) -> str:
-    """Score per model and metric with its bootstrap interval."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    """Score per model and metric with its bootstrap interval (0-100 metrics such as BLEU get their own panel)."""
+    wide = {m for m in metrics if any(ev["metrics"][m]["ci_high"] > 1.0 or ev["metrics"][m]["score"] > 1.0
+                                      for ev in evals.values())}
+    groups = [g for g in ([m for m in metrics if m in wide], [m for m in metrics if m not in wide]) if g]
+    fig, axes = plt.subplots(1, len(groups), figsize=(4 + 1.6 * len(metrics), 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [len(g) for g in groups]})
     width = 0.8 / max(len(evals), 1)
-    for i, (label, ev) in enumerate(evals.items()):
-        xs = [j + i * width for j in range(len(metrics))]
-        scores = [ev["metrics"][m]["score"] for m in metrics]
-        err = [[s - ev["metrics"][m]["ci_low"] for s, m in zip(scores, metrics)],
-               [ev["metrics"][m]["ci_high"] - s for s, m in zip(scores, metrics)]]
-        ax.bar(xs, scores, width, yerr=err, capsize=3, label=label, color=COLOURS[i % len(COLOURS)])
-    ax.set_xticks([j + width * (len(evals) - 1) / 2 for j in range(len(metrics))], metrics)
-    ax.set_ylabel("score (95% CI)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    for ax, group in zip(axes[0], groups):
+        for i, (label, ev) in enumerate(evals.items()):
+            xs = [j + i * width for j in range(len(group))]
+            scores = [ev["metrics"][m]["score"] for m in group]
+            err = [[max(0.0, s - ev["metrics"][m]["ci_low"]) for s, m in zip(scores, group)],
+                   [max(0.0, ev["metrics"][m]["ci_high"] - s) for s, m in zip(scores, group)]]
+            ax.bar(xs, scores, width, yerr=err, capsize=3, label=label, color=COLOURS[i % len(COLOURS)])
+        ax.set_xticks([j + width * (len(evals) - 1) / 2 for j in range(len(group))], group)
+        ax.set_ylabel("score (95% CI)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
 
 
@@ -96,13 +101,13 @@ def drift_chart(report: dict[str, Any]) -> str:
     ax1.legend(fontsize=8)
     feats = report["features"]
     names = list(feats)
-    ax2.bar(names, [feats[n]["psi"] for n in names],
+    ax2.bar(range(len(names)), [feats[n]["psi"] for n in names],
             color=[COLOURS[3] if feats[n]["drift"] else COLOURS[2] for n in names])
     ax2.axhline(0.1, ls=":", color="grey", label="PSI warn 0.1")
     ax2.axhline(0.25, ls="--", color="grey", label="PSI alert 0.25")
     ax2.set_ylabel("PSI (red: drift by its test)")
     ax2.legend(fontsize=8)
-    ax2.tick_params(axis="x", labelsize=8)
+    ax2.set_xticks(range(len(names)), names, fontsize=8)
     return _png(fig)
 
 

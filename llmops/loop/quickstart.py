@@ -83,33 +83,32 @@ class Quickstart:
 
     def _run(self) -> dict[str, Any]:
         r, s = self.runner, self.s
-        exists = lambda *keys: (lambda res: [Path(res[k]) for k in keys])  # noqa: E731
         facts: dict[str, Any] = {"settings": s.as_dict(), "db_url": self.db, "out_dir": str(self.out)}
-        facts["base"] = r.run("base", self._base, exists("path"), "build the base model")
+        facts["base"] = r.run("base", self._base, _paths("path"), "build the base model")
         facts["sft"] = r.run("sft", lambda: self._train("sft_lora.yaml", "sft", [
             f"model.base={s.base}", f"train.max_steps={s.sft_steps}", "output.save_merged=false",
-            f"output.register_as={s.name}", "train.checkpoint_every=0"]), exists("final"), "SFT (LoRA) -> v1")
+            f"output.register_as={s.name}", "train.checkpoint_every=0"]), _paths("final"), "SFT (LoRA) -> v1")
         v1 = steps.registered_version(facts["sft"], s.name, self.db)
-        facts["eval_base"] = r.run("eval_base", lambda: self._eval("base", s.base), exists("dir"), "evaluate the base")
-        facts["eval_v1"] = r.run("eval_v1", lambda: self._eval("v1", self._ref(v1)), exists("dir"), "evaluate v1")
+        facts["eval_base"] = r.run("eval_base", lambda: self._eval("base", s.base), _paths("dir"), "evaluate the base")
+        facts["eval_v1"] = r.run("eval_v1", lambda: self._eval("v1", self._ref(v1)), _paths("dir"), "evaluate v1")
         facts["v1"] = r.run("register_v1", lambda: self._register_v1(v1, facts), title="register v1 (evals, drift ref)")
         facts["promote_v1"] = r.run("promote_v1", lambda: self._promote(v1, None, facts), title="gates: promote v1")
         facts["feedback"] = r.run("feedback", self._collect_feedback, title="serve + SIMULATED users and raters")
         facts["export"] = r.run("export", lambda: steps.export_preferences(self.db, self.out / "feedback" / "prefs.jsonl"),
-                                exists("path", "meta"), "export preferences")
+                                _paths("path", "meta"), "export preferences")
         prefs = facts["export"]["path"]
         facts["reward"] = r.run("reward", lambda: self._train("reward.yaml", "reward", [
             f"model.base={s.base}", f"model.adapter={self._ref(v1)}", f"data.train={prefs}",
             f"train.max_steps={s.reward_steps}", f"train.batch_size={s.pref_batch_size}", "train.checkpoint_every=0",
             "train.eval_every=0"]),
-            exists("final"), "reward model")
+            _paths("final"), "reward model")
         facts["dpo"] = r.run("dpo", lambda: self._train("dpo.yaml", "dpo", [
             f"model.base={s.base}", f"model.adapter={self._ref(v1)}", f"data.train={prefs}",
             f"train.max_steps={s.dpo_steps}", f"train.batch_size={s.pref_batch_size}",
             f"output.register_as={s.name}", "train.checkpoint_every=0",
-            "train.eval_every=0"]), exists("final"), "DPO from v1 -> v2")
+            "train.eval_every=0"]), _paths("final"), "DPO from v1 -> v2")
         v2 = steps.registered_version(facts["dpo"], s.name, self.db)
-        facts["eval_v2"] = r.run("eval_v2", lambda: self._eval_v2(v1, v2, facts), exists("dir"),
+        facts["eval_v2"] = r.run("eval_v2", lambda: self._eval_v2(v1, v2, facts), _paths("dir"),
                                  "evaluate v2 vs v1 (paired)")
         facts["promote_v2"] = r.run("promote_v2", lambda: self._promote(v2, v1, facts), title="gates: promote v2 if better")
         facts["quality"] = r.run("quality", lambda: self._ab_quality(v1, v2), title="A/B quality (SIMULATED raters)")
@@ -118,7 +117,7 @@ class Quickstart:
         facts["timings"] = r.timings()
         from llmops.loop.report import write_report
 
-        paths = r.run("report", lambda: write_report(self.out, facts), exists("html", "json"), "report")
+        paths = r.run("report", lambda: write_report(self.out, facts), _paths("html", "json"), "report")
         facts["report"] = paths
         return facts
 
@@ -260,6 +259,11 @@ class Quickstart:
             "production": api.get_store(self.db).alias_version(self.s.name, "production"),
             "mermaid": to_mermaid(build_graph(versions)),
         }
+
+
+def _paths(*keys: str):
+    """A stage's outputs: the paths under these keys of its result (a re-run redoes it if one is gone)."""
+    return lambda result: [Path(result[k]) for k in keys]
 
 
 def _service_key(db_url: str) -> str:
