@@ -117,6 +117,7 @@ def load_reward_model(
         # classifier as a causal LM (and fail). The generic wrapper merges the shared layers.
         config.task_type = None
         model = PeftModel.from_pretrained(model, adapter_dir, config=config).merge_and_unload()
+        model.requires_grad_(True)  # peft loaded it for inference (frozen); the caller decides what trains
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
     return model
