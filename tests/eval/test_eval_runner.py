@@ -145,3 +145,22 @@ def test_suite_errors(random_llama: Path, tmp_path: Path, home: Path, capsys) ->
     assert "typo.yaml:7: generation.max_new_tokns: unknown key (did you mean `max_new_tokens`?)" in err
     with pytest.raises(ConfigError, match="unknown suite override `max_tokens`"):
         evaluate(str(random_llama), _suite(tmp_path), tmp_path / "o", max_tokens=3)
+
+
+def test_lora_adapter_directory_is_a_model(random_llama: Path, tmp_path: Path, home: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(random_llama))
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(str(adapter))
+    (adapter / "llmops_model.json").write_text(json.dumps({"base_ref": str(random_llama)}))
+    suite = _suite(tmp_path)
+    res_base = evaluate(str(random_llama), suite, tmp_path / "base", limit=3)
+    res_adapter = evaluate(str(adapter), suite, tmp_path / "adapter-eval", limit=3)
+    assert res_adapter["provenance"]["cache_hit"] is False
+    assert res_adapter["provenance"]["model_hash"] != res_base["provenance"]["model_hash"]
+    outputs = [json.loads(x)["output"] for x in (tmp_path / "adapter-eval" / "samples.jsonl").read_text().splitlines()]
+    base_outputs = [json.loads(x)["output"] for x in (tmp_path / "base" / "samples.jsonl").read_text().splitlines()]
+    assert outputs != base_outputs  # the adapter was applied
