@@ -215,10 +215,14 @@ def export_preferences(
 ) -> ExportResult:
     """Write preference pairs to `out_path` (JSONL, atomically) and ``<out>.meta.json``."""
     from llmops.db import session_factory, upgrade
+    from llmops.db.engine import read_only_session
 
     upgrade(db_url)
-    with session_factory(db_url)() as session, session.begin():
+    # Read in a snapshot that never holds the write lock (a live server keeps writing),
+    # then record the snapshot in a short write transaction.
+    with read_only_session(db_url) as session, session.begin():
         result = build_export(session, strategy, min_margin, seed)
+    with session_factory(db_url)() as session, session.begin():
         record_snapshot(session, result)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ def quality_by_model(db_url: str | None, since: datetime | None = None, until: d
     `since`/`until` bound when the feedback was given (created_at, half-open [since, until)).
     Responses without a model reference are grouped under ``None``.
     """
-    from llmops.db import session_factory
+    from llmops.db.engine import read_only_session
 
     def window(col):
         conds = []
@@ -31,7 +31,7 @@ def quality_by_model(db_url: str | None, since: datetime | None = None, until: d
     out: dict[str | None, dict] = defaultdict(
         lambda: {"n_ratings": 0, "mean_rating": None, "mean_rating_normalized": None, "wins": 0.0, "n_pairs": 0, "cmp": set()}
     )
-    with session_factory(db_url)() as session:
+    with read_only_session(db_url) as session:  # BEGIN DEFERRED on SQLite: never waits for writers
         norm = (Rating.score - Rating.scale_min) * 1.0 / (Rating.scale_max - Rating.scale_min)
         for model, n, mean, mean_norm in session.execute(
             select(Response.model_ref, func.count(Rating.id), func.avg(Rating.score), func.avg(norm))
