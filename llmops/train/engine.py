@@ -22,39 +22,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import resource
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from llmops.config.loader import LoadedRecipe
-from llmops.errors import ConfigError, UserError
+from llmops.errors import UserError
 from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
 from llmops.train.accel import make_accelerator
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
+from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
 from llmops.train.modeling import freeze, write_sidecar
 from llmops.train.optim import build_optimizer, build_scheduler
 from llmops.train.plots import plot_loss
+from llmops.train.publish import register_final, trainable_sha256, write_rank_record
+from llmops.train.resume import check_resume_compatible
 from llmops.train.task import LossOutput, Task, TaskContext
 from llmops.train.tasks import build_task
 
 log = logging.getLogger(__name__)
-
-# Keys that may differ between a run and its resume: they do not change the weights.
-RESUME_MAY_CHANGE = {
-    "description",
-    "train.log_every",
-    "train.eval_every",
-    "train.checkpoint_every",
-    "train.keep_last",
-    "output.register_as",
-    "output.log_with",
-}
 
 
 @dataclass
@@ -71,57 +62,8 @@ class RunResult:
     resumed_from_step: int | None = None
 
 
-@dataclass
-class WindowStats:
-    """Local (this process) sums over one accumulation window."""
-
-    loss_sum: torch.Tensor
-    units: int
-    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-@dataclass
-class _Interval:
-    """Sums since the last logging step."""
-
-    loss_sum: float | torch.Tensor = 0.0
-    units: int = 0
-    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
-    seconds: float = 0.0
-    grad_norm: float | None = None
-    lr: float = 0.0
-
-    def add(self, stats: WindowStats, seconds: float) -> None:
-        self.loss_sum = self.loss_sum + stats.loss_sum
-        self.units += stats.units
-        for k, v in stats.metrics.items():
-            self.metrics[k] = self.metrics.get(k, 0.0) + v
-        self.seconds += seconds
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{key}."))
-        else:
-            out[key] = v
-    return out
-
-
-def _peak_memory_mb() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def _as_float(value: torch.Tensor | float) -> float:
-    return float(value.detach().float().item()) if isinstance(value, torch.Tensor) else float(value)
 
 
 class Engine:
@@ -207,7 +149,7 @@ class Engine:
         self._first_position = self.position
         self._write_manifest(status="running")
         if self.recipe.output.log_with:
-            acc.init_trackers(self.manifest["run_id"], config=_flatten(self.loaded.resolved))
+            acc.init_trackers(self.manifest["run_id"], config=flatten(self.loaded.resolved))
 
     def _already_completed(self) -> RunResult | None:
         """With --resume, a run that already finished is returned as is (idempotent)."""
@@ -251,14 +193,7 @@ class Engine:
         return latest
 
     def _check_resume_compatible(self, existing: dict[str, Any]) -> None:
-        before, now = _flatten(existing.get("recipe", {})), _flatten(self.loaded.resolved)
-        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in RESUME_MAY_CHANGE)
-        if changed:
-            shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
-            raise ConfigError(
-                f"--resume: the recipe differs from the run in {self.run_dir} ({shown}); "
-                "resume with the same recipe or start a new output.dir"
-            )
+        check_resume_compatible(existing.get("recipe", {}), self.loaded.resolved, self.run_dir)
 
     def _prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
         """Teachers and references: frozen and on the device, never wrapped in DDP or checkpointed."""
@@ -292,7 +227,7 @@ class Engine:
 
     def train(self) -> None:
         cfg = self.cfg
-        interval = _Interval()
+        interval = Interval()
         while self.step < cfg.max_steps:
             t0 = time.perf_counter()
             window = [self.micro_batch(self.position + i) for i in range(cfg.grad_accum)]
@@ -307,7 +242,7 @@ class Engine:
             last = self.step == cfg.max_steps
             if self.step % cfg.log_every == 0 or last:
                 self._log_train(interval)
-                interval = _Interval()
+                interval = Interval()
             if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
                 self._log_eval(self.evaluate())
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
@@ -354,7 +289,7 @@ class Engine:
         if not acc.optimizer_step_was_skipped:  # fp16 overflow: keep the schedule in step
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return None if norm is None else _as_float(norm)
+        return None if norm is None else as_float(norm)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -374,7 +309,7 @@ class Engine:
                 names = sorted(out.metrics)
                 sums = torch.zeros(2 + len(names), device=acc.device, dtype=torch.float64)
             values = [out.loss_sum, out.n_units, *(out.metrics[n] for n in names)]
-            sums += weight * torch.tensor([_as_float(v) for v in values], device=acc.device, dtype=torch.float64)
+            sums += weight * torch.tensor([as_float(v) for v in values], device=acc.device, dtype=torch.float64)
         self.model.train()
         sums = acc.reduce(sums, reduction="sum")
         units = max(float(sums[1]), 1.0)
@@ -382,12 +317,12 @@ class Engine:
         result.update({f"eval_{n}": float(sums[2 + i]) / units for i, n in enumerate(names)})
         return result
 
-    def _log_train(self, interval: _Interval) -> None:
+    def _log_train(self, interval: Interval) -> None:
         acc = self.accelerator
         names = sorted(interval.metrics)
         local = [interval.loss_sum, interval.units, *(interval.metrics[n] for n in names)]
-        sums = acc.reduce(torch.tensor([_as_float(v) for v in local], device=acc.device, dtype=torch.float64), "sum")
-        peak = acc.reduce(torch.tensor(_peak_memory_mb(), device=acc.device, dtype=torch.float64), "max")
+        sums = acc.reduce(torch.tensor([as_float(v) for v in local], device=acc.device, dtype=torch.float64), "sum")
+        peak = acc.reduce(torch.tensor(peak_memory_mb(), device=acc.device, dtype=torch.float64), "max")
         units = int(sums[1])
         self.units_total += units
         seconds = max(interval.seconds, 1e-9)
@@ -480,64 +415,29 @@ class Engine:
         )
 
     def _write_rank_record(self) -> None:
-        """Per-process audit: which data this process consumed and a hash of its weights.
-
-        Two ranks of one DDP run must show disjoint data and identical trainable weights.
-        """
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        weights = hashlib.sha256()
-        for name, param in sorted(unwrapped.named_parameters()):
-            if param.requires_grad:
-                weights.update(name.encode())
-                weights.update(param.detach().float().cpu().contiguous().numpy().tobytes())
-        record = {
-            "rank": self.accelerator.process_index,
-            "world_size": self.accelerator.num_processes,
-            "device": str(self.accelerator.device),
-            "first_position": self._first_position,
-            "last_position": self.position,
-            "samples_seen": self._samples_seen,
-            "samples_sha256": self._hasher.hexdigest(),
-            "trainable_sha256": weights.hexdigest(),
-        }
-        ranks = self.run_dir / "ranks"
-        ranks.mkdir(exist_ok=True)
-        mf.write_json_atomic(ranks / f"rank-{record['rank']}.json", record)
+        """Per-process audit (see `llmops.train.publish`): data consumed, weights hash."""
+        acc = self.accelerator
+        write_rank_record(
+            self.run_dir,
+            {
+                "rank": acc.process_index,
+                "world_size": acc.num_processes,
+                "device": str(acc.device),
+                "first_position": self._first_position,
+                "last_position": self.position,
+                "samples_seen": self._samples_seen,
+                "samples_sha256": self._hasher.hexdigest(),
+                "trainable_sha256": trainable_sha256(acc.unwrap_model(self.model)),
+            },
+        )
 
     def _register(self, final: Path) -> str | None:
-        name = self.recipe.output.register_as
-        if not name:
-            return None
-        from llmops.registry.api import register_version
-
-        lineage = {
-            "base_model_ref": self.manifest.get("base_model_ref"),
-            "base_model_hash": self.manifest.get("base_model_hash"),
-            "parent_version": self._parent_version(name),
-            "recipe": self.loaded.resolved,
-            "recipe_hash": self.loaded.hash,
-            "dataset_fingerprints": self.manifest.get("dataset_fingerprints"),
-            "feedback_snapshot_id": self.manifest.get("feedback_snapshot_id"),
-            "run_id": self.manifest["run_id"],
-        }
-        version = register_version(name, final, lineage=lineage, tags={"recipe": self.recipe.recipe})
-        self.manifest["registered"] = version.ref
-        self._write_manifest(status="completed")
-        log.info("registered %s", version.ref)
-        return version.ref
-
-    def _parent_version(self, name: str) -> int | str | None:
-        """The registry version the base model came from (an int within `name`)."""
-        from llmops.models.refs import parse_ref
-
-        ref = parse_ref(self.recipe.model.adapter or self.recipe.model.base)
-        if ref.kind != "registry":
-            return None
-        from llmops.registry.api import get_version
-
-        base_name, alias, version = ref.registry_parts
-        mv = get_version(base_name, version=version, alias=None if version is not None else alias)
-        return mv.version if mv.name == name else f"{mv.name}/{mv.version}"
+        ref = register_final(self.loaded, self.manifest, final)
+        if ref:
+            self.manifest["registered"] = ref
+            self._write_manifest(status="completed")
+            log.info("registered %s", ref)
+        return ref
 
     # ------------------------------------------------------------------ manifest
 
