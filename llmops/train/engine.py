@@ -240,12 +240,15 @@ class Engine:
             self.position += cfg.grad_accum
             self.train_seconds += seconds
             last = self.step == cfg.max_steps
-            if self.step % cfg.log_every == 0 or last:
+            checkpoint = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0 and not last
+            # a checkpoint also flushes the logging interval, so that a resumed run logs
+            # exactly the lines (and token totals) of an uninterrupted one
+            if self.step % cfg.log_every == 0 or last or checkpoint:
                 self._log_train(interval)
                 interval = Interval()
             if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
                 self._log_eval(self.evaluate())
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
+            if checkpoint:
                 self.save_checkpoint()
         if self.eval_examples:
             self._log_eval(self.evaluate())

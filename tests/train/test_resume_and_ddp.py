@@ -22,12 +22,13 @@ pytestmark = pytest.mark.slow
 LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.1}  # dropout: the RNG state must be restored too
 
 
-def _losses(run_dir: Path) -> list[float]:
-    return [r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+def _train_log(run_dir: Path) -> list[tuple]:
+    records = map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    return [(r["step"], r["loss"], r["tokens"], r["grad_norm"]) for r in records if r["kind"] == "train"]
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, data_file):
-    train = {"max_steps": 8, "batch_size": 2, "grad_accum": 2, "checkpoint_every": 2, "keep_last": 2, "log_every": 1}
+    train = {"max_steps": 8, "batch_size": 2, "grad_accum": 2, "checkpoint_every": 2, "keep_last": 2, "log_every": 3}
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     Engine(load(tmp_path, sft_recipe(data_file, reference_dir, lora=LORA, train=train), name="ref.yaml")).run()
 
@@ -55,7 +56,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, data_file):
     assert ours.keys() == theirs.keys() and ours
     for name in ours:
         assert ours[name].equal(theirs[name]), f"{name} differs after kill + resume"
-    assert _losses(killed_dir) == _losses(reference_dir)  # same batches, same dropout masks, every step
+    # same batches, same dropout masks, same log lines (a checkpoint flushes the log interval)
+    assert _train_log(killed_dir) == _train_log(reference_dir)
+    assert [step for step, *_ in _train_log(reference_dir)] == [2, 3, 4, 6, 8]
+    reference_manifest = json.loads((reference_dir / "manifest.json").read_text())
+    assert manifest["tokens_total"] == reference_manifest["tokens_total"]
 
 
 def _free_port() -> int:
