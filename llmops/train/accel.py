@@ -52,6 +52,8 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
 
     train, out = recipe.train, recipe.output
     check_trackers(list(out.log_with))
+    if os.environ.get("LLMOPS_VERBOSE", "0") not in {"1", "true"}:
+        logging.getLogger("accelerate").setLevel(logging.WARNING)  # one INFO line per saved file otherwise
     # A previous run in this process (tests, `llmops loop`) leaves accelerate's singletons
     # configured for its precision; the process group itself (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
