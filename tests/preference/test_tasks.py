@@ -57,7 +57,7 @@ def test_reward_model_separates_synthetic_pairs_and_scores_via_cli(tmp_path, cap
     Path(train + ".meta.json").write_text(json.dumps({"snapshot_id": "fbs_test123"}))
     result = _train(
         "recipes/reward.yaml", tmp_path, f"data.train={train}", f"data.validation={held}",
-        "train.max_steps=25", "train.batch_size=8", "train.log_every=5", "data.max_length=64",
+        "train.max_steps=15", "train.batch_size=8", "train.log_every=5", "train.warmup_steps=2", "data.max_length=64",
         "reward.margin_column=null",
     )
     assert result.metrics["eval_accuracy"] >= 0.9
