@@ -228,6 +228,8 @@ class Engine:
     def train(self) -> None:
         cfg = self.cfg
         interval = Interval()
+        if cfg.eval_every and self.step == 0 and self.eval_examples:
+            self._log_eval(self.evaluate())  # the baseline every later validation compares with
         while self.step < cfg.max_steps:
             t0 = time.perf_counter()
             window = [self.micro_batch(self.position + i) for i in range(cfg.grad_accum)]

@@ -96,7 +96,7 @@ def test_run_outputs_and_guards(tmp_path, data_file):
     assert [r["step"] for r in train] == [2, 4]
     for key in ("loss", "lr", "grad_norm", "tokens", "tokens_per_s", "peak_mem_mb"):
         assert all(isinstance(r[key], (int, float)) for r in train), key
-    assert [r["step"] for r in records if r["kind"] == "eval"] == [2, 4]
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 2, 4]
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-2"]
     assert (out / "checkpoints" / "step-2" / "trainable_0.safetensors").exists()  # LoRA: adapter only
     assert not (out / "checkpoints" / "step-2" / "model.safetensors").exists()
