@@ -84,7 +84,7 @@ class RLOOTask:
         validation = None
         if r.data.validation or builtin:
             vspec = r.data.validation or spec
-            validation = load_records(vspec, split="validation" if vspec.startswith("builtin:") else None, limit=32)
+            validation = load_records(vspec, split="validation" if vspec.startswith("builtin:") else None, limit=16)
         self._train = self._examples(train, spec)
         self._eval = self._examples(validation, r.data.validation or spec) if validation else None
         self._model = load_trainable_causal_lm(r)
