@@ -37,7 +37,7 @@ class QuickstartSettings:
 
 
 DEFAULT = QuickstartSettings()
-FAST = replace(DEFAULT, sft_steps=6, train_limit=64, reward_steps=4, dpo_steps=4, eval_limit=12, eval_max_new_tokens=16,
+FAST = replace(DEFAULT, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, eval_limit=12, eval_max_new_tokens=16,
                traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6)
 
 
