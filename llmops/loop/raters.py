@@ -80,8 +80,12 @@ class Served:
 
 
 def send_traffic(base_url: str, records: list[dict[str, Any]], n: int, max_tokens: int, temperature: float,
-                 seed: int, concurrency: int = 4, progress=None) -> list[Served]:
-    """Simulated users: one chat request per record (the docstring as the user turn)."""
+                 seed: int, concurrency: int = 1, progress=None) -> list[Served]:
+    """Simulated users: one chat request per record (the docstring as the user turn).
+
+    Sequential by default: feedback item ids follow arrival order and the export is ordered
+    by item, so concurrent users would make the preference file (and DPO) vary run to run.
+    """
 
     def one(i_rec: tuple[int, dict[str, Any]]) -> Served:
         i, rec = i_rec
