@@ -13,13 +13,15 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from llmops.config.schema import Recipe
 from llmops.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -86,9 +88,9 @@ def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+def _read_yaml(path: Path, what: str = "recipe") -> tuple[dict[str, Any], dict[tuple, int]]:
     if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found")
+        raise ConfigError(f"{path}: {what} file not found")
     text = path.read_text(encoding="utf-8")
     stream = io.StringIO(text)
     stream.name = str(path)  # so marks (duplicate-key errors) name the file, not "<unicode string>"
@@ -102,7 +104,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(f"{path}: a {what} must be a mapping of keys, got {type(data).__name__}")
     return data, _key_lines(node)
 
 
@@ -123,17 +125,30 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _schema_at(path: list[str]) -> type[BaseModel] | None:
-    """The pydantic model reached by following `path` from Recipe (None for leaf values)."""
-    model: type[BaseModel] | None = Recipe
+def _schema_at(path: list[str], root: type[BaseModel] = Recipe) -> type[BaseModel] | None:
+    """The pydantic model reached by following `path` from `root` (None for leaf values;
+    list indices and dict keys are stepped over to the item type)."""
+    model: type[BaseModel] | None = root
+    in_container = False
     for part in path:
         if model is None:
             return None
+        if in_container:  # a dict key or list index: same item model
+            in_container = False
+            continue
         fields = model.model_fields
         if part not in fields:
             return None
-        model = _section_type(fields[part].annotation)
+        annotation = fields[part].annotation
+        model = _section_type(annotation)
+        in_container = _is_container(annotation)
     return model
+
+
+def _is_container(annotation: Any) -> bool:
+    origins = {getattr(a, "__origin__", None) for a in (getattr(annotation, "__args__", None) or ())}
+    origins.add(getattr(annotation, "__origin__", None))
+    return bool(origins & {list, dict, tuple})
 
 
 def _section_type(annotation: Any) -> type[BaseModel] | None:
@@ -177,7 +192,7 @@ def _suggest(word: str, choices: list[str], prefix: list | tuple) -> str:
     # short keys score low on similarity (`lrate` vs `lr`): also accept a shared prefix
     match = match or [c for c in choices if len(c) >= 2 and (word.startswith(c) or c.startswith(word))][:1]
     if not match:
-        return f" (valid keys: {', '.join(choices)})" if len(choices) <= 12 else ""
+        return f" (valid keys: {', '.join(choices)})" if 0 < len(choices) <= 12 else ""
     dotted = ".".join([*map(str, prefix), match[0]])
     return f" (did you mean `{dotted}`?)"
 
@@ -220,13 +235,19 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]}{got}"
 
 
-def _format_errors(exc: ValidationError, source: str, lines: dict[tuple, int], overridden: set[tuple]) -> str:
+def _format_errors(
+    exc: ValidationError,
+    source: str,
+    lines: dict[tuple, int],
+    overridden: set[tuple] = frozenset(),
+    root: type[BaseModel] = Recipe,
+) -> str:
     messages = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         dotted = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
-            parent = _schema_at([str(p) for p in loc[:-1]])
+            parent = _schema_at([str(p) for p in loc[:-1]], root)
             choices = list(parent.model_fields) if parent else []
             reason = f"unknown key{_suggest(str(loc[-1]), choices, loc[:-1])}"
         else:
@@ -243,6 +264,17 @@ def _format_errors(exc: ValidationError, source: str, lines: dict[tuple, int], o
             where = f"{source}:{line}" if line else source
         messages.append(f"{where}: {dotted}: {reason}")
     return "\n".join(messages) if len(messages) > 1 else messages[0]
+
+
+def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
+    """Load any YAML config file (gates, alert rules, loop configs) into a strict pydantic
+    model with the same errors as recipes: `file:line: key.path: reason`, did-you-mean."""
+    path = Path(path)
+    data, lines = _read_yaml(path, what)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(path), lines, root=model)) from None
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:

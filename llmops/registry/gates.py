@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmops.config.loader import load_yaml_model
 from llmops.errors import ConfigError
 from llmops.registry.entities import LINEAGE_KEYS, EvalAttachment, ModelVersion
 from llmops.registry.store import RegistryStore
@@ -100,22 +100,10 @@ class GatesConfig(BaseModel):
 
 
 def load_gates(path: str | Path | None) -> GatesConfig:
-    """Parse a gates file; errors name the file and the key path."""
+    """Parse a gates file; errors name the file, line and key path."""
     if path is None:
         return GatesConfig()
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read gates file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    try:
-        return GatesConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {loc}: {err['msg']}") from None
+    return load_yaml_model(path, GatesConfig, "gates")
 
 
 @dataclass

@@ -125,7 +125,7 @@ rules:
 def test_rules_file_errors_name_the_key(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("rules:\n  - {name: x, kind: error_rate, source: f, trigger: 0.1, clear: 0.5}\n")
-    with pytest.raises(ConfigError, match=r"r.yaml: rules.0.error_rate: .*clear"):
+    with pytest.raises(ConfigError, match=r"r.yaml(:\d+)?: rules.0.error_rate: .*clear"):
         load_rules(bad)
     bad.write_text("rules:\n  - {name: x, kind: error_rate, source: f, trigger: 0.1, window: soon}\n")
     with pytest.raises(ConfigError, match=r"rules.0.error_rate.window"):
