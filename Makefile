@@ -10,6 +10,11 @@ TORCH_INDEX ?=
 EXTRAS      ?= dev
 OUT         ?= runs/quickstart
 PYTEST_ARGS ?=
+# Tests run on TEST_WORKERS processes (pytest-xdist; files stay whole on one worker), each
+# with one torch/OpenMP thread: on small CPUs several OpenMP threads per process contend
+# badly (measured: a 2-thread forward/backward of the tiny model 14x slower than 1 thread
+# under load).
+TEST_WORKERS ?= 2
 
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llmops-installed
@@ -54,10 +59,10 @@ quickstart: setup
 	$(BIN)/llmops quickstart --out $(OUT)
 
 test: setup browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 VLLM_VENV ?= .venv-vllm
 test-vllm:

@@ -9,10 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from llmops.errors import ConfigError
+from llmops.config.loader import load_yaml_model
 
 
 class _Strict(BaseModel):
@@ -80,17 +79,7 @@ class LoopConfig(_Strict):
 
 def load_loop_config(path: str | Path) -> LoopConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read loop config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    try:
-        cfg = LoopConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    cfg = load_yaml_model(path, LoopConfig, "loop config")
     base = path.resolve().parent
 
     def rel(p: str) -> str:
