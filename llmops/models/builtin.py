@@ -35,7 +35,7 @@ from llmops.settings import llmops_home
 
 log = logging.getLogger(__name__)
 
-BUILD_FORMAT = 1  # bump when the build procedure changes in a way the spec does not capture
+BUILD_FORMAT = 2  # bump when the build procedure changes in a way the spec does not capture
 SIDECAR = "llmops_model.json"
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
+import os
 import inspect
 import re
 import warnings
@@ -48,6 +50,9 @@ TASK_MODULES: tuple[str, ...] = (
     "modulefinder", "ntpath", "operator", "pickletools", "py_compile", "pyclbr", "pydoc", "rlcompleter",
     "ssl", "stat", "venv",
 )
+
+
+CORPUS_FORMAT = 1  # bump when extraction changes
 
 
 def _top(name: str) -> str:
@@ -113,16 +118,52 @@ def iter_docstrings(modules: Iterable[str]) -> Iterator[Docstring]:
             yield Docstring(qualname, text)
 
 
-@lru_cache(maxsize=2)
+def _extract_all() -> dict[str, list[list[str]]]:
+    """Both corpora, extracted in *this* process (used by the clean subprocess below)."""
+    pretrain = list(iter_docstrings(PRETRAIN_MODULES))
+    seen = {d.text for d in pretrain}
+    task = [d for d in iter_docstrings(TASK_MODULES) if d.text not in seen]
+    return {"pretrain": [[d.source, d.text] for d in pretrain], "task": [[d.source, d.text] for d in task]}
+
+
+@lru_cache(maxsize=1)
+def _clean_corpus() -> dict[str, tuple[Docstring, ...]]:
+    """The corpora as a fresh interpreter sees them, cached on disk per Python version.
+
+    Reading docstrings in the calling process is not reproducible: which attributes a
+    module has depends on what else that process imported or patched (seen: two pytest
+    workers extracted 1911 and 1910 docstrings, so two builds got different tokenizers).
+    A fresh interpreter that imports nothing but this module sees the same stdlib every
+    time; DDP ranks and the model builder then all read the same file.
+    """
+    import platform
+    import subprocess
+    import sys
+
+    from llmops.settings import llmops_home
+
+    key = hashlib.sha256(
+        json.dumps([CORPUS_FORMAT, PRETRAIN_MODULES, TASK_MODULES, sys.version]).encode()
+    ).hexdigest()[:12]
+    path = llmops_home() / "corpus" / f"stdlib-docstrings-py{platform.python_version()}-{key}.json"
+    if not path.exists():
+        code = "import json, sys; from llmops.models.corpus import _extract_all; json.dump(_extract_all(), sys.stdout)"
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(out, encoding="utf-8")
+        os.replace(tmp, path)  # atomic: concurrent writers produce identical content
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: tuple(Docstring(src, text) for src, text in v) for k, v in data.items()}
+
+
 def pretrain_docstrings() -> tuple[Docstring, ...]:
-    return tuple(iter_docstrings(PRETRAIN_MODULES))
+    return _clean_corpus()["pretrain"]
 
 
-@lru_cache(maxsize=2)
 def task_docstrings() -> tuple[Docstring, ...]:
     """Task docstrings, minus any text that also occurs in the pretraining corpus."""
-    pretrain = {d.text for d in pretrain_docstrings()}
-    return tuple(d for d in iter_docstrings(TASK_MODULES) if d.text not in pretrain)
+    return _clean_corpus()["task"]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s)")
