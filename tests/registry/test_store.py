@@ -156,3 +156,18 @@ def test_registry_head_matches_migrations():
     cfg.set_main_option("script_location", str(Path(api.__file__).parents[1] / "db" / "migrations"))
     heads = ScriptDirectory.from_config(cfg).get_revisions("registry@head")
     assert [h.revision for h in heads] == [REGISTRY_HEAD]
+
+
+def test_saved_adapters_pin_a_moving_alias_to_its_version(tmp_path, model_dir, monkeypatch):
+    """An adapter trained on registry:NAME@production must keep loading that base after the alias moves."""
+    from llmops.registry import api
+    from llmops.train.tasks.sft import portable_ref
+
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'pin.db'}")
+    api.register_version("pinned", model_dir)
+    api.register_version("pinned", model_dir)
+    api.set_alias("pinned", "production", 1, actor="test", reason="first")
+    assert portable_ref("registry:pinned@production") == "registry:pinned/1"
+    assert portable_ref("registry:pinned") == "registry:pinned/2"  # bare name = latest
+    assert portable_ref("registry:pinned/1") == "registry:pinned/1"
+    assert portable_ref("builtin:tiny") == "builtin:tiny"

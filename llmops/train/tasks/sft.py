@@ -29,9 +29,18 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
 def portable_ref(ref: str) -> str:
-    """A reference that still resolves from another working directory (absolute paths)."""
+    """A reference that names the same weights later and elsewhere: local paths become
+    absolute, and a registry alias (which moves) is pinned to the version it points at."""
     parsed = parse_ref(ref)
-    return str(Path(parsed.value).resolve()) if parsed.kind == "path" else ref
+    if parsed.kind == "path":
+        return str(Path(parsed.value).resolve())
+    if parsed.kind == "registry":
+        name, alias, version = parsed.registry_parts
+        if version is None:
+            from llmops.registry.api import get_version
+
+            return f"registry:{name}/{get_version(name, alias=alias).version}"
+    return ref
 
 
 @dataclass
