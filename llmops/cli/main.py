@@ -61,7 +61,7 @@ def configure_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     if not verbose:
-        for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "alembic"):
+        for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "alembic", "matplotlib", "PIL"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
