@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,8 @@ def load_records(spec: str | Path, split: str | None = None, limit: int | None =
     return records[:limit] if limit else records
 
 
-def _load_jsonl(path: Path, limit: int | None) -> list[dict]:
-    records: list[dict] = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; bad lines raise DataError naming file:line."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -63,9 +64,15 @@ def _load_jsonl(path: Path, limit: int | None) -> list[dict]:
                 raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            records.append(row)
-            if limit and len(records) >= limit:
-                break
+            yield lineno, row
+
+
+def _load_jsonl(path: Path, limit: int | None) -> list[dict]:
+    records: list[dict] = []
+    for _, row in iter_jsonl(path):
+        records.append(row)
+        if limit and len(records) >= limit:
+            break
     return records
 
 

@@ -24,18 +24,13 @@ def read_segments(path: str | Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.suffix.lower() in {".jsonl", ".ndjson"}:
+        from llmops.data.loaders import iter_jsonl
+
         segments = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                    raise DataError(f"{path}:{lineno}: expected an object with a string `text` field")
-                segments.append(row["text"])
+        for lineno, row in iter_jsonl(path):
+            if not isinstance(row.get("text"), str):
+                raise DataError(f"{path}:{lineno}: expected an object with a string `text` field")
+            segments.append(row["text"])
     else:
         try:
             with path.open(encoding="utf-8") as fh:
