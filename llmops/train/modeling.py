@@ -17,9 +17,16 @@ import torch
 
 from llmops.config.schema import Recipe
 from llmops.errors import ConfigError
-from llmops.models.loading import SIDECAR, load_causal_lm
+from llmops.models.loading import SIDECAR, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
+
+
+def recipe_tokenizer(recipe: Recipe) -> Any:
+    """Tokenizer of the model a run starts from: the adapter's own copy when the recipe
+    continues an adapter (its template may differ from the base's), else the base's."""
+    m = recipe.model
+    return load_tokenizer(m.adapter or m.base, revision=m.revision, trust_remote_code=m.trust_remote_code)
 
 
 def load_trainable_causal_lm(recipe: Recipe) -> torch.nn.Module:

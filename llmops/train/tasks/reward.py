@@ -45,13 +45,13 @@ class RewardTask:
         return self._model
 
     def setup(self, ctx: TaskContext) -> None:
-        from llmops.models.loading import load_tokenizer
+        from llmops.train.modeling import recipe_tokenizer
         from llmops.models.refs import model_hash, resolve_model
         from llmops.preference.splits import load_preference_splits
 
         r = self.recipe
         self.ctx = ctx
-        self.tokenizer = load_tokenizer(r.model.adapter or r.model.base, r.model.revision, r.model.trust_remote_code)
+        self.tokenizer = recipe_tokenizer(r)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
         splits = load_preference_splits(r, self.tokenizer, margin_column=self.cfg.margin_column)
         self._train, self._eval = splits.train, splits.validation

@@ -64,14 +64,13 @@ class RLOOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.data import dataset_fingerprint, load_records
-        from llmops.models.loading import load_tokenizer
         from llmops.models.refs import model_hash, resolve_model
         from llmops.preference.rewards import load_reward_fn
-        from llmops.train.modeling import load_trainable_causal_lm
+        from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
-        self.tokenizer = load_tokenizer(r.model.adapter or r.model.base, r.model.revision, r.model.trust_remote_code)
+        self.tokenizer = recipe_tokenizer(r)
         budget = r.data.max_length - self.cfg.max_new_tokens
         if budget < 8:
             raise ConfigError(

@@ -16,11 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from llmops.config.schema import Recipe
-from llmops.models.loading import load_tokenizer
 from llmops.models.refs import model_hash, parse_ref, resolve_model
 from llmops.train.datasets import load_splits
 from llmops.train.losses import causal_lm_loss_sum, count_supervised_tokens
-from llmops.train.modeling import load_trainable_causal_lm, save_causal_lm
+from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer, save_causal_lm
 from llmops.train.task import LossOutput, TaskContext
 
 log = logging.getLogger(__name__)
@@ -99,10 +98,9 @@ class SFTTask:
         return self._model
 
     def setup(self, ctx: TaskContext) -> None:
-        m = self.recipe.model
         self.ctx = ctx
         with ctx.accelerator.main_process_first():  # builds/downloads once, others reuse it
-            self.tokenizer = load_tokenizer(m.adapter or m.base, revision=m.revision, trust_remote_code=m.trust_remote_code)
+            self.tokenizer = recipe_tokenizer(self.recipe)
             self._model = load_trainable_causal_lm(self.recipe)
         self.data = SFTData.build(self.recipe, self.tokenizer)
 
