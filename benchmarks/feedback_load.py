@@ -176,7 +176,7 @@ def run_backend(
     from feedback.helpers import Server
     from llmops.db import session_factory, upgrade
     from llmops.feedback.auth import create_key
-    from llmops.feedback.models import Rating
+    from llmops.feedback.tables import Rating
     from llmops.feedback.store import FeedbackStore
 
     total = int(sum(rates) * duration * len(modes)) + 100

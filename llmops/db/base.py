@@ -22,7 +22,7 @@ class Base(DeclarativeBase):
 # Modules that define tables on Base; alembic's env imports them so autogenerate sees
 # every store. A subsystem adds its models module here.
 MODEL_MODULES: list[str] = [
-    "llmops.feedback.models",
-    "llmops.registry.models",
-    "llmops.monitor.models",
+    "llmops.feedback.tables",
+    "llmops.registry.tables",
+    "llmops.monitor.tables",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops.feedback.errors import Conflict, NotFound, Unauthenticated
-from llmops.feedback.models import ApiKey, Rater, utcnow
+from llmops.feedback.tables import ApiKey, Rater, utcnow
 from llmops.feedback.policies import Principal, Role
 
 PREFIX = "llmf"

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from llmops.feedback.agreement import krippendorff_alpha
 from llmops.feedback.errors import Invalid
-from llmops.feedback.models import Comparison, ComparisonEntry, ExportSnapshot, Item, Rating, Response
+from llmops.feedback.tables import Comparison, ComparisonEntry, ExportSnapshot, Item, Rating, Response
 
 STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower")
 

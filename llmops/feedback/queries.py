@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from llmops.feedback.models import Comparison, ComparisonEntry, Rating, Response
+from llmops.feedback.tables import Comparison, ComparisonEntry, Rating, Response
 
 
 def quality_by_model(db_url: str | None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:

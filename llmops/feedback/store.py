@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmops.feedback.errors import Conflict, FeedbackError, Invalid, NotFound
-from llmops.feedback.models import Comparison, ComparisonEntry, Item, Rating, Response, utcnow
+from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response, utcnow
 from llmops.feedback.schemas import (
     DEFAULT_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
@@ -54,7 +54,7 @@ def integrity_error(exc: IntegrityError) -> FeedbackError:
 
 def ensure_rater(session: Session, name: str) -> int:
     """The id of the rater called `name`, created if new (e.g. a model server filing end-user ratings)."""
-    from llmops.feedback.models import Rater
+    from llmops.feedback.tables import Rater
 
     rater_id = session.scalar(select(Rater.id).where(Rater.name == name))
     if rater_id is None:

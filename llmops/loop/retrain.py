@@ -84,14 +84,14 @@ class RetrainLoop:
 
     def _max_event_id(self) -> int:
         from llmops.db import session_factory
-        from llmops.monitor.models import AlertEventRow
+        from llmops.monitor.tables import AlertEventRow
 
         with session_factory(self.db)() as s:
             return int(s.scalar(select(func.max(AlertEventRow.id))) or 0)
 
     def _fired_since(self, after_id: int) -> list[dict[str, Any]]:
         from llmops.db import session_factory
-        from llmops.monitor.models import AlertEventRow
+        from llmops.monitor.tables import AlertEventRow
 
         with session_factory(self.db)() as s:
             rows = s.scalars(select(AlertEventRow).where(AlertEventRow.id > after_id, AlertEventRow.event == "fired",

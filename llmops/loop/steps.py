@@ -145,7 +145,7 @@ def served_prompts(db_url: str, out: Path, since=None, limit: int = 5000) -> lis
     from sqlalchemy import select
 
     from llmops.db import session_factory
-    from llmops.feedback.models import Item
+    from llmops.feedback.tables import Item
 
     query = select(Item.prompt, Item.meta).order_by(Item.id.desc()).limit(limit)
     if since is not None:

@@ -28,9 +28,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from llmops.db import session_factory
 from llmops.errors import ConfigError, UserError
-from llmops.monitor.models import MONITOR_HEAD, AlertEventRow, AlertStateRow
+from llmops.monitor.tables import MONITOR_HEAD, AlertEventRow, AlertStateRow
 from llmops.monitor.rules import LogAction, RetrainAction, RulesFile, WebhookAction, _Rule
-from llmops.registry.schema import ensure_schema
+from llmops.db.schema import ensure_schema
 from llmops.settings import database_url, llmops_home
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 def _quality_by_model(db_url: str | None, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
     from llmops.feedback.queries import quality_by_model
-    from llmops.registry.schema import ensure_all
+    from llmops.db.schema import ensure_all
     from llmops.settings import database_url
 
     url = database_url(db_url)

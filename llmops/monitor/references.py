@@ -9,8 +9,8 @@ from sqlalchemy import select
 from llmops.db import session_factory
 from llmops.errors import DataError
 from llmops.monitor.drift import load_profile, profile_hash
-from llmops.monitor.models import MONITOR_HEAD, DriftReferenceRow
-from llmops.registry.schema import ensure_schema
+from llmops.monitor.tables import MONITOR_HEAD, DriftReferenceRow
+from llmops.db.schema import ensure_schema
 from llmops.settings import database_url
 
 

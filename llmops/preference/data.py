@@ -16,10 +16,16 @@ tokenised as text and the completion gets the tokenizer's eos appended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
 
 from llmops.errors import DataError
+
+if TYPE_CHECKING:
+    from llmops.config.schema import Recipe
+
+log = logging.getLogger(__name__)
 
 Messages = list[dict[str, Any]]
 Text = str | Messages
@@ -202,3 +208,40 @@ class PairCollator:
             if all(key in ex for ex in examples):
                 batch[key] = torch.tensor([ex[key] for ex in examples], dtype=torch.float32)
         return batch
+
+
+@dataclass
+class PreferenceSplits:
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]] | None
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    feedback_snapshot_id: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def load_preference_splits(recipe: "Recipe", tokenizer, margin_column: str | None = None) -> PreferenceSplits:
+    """Load `recipe.data` (feedback export JSONL or TRL preference data) and tokenise it."""
+    from llmops.data.splits import load_splits
+
+    data = recipe.data
+    splits = load_splits(data, recipe.train.seed, recipe.recipe)
+    if splits.format != "preference":
+        raise DataError(
+            f"data.train: {data.train} is `{splits.format}` data; recipe `{recipe.recipe}` needs preference pairs "
+            "(prompt/chosen/rejected, e.g. from `llmops feedback export`)"
+        )
+    train, train_stats = build_pair_examples(
+        splits.train, tokenizer, data.max_length, data.chat_template, margin_column, source=str(data.train)
+    )
+    validation = None
+    stats: dict[str, Any] = {"train_pairs": train_stats.n_examples, "train_truncated": train_stats.n_truncated}
+    if splits.validation:
+        validation, val_stats = build_pair_examples(
+            splits.validation, tokenizer, data.max_length, data.chat_template, margin_column,
+            source=str(data.validation or f"{data.train} (held out)"),
+        )
+        stats["validation_pairs"] = val_stats.n_examples
+    if train_stats.n_truncated:
+        log.warning("%d of %d pairs truncated to data.max_length=%d", train_stats.n_truncated,
+                    train_stats.n_examples, data.max_length)
+    return PreferenceSplits(train, validation, dict(splits.fingerprints), splits.feedback_snapshot_id, stats)

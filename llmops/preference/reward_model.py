@@ -124,7 +124,7 @@ def load_reward_model(
 
 
 class RewardScorer:
-    """Score (prompt, response) pairs with a trained reward model; used by `llmops rm score`, RLOO and eval."""
+    """Score (prompt, response) pairs with a trained reward model; used by `llmops reward score`, RLOO and eval."""
 
     def __init__(
         self,

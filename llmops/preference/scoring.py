@@ -1,4 +1,4 @@
-"""Score a file of responses or preference pairs with a reward model (`llmops rm score`)."""
+"""Score a file of responses or preference pairs with a reward model (`llmops reward score`)."""
 
 from __future__ import annotations
 

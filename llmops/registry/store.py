@@ -34,7 +34,8 @@ from llmops.registry.entities import (
     validate_alias,
 )
 from llmops.registry.interface import RegistryStore
-from llmops.registry.models import (
+from llmops.registry.tables import (
+    REGISTRY_HEAD,
     AliasEventRow,
     AliasRow,
     EvalResultRow,
@@ -43,10 +44,10 @@ from llmops.registry.models import (
     RegisteredModelRow,
     utcnow,
 )
-from llmops.registry.schema import ensure_schema
+from llmops.db.schema import ensure_schema
 from llmops.settings import database_url
 
-__all__ = ["RegistryStore", "SqlRegistryStore", "ensure_schema"]
+__all__ = ["RegistryStore", "SqlRegistryStore"]
 
 
 def _read_results(results_dir: Path) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class SqlRegistryStore(RegistryStore):
 
     def __init__(self, db_url: str | None = None, artifacts: ArtifactStore | None = None) -> None:
         self.url = database_url(db_url)
-        ensure_schema(self.url)
+        ensure_schema(self.url, REGISTRY_HEAD)
         self._sessions = session_factory(self.url)
         self.artifacts = artifacts or ArtifactStore()
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from llmops.db import session_factory
-from llmops.feedback.models import Comparison, Item, Rating, Response
+from llmops.feedback.tables import Comparison, Item, Rating, Response
 from llmops.feedback.schemas import MAX_BODY_BYTES, MAX_PAGE_LIMIT
 from .helpers import new_item
 

@@ -86,7 +86,7 @@ def test_keys_api_shows_secret_once_and_stores_only_a_hash(client, keys, db_url)
     from sqlalchemy import select
 
     from llmops.db import session_factory
-    from llmops.feedback.models import ApiKey
+    from llmops.feedback.tables import ApiKey
 
     made = client.post("/v1/keys", json={"role": "service", "name": "svc-2"}, headers=keys.headers("admin")).json()
     token = made["key"]

@@ -21,7 +21,7 @@ from llmops.db import get_engine, session_factory
 from llmops.feedback.api import create_app
 from llmops.feedback.errors import Unavailable
 from llmops.feedback.group_commit import GroupCommitter
-from llmops.feedback.models import Comparison, Item, Rating
+from llmops.feedback.tables import Comparison, Item, Rating
 
 from .helpers import Keys
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from llmops.db import session_factory
-from llmops.feedback.models import ComparisonEntry, Rating
+from llmops.feedback.tables import ComparisonEntry, Rating
 from llmops.feedback.store import FeedbackStore
 
 from .helpers import make_keys

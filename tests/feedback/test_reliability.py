@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from llmops.db import session_factory
 from llmops.feedback.auth import create_key
-from llmops.feedback.models import Rating
+from llmops.feedback.tables import Rating
 from llmops.feedback.store import FeedbackStore
 
 pytestmark = pytest.mark.slow

@@ -68,7 +68,7 @@ def test_reward_model_separates_synthetic_pairs_and_scores_via_cli(tmp_path, cap
     hf = AutoModelForSequenceClassification.from_pretrained(result.final_dir)
     assert hf.config.num_labels == 1
 
-    assert cli(["rm", "score", "--model", str(result.final_dir), "--input", held, "--json",
+    assert cli(["reward", "score", "--model", str(result.final_dir), "--input", held, "--json",
                 "--output", str(tmp_path / "scored.jsonl")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["kind"] == "pairs" and summary["accuracy"] >= 0.9

@@ -150,7 +150,7 @@ def test_registry_head_matches_migrations():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from llmops.registry.models import REGISTRY_HEAD
+    from llmops.registry.tables import REGISTRY_HEAD
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(api.__file__).parents[1] / "db" / "migrations"))

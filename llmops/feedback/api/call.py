@@ -30,7 +30,7 @@ from llmops.feedback import metrics
 from llmops.feedback.auth import authenticate, parse_token
 from llmops.feedback.errors import Invalid, Unauthenticated
 from llmops.feedback.group_commit import GroupCommitter
-from llmops.feedback.models import IdempotencyRecord
+from llmops.feedback.tables import IdempotencyRecord
 from llmops.feedback.policies import Action, Principal, authorize
 from llmops.feedback.schemas import MAX_IDEMPOTENCY_KEY_CHARS
 from llmops.feedback.store import integrity_error

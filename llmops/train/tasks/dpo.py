@@ -51,7 +51,7 @@ class DPOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.models.refs import model_hash, resolve_model
-        from llmops.preference.splits import load_preference_splits
+        from llmops.preference.data import load_preference_splits
         from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe

@@ -47,7 +47,7 @@ class RewardTask:
     def setup(self, ctx: TaskContext) -> None:
         from llmops.train.modeling import recipe_tokenizer
         from llmops.models.refs import model_hash, resolve_model
-        from llmops.preference.splits import load_preference_splits
+        from llmops.preference.data import load_preference_splits
 
         r = self.recipe
         self.ctx = ctx

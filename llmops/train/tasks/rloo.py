@@ -93,7 +93,7 @@ class RLOOTask:
             self.cfg.reward_model, device=str(ctx.accelerator.device), max_length=r.data.max_length,
             chat_template=r.data.chat_template, prepare=ctx.prepare_frozen,
         )
-        from llmops.train.datasets import feedback_snapshot_id
+        from llmops.data.splits import feedback_snapshot_id
 
         self._describe = {
             "base_model_ref": r.model.base,

@@ -17,7 +17,7 @@ import torch
 
 from llmops.config.schema import Recipe
 from llmops.models.refs import model_hash, parse_ref, resolve_model
-from llmops.train.datasets import load_splits
+from llmops.data.splits import load_splits
 from llmops.train.losses import causal_lm_loss_sum, count_supervised_tokens
 from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer, save_causal_lm
 from llmops.train.task import LossOutput, TaskContext

@@ -17,6 +17,10 @@ from typing import Any
 from llmops.config.schema import DataSection
 from llmops.errors import DataError
 
+# Synthetic pairs from the built-in docstring task (`llmops.data.builtin_prefs`): what the
+# shipped reward/DPO recipes train on out of the box, before any human feedback exists.
+SYNTHETIC_DOCSTRING_PAIRS = "builtin:docstring-prefs"
+
 _FORMATS_FOR = {
     "sft": {"prompt_completion", "chat", "text"},
     "distill": {"prompt_completion", "chat", "text"},
@@ -37,6 +41,8 @@ def load_splits(data: DataSection, seed: int, recipe_name: str) -> Splits:
     from llmops.data import dataset_fingerprint, detect_format, load_records
 
     assert data.train is not None  # the schema requires it for every recipe that trains on data
+    if data.train == SYNTHETIC_DOCSTRING_PAIRS:
+        return _synthetic_preference_splits(data, seed)
     builtin = data.train.startswith("builtin:")
     train = load_records(data.train, split="train" if builtin else None)
     validation: list[dict[str, Any]] | None = None
@@ -84,3 +90,23 @@ def feedback_snapshot_id(spec: str) -> str | None:
             except ValueError:
                 return None
     return None
+
+
+def _synthetic_preference_splits(data: DataSection, seed: int) -> Splits:
+    """`builtin:docstring-prefs`: train/validation follow the docstring task's own splits."""
+    from llmops.data import dataset_fingerprint
+    from llmops.data.builtin_prefs import docstring_preferences
+
+    train = docstring_preferences("train", seed=seed)
+    if data.limit is not None:
+        train = train[: data.limit]
+    validation = None
+    if data.validation is None and data.validation_split > 0:
+        n_val = max(1, int(round(len(train) * data.validation_split)))
+        validation = docstring_preferences("validation", limit=n_val * 2, seed=seed)[:n_val]
+    elif data.validation is not None:
+        raise DataError(f"data.validation: not supported with {SYNTHETIC_DOCSTRING_PAIRS} (it has its own split)")
+    fingerprints = {"train": dataset_fingerprint(train)}
+    if validation:
+        fingerprints["validation"] = dataset_fingerprint(validation)
+    return Splits(train, validation, fingerprints, "preference", None)

@@ -1,4 +1,4 @@
-"""`llmops rm score` on (prompt, response) rows, and its errors."""
+"""`llmops reward score` on (prompt, response) rows, and its errors."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def reward_dir(tmp_path_factory):
     return path
 
 
-def test_rm_score_responses_writes_scores_matching_the_python_api(reward_dir, tmp_path, capsys):
+def test_reward_score_responses_writes_scores_matching_the_python_api(reward_dir, tmp_path, capsys):
     rows = [
         {"prompt": "why is sky blue", "response": "because light scatters"},
         {"prompt": "why is sky blue", "completion": "random words"},
@@ -32,7 +32,7 @@ def test_rm_score_responses_writes_scores_matching_the_python_api(reward_dir, tm
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out.jsonl"
-    assert cli(["rm", "score", "--model", str(reward_dir), "--input", str(src), "--output", str(out), "--json"]) == 0
+    assert cli(["reward", "score", "--model", str(reward_dir), "--input", str(src), "--output", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["kind"] == "responses" and summary["rows"] == 3
     scored = [json.loads(x) for x in out.read_text().splitlines()]
@@ -43,8 +43,21 @@ def test_rm_score_responses_writes_scores_matching_the_python_api(reward_dir, tm
     assert len({round(s, 6) for s in expected}) == 3
 
 
-def test_rm_score_bad_rows_exit_2_naming_the_row(reward_dir, tmp_path, capsys):
+def test_reward_score_bad_rows_exit_2_naming_the_row(reward_dir, tmp_path, capsys):
     src = tmp_path / "bad.jsonl"
     src.write_text(json.dumps({"prompt": "a", "response": "b"}) + "\n" + json.dumps({"prompt": "a"}) + "\n")
-    assert cli(["rm", "score", "--model", str(reward_dir), "--input", str(src)]) == 2
+    assert cli(["reward", "score", "--model", str(reward_dir), "--input", str(src)]) == 2
     assert "row 2" in capsys.readouterr().err
+
+
+def test_old_rm_name_still_scores_but_is_unlisted_and_warns(reward_dir, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"prompt": "a", "response": "b"}) + "\n")
+    assert cli(["rm", "score", "--model", str(reward_dir), "--input", str(src), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rows"] == 1
+    assert "deprecated" in captured.err and "llmops reward" in captured.err
+    from llmops.cli.main import build_parser
+
+    listing = build_parser().format_help()
+    assert "reward" in listing and " rm " not in listing and "SUPPRESS" not in listing

@@ -1,4 +1,7 @@
-"""`llmops rm score --model REF --input FILE`: score (prompt, response) pairs with a reward model."""
+"""`llmops reward score --model REF --input FILE`: score (prompt, response) pairs with a reward model.
+
+`llmops rm` is the old name, kept as a hidden alias for one release.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,18 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "rm",
-        help="reward models: score responses",
-        description="Reward-model utilities. Train one with `llmops train recipes/reward.yaml`.",
-    )
-    sub = p.add_subparsers(dest="rm_command", metavar="SUBCOMMAND")
+    _register(subparsers, "reward", help="reward models: score responses")
+    _register(subparsers, "rm", help=None, deprecated=True)  # old name, unlisted; remove in 0.3
+
+
+def _register(subparsers: argparse._SubParsersAction, name: str, help: str | None, deprecated: bool = False) -> None:
+    description = "Reward-model utilities. Train one with `llmops train recipes/reward.yaml`."
+    if deprecated:
+        description += " (`llmops rm` is deprecated: use `llmops reward`.)"
+    # A sub-parser added without `help` is not listed in `llmops --help`.
+    kwargs = {"help": help} if help else {}
+    p = subparsers.add_parser(name, description=description, **kwargs)
+    sub = p.add_subparsers(dest="reward_command", metavar="SUBCOMMAND")
     s = sub.add_parser(
         "score",
         help="score (prompt, response) rows, or the chosen/rejected sides of preference pairs",
@@ -26,8 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--max-length", type=int, default=1024, help="token budget per sequence (prompt loses its start)")
     s.add_argument("--no-chat-template", action="store_true", help="tokenise as plain text, not via the chat template")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
-    s.set_defaults(func=run_score)
+    s.set_defaults(func=_warn_deprecated(run_score) if deprecated else run_score)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _warn_deprecated(func):
+    def wrapper(args: argparse.Namespace) -> int:
+        import sys
+
+        print("llmops: `llmops rm` is deprecated; use `llmops reward`", file=sys.stderr)
+        return func(args)
+
+    return wrapper
 
 
 def run_score(args: argparse.Namespace) -> int:

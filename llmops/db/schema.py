@@ -1,4 +1,7 @@
-"""Create the schema on first use, cheaply: skip alembic when the branch head is applied."""
+"""Create the schema on first use, cheaply: skip alembic when the branch head is applied.
+
+Each store passes the head of its own alembic branch; `db` knows no store.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from llmops.db import get_engine
 from llmops.db import upgrade as db_upgrade
-from llmops.registry.models import REGISTRY_HEAD
 
 _upgraded: set[tuple[str, str]] = set()
 _upgraded_lock = threading.Lock()
@@ -23,7 +25,7 @@ def _at_revision(url: str, head: str) -> bool:
         return False
 
 
-def ensure_schema(url: str, head: str = REGISTRY_HEAD) -> None:
+def ensure_schema(url: str, head: str) -> None:
     """Run the migrations once per process, and only when `head` is not applied yet."""
     with _upgraded_lock:
         if (url, head) not in _upgraded:
