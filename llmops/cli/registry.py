@@ -211,13 +211,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from llmops.eval.api import paired_compare
     from llmops.registry import api
     from llmops.registry.entities import PromotionRefused
 
     name, _, version = _parse_spec(args.spec, need_version=True)
     try:
         rec = api.promote(name, version, args.alias, args.gates, actor=args.actor, reason=args.reason,
-                          force=args.force, db_url=args.db)
+                          force=args.force, db_url=args.db, compare=paired_compare)
     except PromotionRefused as exc:
         if args.json:
             print(json.dumps({"decision": "refused", "message": str(exc), "report": exc.report}, indent=2, default=str))

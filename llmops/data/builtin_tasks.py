@@ -2,7 +2,7 @@
 
 ``builtin:docstrings``: summarise a Python standard-library docstring into its first
 sentence. Records are ``{"prompt", "completion", "source"}``. The docstrings come from
-`llmops.models.corpus.TASK_MODULES`, disjoint from the built-in models' pretraining
+`llmops.data.corpus.TASK_MODULES`, disjoint from the built-in models' pretraining
 modules. The split of a record is a hash of its source name, so it is stable across
 runs and Python versions (a record never moves between train and test).
 """
@@ -23,7 +23,7 @@ def split_of(source: str) -> str:
 
 
 def docstrings(split: str) -> list[dict[str, str]]:
-    from llmops.models.corpus import summarisation_pairs, task_docstrings
+    from llmops.data.corpus import summarisation_pairs, task_docstrings
 
     if split not in SPLITS:
         raise DataError(f"builtin:docstrings has no split `{split}` (splits: {', '.join(SPLITS)})")

@@ -10,7 +10,6 @@ paired test later without re-running anything (`llmops.eval.api.paired_compare`)
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from llmops.eval.metrics.base import MetricResult
 from llmops.eval.stats import bootstrap_ci
 from llmops.eval.suites import Suite, load_suite
 from llmops.eval.tasks import Sample, build_samples, load_suite_records
+from llmops.models.refs import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
 RUN_OPTIONS = ("dtype", "device", "batch_size")
@@ -47,17 +47,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def model_fingerprint(model_ref: str) -> tuple[Path, str]:
+def model_fingerprint(model_ref: str | ResolvedModel) -> tuple[Path, str]:
     """(local path, hash); an adapter's hash covers its base model too."""
-    from llmops.models.loading import adapter_base_ref, is_adapter_dir
-    from llmops.models.refs import model_hash, resolve_model
-
-    path = resolve_model(model_ref)
-    digest = model_hash(path)
-    if is_adapter_dir(path):
-        base = model_hash(resolve_model(adapter_base_ref(path)))
-        digest = hashlib.sha256(f"{digest}+{base}".encode()).hexdigest()
-    return path, digest
+    model = resolve(model_ref)
+    return model.path, model.sha256
 
 
 def generation_params(suite: Suite) -> GenerationParams:
@@ -151,7 +144,7 @@ def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: 
 
 
 def run_suite(
-    model_ref: str, suite_path: str | Path, out_dir: str | Path, backend: str = "hf", use_cache: bool = True,
+    model_ref: str | ResolvedModel, suite_path: str | Path, out_dir: str | Path, backend: str = "hf", use_cache: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate `model_ref` on the suite; write results.json and samples.jsonl into `out_dir`.
@@ -163,7 +156,8 @@ def run_suite(
     options = {k: overrides.pop(k) for k in RUN_OPTIONS if k in overrides and overrides[k] is not None}
     suite, base_dir = load_suite(suite_path, overrides)
     dtype = options.get("dtype", "float32")
-    model_path, mhash = model_fingerprint(model_ref)
+    model = resolve(model_ref)  # once: backends and the tokenizer reuse it
+    model_path, mhash = model.path, model.sha256
 
     records = load_suite_records(suite, base_dir, suite.dataset.split, suite.dataset.limit)
     pool = None
@@ -178,7 +172,7 @@ def run_suite(
     if suite.task != "perplexity":
         from llmops.models.loading import load_tokenizer
 
-        tokenizer = load_tokenizer(model_ref)
+        tokenizer = load_tokenizer(model)
     samples = build_samples(suite, records, tokenizer, pool)
 
     cached = cache.load(key) if use_cache else None
@@ -187,7 +181,7 @@ def run_suite(
         log.info("eval cache hit %s: not running the model", key[:12])
     else:
         engine = load_backend(
-            backend, model_ref, dtype=dtype, device=options.get("device"),
+            backend, model, tokenizer=tokenizer, dtype=dtype, device=options.get("device"),
             batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
             seed=suite.seed,
         )
@@ -216,12 +210,12 @@ def run_suite(
     results_doc = {
         "suite": suite.name,
         "task": suite.task,
-        "model": model_ref,
+        "model": model.ref,
         "n_samples": len(samples),
         "metrics": metric_table,
         "timings": {**timings, "cached": hit, "total_seconds": time.perf_counter() - t_start},
         "provenance": {
-            "model_ref": model_ref, "model_path": str(model_path), "model_hash": mhash,
+            "model_ref": model.ref, "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
             "seed": suite.seed, "backend": backend, "dtype": dtype, "device": options.get("device"),

@@ -1,4 +1,4 @@
-"""Read-only quality queries for monitoring: how each model's responses are judged."""
+"""Read-only queries for the layers above (monitoring, the loop): quality per model, served prompts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from llmops.feedback.tables import Comparison, ComparisonEntry, Rating, Response
+from llmops.db import session_factory
+from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response
 
 
 def quality_by_model(db_url: str | None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
@@ -70,3 +71,13 @@ def quality_by_model(db_url: str | None, since: datetime | None = None, until: d
             }
         )
     return sorted(rows, key=lambda r: (r["model"] is None, r["model"] or ""))
+
+
+def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000) -> list[str]:
+    """Prompts the serving endpoint recorded as items (the newest `limit`, oldest first)."""
+    query = select(Item.prompt, Item.meta).order_by(Item.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(Item.created_at >= since)
+    with session_factory(db_url)() as session:
+        rows = session.execute(query).all()
+    return [p for p, meta in reversed(rows) if (meta or {}).get("source") == "llmops.serve"]

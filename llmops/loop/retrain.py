@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 
 from llmops.errors import UserError
 from llmops.loop import steps
@@ -83,22 +82,14 @@ class RetrainLoop:
         write_json_atomic(self.state_dir / "loop.json", state)
 
     def _max_event_id(self) -> int:
-        from llmops.db import session_factory
-        from llmops.monitor.tables import AlertEventRow
+        from llmops.monitor.alerts import last_event_id
 
-        with session_factory(self.db)() as s:
-            return int(s.scalar(select(func.max(AlertEventRow.id))) or 0)
+        return last_event_id(self.db)
 
     def _fired_since(self, after_id: int) -> list[dict[str, Any]]:
-        from llmops.db import session_factory
-        from llmops.monitor.tables import AlertEventRow
+        from llmops.monitor.alerts import fired_events
 
-        with session_factory(self.db)() as s:
-            rows = s.scalars(select(AlertEventRow).where(AlertEventRow.id > after_id, AlertEventRow.event == "fired",
-                                                         AlertEventRow.rule.in_(sorted(self.watched)))
-                             .order_by(AlertEventRow.id)).all()
-            return [{"id": r.id, "rule": r.rule, "value": r.value, "detail": r.detail, "at": _aware(r.at).isoformat()}
-                    for r in rows]
+        return fired_events(self.db, after_id, sorted(self.watched))
 
     def _record(self, incident_id: int) -> dict[str, Any] | None:
         path = self.incidents / f"{incident_id}.json"
@@ -247,10 +238,6 @@ def _registry(db_url: str):
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
 
 
 __all__ = ["RetrainLoop"]

@@ -103,6 +103,7 @@ def attach_eval(name: str, version: int, results_dir: str | Path, db_url: str) -
 def promote(name: str, version: int, alias: str, gates: Path, db_url: str, reason: str,
             actor: str = "llmops-loop") -> dict[str, Any]:
     """Move `alias` to `version` through the gates; a refusal is a result, not an error."""
+    from llmops.eval.api import paired_compare
     from llmops.registry import api
     from llmops.registry.entities import PromotionRefused
 
@@ -110,7 +111,8 @@ def promote(name: str, version: int, alias: str, gates: Path, db_url: str, reaso
     if current == version:
         return {"alias": alias, "version": version, "decision": "already", "reason": f"{name}/{version} holds {alias}"}
     try:
-        record = api.promote(name, version, alias, gates, actor=actor, reason=reason, db_url=db_url)
+        record = api.promote(name, version, alias, gates, actor=actor, reason=reason, db_url=db_url,
+                             compare=paired_compare)
     except PromotionRefused as exc:
         return {"alias": alias, "version": version, "decision": "refused", "reason": str(exc),
                 "rules": exc.report.get("results", [])}
@@ -142,17 +144,9 @@ def export_preferences(db_url: str, out: Path, strategy: str = "best_vs_worst") 
 
 def served_prompts(db_url: str, out: Path, since=None, limit: int = 5000) -> list[str]:
     """Prompts the serving endpoint recorded (newest `limit`), also written to `out` as JSONL."""
-    from sqlalchemy import select
+    from llmops.feedback.queries import served_prompts as query_served_prompts
 
-    from llmops.db import session_factory
-    from llmops.feedback.tables import Item
-
-    query = select(Item.prompt, Item.meta).order_by(Item.id.desc()).limit(limit)
-    if since is not None:
-        query = query.where(Item.created_at >= since)
-    with session_factory(db_url)() as session:
-        rows = session.execute(query).all()
-    prompts = [p for p, meta in reversed(rows) if (meta or {}).get("source") == "llmops.serve"]
+    prompts = query_served_prompts(db_url, since=since, limit=limit)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
     return prompts

@@ -1,5 +1,5 @@
-"""Model references (builtin, hub, local path, registry) and loading."""
+"""Model references (builtin, hub, local path, registry) resolved once, and loading."""
 
-from llmops.models.refs import ModelRef, model_hash, parse_ref, resolve_model
+from llmops.models.refs import ModelRef, ResolvedModel, model_hash, parse_ref, register_resolver, resolve, resolve_model
 
-__all__ = ["ModelRef", "model_hash", "parse_ref", "resolve_model"]
+__all__ = ["ModelRef", "ResolvedModel", "model_hash", "parse_ref", "register_resolver", "resolve", "resolve_model"]

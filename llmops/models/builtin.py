@@ -174,7 +174,7 @@ def build(spec: BuiltinSpec, out_dir: str | Path, progress: bool = True) -> dict
     import transformers
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llmops.models import corpus
+    from llmops.data import corpus
     from llmops.models.pretrain import PretrainConfig, deterministic_torch, make_blocks, mean_loss, pretrain
     from llmops.models.tokenizer_build import ASSISTANT, EOS, USER, save_portable, train_bpe, wrap_hf
 
@@ -252,7 +252,7 @@ def build(spec: BuiltinSpec, out_dir: str | Path, progress: bool = True) -> dict
             else None
         ),
         "corpus": {
-            "source": "CPython standard-library docstrings (llmops.models.corpus.PRETRAIN_MODULES)",
+            "source": "CPython standard-library docstrings (llmops.data.corpus.PRETRAIN_MODULES)",
             "sha256": corpus.corpus_sha256(docs),
             "n_docstrings": len(docs),
             "n_chat_examples": len(chats),
@@ -264,7 +264,7 @@ def build(spec: BuiltinSpec, out_dir: str | Path, progress: bool = True) -> dict
             "final_train_loss": round(sum(tail) / len(tail), 4),
             "heldout_loss_init": round(init_loss, 4),
             "heldout_loss": round(heldout_loss, 4),
-            "heldout": "task-module docstrings (llmops.models.corpus.TASK_MODULES), never trained on",
+            "heldout": "task-module docstrings (llmops.data.corpus.TASK_MODULES), never trained on",
         },
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,

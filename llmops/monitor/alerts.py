@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -168,6 +168,24 @@ class AlertEngine:
                 q = q.where(AlertEventRow.rule == rule)
             return [{"rule": e.rule, "event": e.event, "value": e.value, "detail": e.detail,
                      "at": _aware(e.at).isoformat()} for e in s.scalars(q)]
+
+
+def last_event_id(db_url: str) -> int:
+    """Id of the newest alert event (0 when none): where a new consumer starts reading."""
+    ensure_schema(db_url, MONITOR_HEAD)
+    with session_factory(db_url)() as s:
+        return int(s.scalar(select(func.max(AlertEventRow.id))) or 0)
+
+
+def fired_events(db_url: str, after_id: int, rules: list[str]) -> list[dict[str, Any]]:
+    """`fired` events of `rules` newer than `after_id`, oldest first."""
+    ensure_schema(db_url, MONITOR_HEAD)
+    with session_factory(db_url)() as s:
+        rows = s.scalars(select(AlertEventRow).where(AlertEventRow.id > after_id, AlertEventRow.event == "fired",
+                                                     AlertEventRow.rule.in_(sorted(rules)))
+                         .order_by(AlertEventRow.id)).all()
+        return [{"id": r.id, "rule": r.rule, "value": r.value, "detail": r.detail, "at": _aware(r.at).isoformat()}
+                for r in rows]
 
 
 def watch(engine: AlertEngine, interval_s: float, iterations: int | None = None, on_check=None) -> None:

@@ -24,6 +24,7 @@ import torch
 
 from llmops.config.schema import Recipe
 from llmops.preference.logps import sequence_logps
+from llmops.models.refs import ResolvedModel
 
 log = logging.getLogger(__name__)
 REF_ADAPTER = "ref"
@@ -37,14 +38,20 @@ def _is_peft(model: torch.nn.Module) -> bool:
 class ReferencePolicy:
     """Log-probs of the frozen starting policy for a trainable `policy` built from `recipe`."""
 
-    def __init__(self, recipe: Recipe, policy: torch.nn.Module, prepare_frozen: Callable[[torch.nn.Module], Any]):
-        m = recipe.model
-        self.copy: torch.nn.Module | None = None
-        if recipe.lora.enabled and m.adapter:
-            from llmops.models.refs import resolve_model
+    def __init__(
+        self, recipe: Recipe, policy: torch.nn.Module, prepare_frozen: Callable[[torch.nn.Module], Any],
+        base: ResolvedModel | None = None, adapter: ResolvedModel | None = None,
+    ):
+        """`base`/`adapter`: the recipe's models as the caller already resolved them."""
+        from llmops.models.refs import resolve
 
+        m = recipe.model
+        base = base or resolve(m.base, m.revision)
+        adapter = adapter or (resolve(m.adapter) if m.adapter else None)
+        self.copy: torch.nn.Module | None = None
+        if recipe.lora.enabled and adapter is not None:
             self.kind: ReferenceKind = "ref_adapter"
-            policy.load_adapter(str(resolve_model(m.adapter)), adapter_name=REF_ADAPTER, is_trainable=False)
+            policy.load_adapter(str(adapter.path), adapter_name=REF_ADAPTER, is_trainable=False)
             self.description = f"adapter {m.adapter} (frozen copy)"
         elif recipe.lora.enabled:
             self.kind = "disabled_adapter"
@@ -53,9 +60,7 @@ class ReferencePolicy:
             from llmops.models.loading import load_causal_lm
 
             self.kind = "copy"
-            copy = load_causal_lm(
-                m.base, dtype=m.dtype, adapter=m.adapter, revision=m.revision, trust_remote_code=m.trust_remote_code
-            )
+            copy = load_causal_lm(base, dtype=m.dtype, adapter=adapter, trust_remote_code=m.trust_remote_code)
             if m.adapter:
                 copy = copy.merge_and_unload()
             self.copy = prepare_frozen(copy)

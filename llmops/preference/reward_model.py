@@ -14,9 +14,12 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from llmops.errors import ModelRefError
+
+if TYPE_CHECKING:
+    from llmops.models.refs import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +85,9 @@ def sequence_scores(model, input_ids, attention_mask):
 
 
 def load_reward_model(
-    ref: str,
+    ref: "str | ResolvedModel",
     dtype: str = "float32",
-    adapter: str | None = None,
+    adapter: "str | ResolvedModel | None" = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
     pad_token_id: int | None = None,
@@ -97,21 +100,23 @@ def load_reward_model(
     """
     from transformers import AutoModelForSequenceClassification
 
-    from llmops.models.loading import _torch_dtype, adapter_base_ref, is_adapter_dir
-    from llmops.models.refs import resolve_model
+    from llmops.models.loading import _torch_dtype
+    from llmops.models.refs import resolve
 
-    path = resolve_model(ref, revision)
-    if is_adapter_dir(path):
+    resolved = resolve(ref, revision)
+    adapter_dir = None
+    if resolved.is_adapter:
         if adapter:
-            raise ModelRefError(f"{ref} is already an adapter; pass its base as the model and it as adapter")
-        adapter, path = str(path), resolve_model(adapter_base_ref(path))
+            raise ModelRefError(f"{resolved.ref} is already an adapter; pass its base as the model and it as adapter")
+        adapter_dir = str(resolved.path)
+    elif adapter:
+        adapter_dir = str(resolve(adapter).path)
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(path), num_labels=1, dtype=_torch_dtype(dtype), trust_remote_code=trust_remote_code
+        str(resolved.weights_path), num_labels=1, dtype=_torch_dtype(dtype), trust_remote_code=trust_remote_code
     )
-    if adapter:
+    if adapter_dir:
         from peft import PeftConfig, PeftModel
 
-        adapter_dir = str(resolve_model(adapter))
         config = PeftConfig.from_pretrained(adapter_dir)
         # An SFT adapter is a CAUSAL_LM adapter; with its task type peft would wrap this
         # classifier as a causal LM (and fail). The generic wrapper merges the shared layers.

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmops.models.refs import ModelRef, register_resolver
 from llmops.registry.artifacts import ArtifactStore, default_root
 from llmops.registry.entities import (
     AliasEvent,
@@ -117,6 +118,17 @@ def resolve_registry_ref(
     store = get_store(db_url)
     mv = store.get_version(name, version=version, alias=alias)
     return store.artifacts.path(mv.artifact_uri)
+
+
+def resolve_model_ref(mref: ModelRef) -> tuple[Path, dict[str, Any]]:
+    """The `registry:` resolver plugged into `llmops.models.refs` (entry point `llmops.model_resolvers`)."""
+    name, alias, version = mref.registry_parts
+    store = get_store()
+    mv = store.get_version(name, version=version, alias=alias)
+    return store.artifacts.path(mv.artifact_uri), {"registry_name": mv.name, "registry_version": mv.version}
+
+
+register_resolver("registry", resolve_model_ref)
 
 
 def list_models(db_url: str | None = None) -> list[ModelSummary]:

@@ -11,8 +11,9 @@ aliases:
       - {type: requires_alias, alias: staging}
 ```
 `no_regression` compares the candidate with the version that currently holds the alias
-(or `against`) using the evaluation harness's paired test
-(`llmops.eval.api.paired_compare`) over their attached results of the same suite.
+(or `against`) over their attached results of the same suite, with the paired test the
+caller passes in (`compare`; the CLI and the loop pass the evaluation harness's
+`llmops.eval.api.paired_compare`): the registry sits below the harness and never imports it.
 Aliases without an entry have no gates.
 """
 
@@ -145,21 +146,13 @@ def _latest_eval(evals: list[EvalAttachment], suite: str) -> EvalAttachment | No
     return matching[-1] if matching else None
 
 
-def _default_comparator(baseline: Path, candidate: Path) -> dict[str, dict[str, Any]]:
-    try:
-        from llmops.eval.api import paired_compare
-    except ImportError as exc:
-        raise ConfigError(f"no_regression gates need llmops.eval.api.paired_compare ({exc})") from None
-    return paired_compare(baseline, candidate)
-
-
 class GateEvaluator:
     """Checks one candidate against the rules of one alias."""
 
     def __init__(self, store: RegistryStore, config: GatesConfig, compare: Comparator | None = None) -> None:
         self.store = store
         self.config = config
-        self.compare = compare or _default_comparator
+        self.compare = compare
 
     def evaluate(self, candidate: ModelVersion, alias: str) -> GateReport:
         holder = self.store.alias_version(candidate.name, alias)
@@ -197,6 +190,9 @@ class GateEvaluator:
         if cand_ev is None or base_ev is None:
             missing = f"{cand.name}/{cand.version}" if cand_ev is None else f"{cand.name}/{base_version} ({against})"
             return False, f"{missing} has no evaluation on suite `{rule.suite}` to compare"
+        if self.compare is None:
+            raise ConfigError(f"rule `{rule.name or rule.type}`: no_regression gates need a paired comparison "
+                              "function (pass compare=llmops.eval.api.paired_compare)")
         comparison = self.compare(base_ev.results_path, cand_ev.results_path)
         metrics = rule.metrics or sorted(comparison)
         worse = []

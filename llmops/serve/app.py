@@ -71,8 +71,8 @@ def _backend_factory(backend: str, dtype: str, device: str | None, batch_size: i
 
         import_vllm()  # before any model is resolved or hashed: a missing extra fails at once
 
-    def factory(path: str):
-        return load_backend(backend, path, dtype=dtype, device=device, batch_size=batch_size, seed=seed,
+    def factory(model):
+        return load_backend(backend, model, dtype=dtype, device=device, batch_size=batch_size, seed=seed,
                             **backend_kwargs)
 
     return factory

@@ -21,7 +21,7 @@ from typing import Any
 
 from llmops.errors import ModelRefError, UserError
 from llmops.eval.backends.base import Backend
-from llmops.models.refs import ModelRef, parse_ref
+from llmops.models.refs import ModelRef, ResolvedModel, parse_ref, resolve
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LoadedModel:
                 "model_sha256": self.sha256, "loaded_at": self.loaded_at}
 
 
-BackendFactory = Callable[[str], Backend]  # local model directory -> backend
+BackendFactory = Callable[[ResolvedModel], Backend]  # a resolved model -> backend
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,11 @@ class Target:
     resolved_ref: str
     version: str
     sha256: str
-    path: Path
+    model: ResolvedModel
+
+    @property
+    def path(self) -> Path:
+        return self.model.path
 
 
 class ModelHost:
@@ -110,16 +114,15 @@ class ModelHost:
                                  db_url=self.db_url)
             except UserError as exc:
                 raise ModelRefError(f"{self.served_ref}: {exc}") from None
-            return Target(mv.ref, f"{mv.name}/{mv.version}", mv.sha256, mv.artifact_path)
-        from llmops.models.refs import model_hash, resolve_model
-
-        path = resolve_model(self.ref)
-        digest = model_hash(path)
-        return Target(self.served_ref, digest[:12], digest, path)
+            model = ResolvedModel(mv.ref, "registry", Path(mv.artifact_path),
+                                  source={"registry_name": mv.name, "registry_version": mv.version})
+            return Target(mv.ref, f"{mv.name}/{mv.version}", mv.sha256, model)
+        model = resolve(self.ref)
+        return Target(self.served_ref, model.sha256[:12], model.sha256, model)
 
     def _load(self, target: Target) -> LoadedModel:
         t0 = time.perf_counter()
-        backend = self._factory(str(target.path))
+        backend = self._factory(target.model)
         log.info("loaded %s (%s) in %.1f s", target.resolved_ref, target.version, time.perf_counter() - t0)
         return LoadedModel(backend, self.served_ref, target.resolved_ref, target.version, target.sha256, target.path)
 

@@ -37,7 +37,7 @@ from llmops.train import manifest as mf
 from llmops.train.accel import make_accelerator
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
 from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
-from llmops.train.modeling import freeze, write_sidecar
+from llmops.train.modeling import freeze, resolve_recipe_models, write_sidecar
 from llmops.train.optim import build_optimizer, build_scheduler
 from llmops.train.plots import plot_loss
 from llmops.train.publish import register_final, trainable_sha256, write_rank_record
@@ -115,6 +115,8 @@ class Engine:
         checkpoint = self._prepare_run_dir()
         set_seed(self.cfg.seed)  # identical initialisation (e.g. LoRA matrices) on every rank
         self.task = task = build_task(self.recipe)
+        with acc.main_process_first():  # materialises built-ins / hub snapshots once
+            models = resolve_recipe_models(self.recipe)
         task.setup(
             TaskContext(
                 recipe=self.recipe,
@@ -122,6 +124,7 @@ class Engine:
                 run_dir=self.run_dir,
                 prepare_frozen=self._prepare_frozen,
                 full_state_dict=self._full_state_dict,
+                models=models,
             )
         )
         self.unit_name = getattr(task, "unit_name", "tokens")

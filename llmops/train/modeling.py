@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,18 +19,37 @@ import torch
 from llmops.config.schema import Recipe
 from llmops.errors import ConfigError
 from llmops.models.loading import SIDECAR, load_causal_lm, load_tokenizer
+from llmops.models.refs import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
 
 
-def recipe_tokenizer(recipe: Recipe) -> Any:
+@dataclass(frozen=True)
+class RecipeModels:
+    """The recipe's `model.base` and `model.adapter`, resolved once for the whole run."""
+
+    base: ResolvedModel
+    adapter: ResolvedModel | None = None
+
+
+def resolve_recipe_models(recipe: Recipe) -> RecipeModels:
+    m = recipe.model
+    return RecipeModels(resolve(m.base, m.revision), resolve(m.adapter) if m.adapter else None)
+
+
+def context_models(recipe: Recipe, ctx: Any) -> RecipeModels:
+    """The engine's resolution when a task runs under it, else one made now."""
+    return getattr(ctx, "models", None) or resolve_recipe_models(recipe)
+
+
+def recipe_tokenizer(recipe: Recipe, models: RecipeModels | None = None) -> Any:
     """Tokenizer of the model a run starts from: the adapter's own copy when the recipe
     continues an adapter (its template may differ from the base's), else the base's."""
-    m = recipe.model
-    return load_tokenizer(m.adapter or m.base, revision=m.revision, trust_remote_code=m.trust_remote_code)
+    models = models or resolve_recipe_models(recipe)
+    return load_tokenizer(models.adapter or models.base, trust_remote_code=recipe.model.trust_remote_code)
 
 
-def load_trainable_causal_lm(recipe: Recipe) -> torch.nn.Module:
+def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None) -> torch.nn.Module:
     """The recipe's model, ready to train: full weights, or a (new or resumed) LoRA adapter.
 
     - ``lora.enabled`` without ``model.adapter``: a fresh adapter from the ``lora`` section;
@@ -37,11 +57,11 @@ def load_trainable_causal_lm(recipe: Recipe) -> torch.nn.Module:
     - ``model.adapter`` without ``lora.enabled``: the adapter merged in, all weights trained.
     """
     m, lora = recipe.model, recipe.lora
+    models = models or resolve_recipe_models(recipe)
     model = load_causal_lm(
-        m.base,
+        models.base,
         dtype=m.dtype,
-        adapter=m.adapter,
-        revision=m.revision,
+        adapter=models.adapter,
         trust_remote_code=m.trust_remote_code,
         trainable_adapter=lora.enabled,
     )

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # heavy imports stay out of `llmops --help`
     from accelerate import Accelerator
 
     from llmops.config.schema import Recipe
+    from llmops.train.modeling import RecipeModels
 
 
 @dataclass
@@ -87,6 +88,8 @@ class TaskContext:
     # Full (gathered) state dict of the trainable model under FSDP/DeepSpeed, else None;
     # pass it to `save_pretrained(state_dict=...)` in `save_final`.
     full_state_dict: Callable[[], "dict[str, torch.Tensor] | None"] = lambda: None
+    # `model.base`/`model.adapter` resolved once by the engine (None: tasks resolve them).
+    models: "RecipeModels | None" = None
 
     @property
     def is_main_process(self) -> bool:

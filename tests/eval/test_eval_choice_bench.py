@@ -81,7 +81,7 @@ def two_models(random_llama: Path, tmp_path: Path, monkeypatch) -> tuple[str, st
     shutil.copytree(random_llama, strong)
     (strong / "generation_config.json").write_text('{"note": "strong"}')
     skills = {str(weak): 0.5, str(strong): 1.0}
-    monkeypatch.setattr(runner, "load_backend", lambda name, ref, **kw: ScriptedBackend(skills[ref]))
+    monkeypatch.setattr(runner, "load_backend", lambda name, ref, **kw: ScriptedBackend(skills[ref.ref]))
     return str(weak), str(strong)
 
 

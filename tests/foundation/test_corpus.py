@@ -6,7 +6,7 @@ import importlib
 
 
 def test_corpus_ignores_the_calling_process_state(tmp_path, monkeypatch):
-    from llmops.models import corpus
+    from llmops.data import corpus
 
     modname = corpus.PRETRAIN_MODULES[0]
     module = importlib.import_module(modname)

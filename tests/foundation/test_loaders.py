@@ -121,7 +121,7 @@ def test_builtin_docstrings_splits_are_disjoint_deterministic_and_real():
 
 
 def test_task_modules_are_disjoint_from_pretraining():
-    from llmops.models.corpus import PRETRAIN_MODULES, TASK_MODULES, pretrain_docstrings
+    from llmops.data.corpus import PRETRAIN_MODULES, TASK_MODULES, pretrain_docstrings
 
     top = lambda mods: {m.split(".")[0] for m in mods}  # noqa: E731
     assert not top(PRETRAIN_MODULES) & top(TASK_MODULES)

@@ -155,7 +155,7 @@ def _harness_eval_dir(path: Path, predictions: list[str], references: list[str])
 
 
 def test_no_regression_uses_the_harness_paired_test(sqlite_url, tmp_path):
-    pytest.importorskip("llmops.eval.api")
+    from llmops.eval.api import paired_compare  # what the CLI and the loop pass to the gates
     refs = [f"answer {i}" for i in range(80)]
     good = list(refs)
     bad = [r if i % 3 else "wrong" for i, r in enumerate(refs)]  # a third of the answers lost
@@ -165,7 +165,20 @@ def test_no_regression_uses_the_harness_paired_test(sqlite_url, tmp_path):
     for i, preds in enumerate((good, bad, good), 1):
         api.register_version("qa", make_model_dir(tmp_path / f"m{i}", str(i)), db_url=sqlite_url)
         api.attach_eval("qa", i, _harness_eval_dir(tmp_path / f"ev{i}", preds, refs), db_url=sqlite_url)
-    api.promote("qa", 1, "production", gates, db_url=sqlite_url)
+    api.promote("qa", 1, "production", gates, db_url=sqlite_url, compare=paired_compare)
     with pytest.raises(PromotionRefused, match=r"rule `qa-no-regression`.*exact_match 1 -> 0\.6.*mcnemar"):
-        api.promote("qa", 2, "production", gates, db_url=sqlite_url)
-    assert api.promote("qa", 3, "production", gates, db_url=sqlite_url).decision == "accepted"  # equal: no regression
+        api.promote("qa", 2, "production", gates, db_url=sqlite_url, compare=paired_compare)
+    assert api.promote("qa", 3, "production", gates, db_url=sqlite_url, compare=paired_compare).decision == "accepted"  # equal: no regression
+
+
+def test_no_regression_without_a_comparison_function_is_a_clear_error(sqlite_url, tmp_path):
+    """The registry sits below the harness: the caller must hand the paired test in."""
+    from llmops.errors import ConfigError
+
+    gates = tmp_path / "g.yaml"
+    gates.write_text("aliases:\n  production:\n    rules:\n      - {type: no_regression, suite: docstrings}\n")
+    v1 = _version(tmp_path, sqlite_url, 1, 0.40)
+    v2 = _version(tmp_path, sqlite_url, 2, 0.40)
+    api.promote("docs", v1, "production", gates, actor="alice", db_url=sqlite_url, compare=fake_paired)
+    with pytest.raises(ConfigError, match="need a paired comparison function"):
+        api.promote("docs", v2, "production", gates, actor="alice", db_url=sqlite_url)

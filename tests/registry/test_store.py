@@ -160,6 +160,7 @@ def test_registry_head_matches_migrations():
 
 def test_saved_adapters_pin_a_moving_alias_to_its_version(tmp_path, model_dir, monkeypatch):
     """An adapter trained on registry:NAME@production must keep loading that base after the alias moves."""
+    from llmops.models.refs import resolve
     from llmops.registry import api
     from llmops.train.tasks.sft import portable_ref
 
@@ -167,7 +168,7 @@ def test_saved_adapters_pin_a_moving_alias_to_its_version(tmp_path, model_dir, m
     api.register_version("pinned", model_dir)
     api.register_version("pinned", model_dir)
     api.set_alias("pinned", "production", 1, actor="test", reason="first")
-    assert portable_ref("registry:pinned@production") == "registry:pinned/1"
-    assert portable_ref("registry:pinned") == "registry:pinned/2"  # bare name = latest
-    assert portable_ref("registry:pinned/1") == "registry:pinned/1"
-    assert portable_ref("builtin:tiny") == "builtin:tiny"
+    assert portable_ref(resolve("registry:pinned@production")) == "registry:pinned/1"
+    assert portable_ref(resolve("registry:pinned")) == "registry:pinned/2"  # bare name = latest
+    assert portable_ref(resolve("registry:pinned/1")) == "registry:pinned/1"
+    assert portable_ref(resolve(str(model_dir))) == str(model_dir.resolve())

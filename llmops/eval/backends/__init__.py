@@ -6,12 +6,14 @@ from typing import Any
 
 from llmops.errors import UserError
 from llmops.eval.backends.base import Backend, Generation, GenerationParams, Loglikelihood, Prompt
+from llmops.models.refs import ResolvedModel
 
 BACKENDS = ("hf", "vllm")
 
 
-def load_backend(name: str, model_ref: str, **kwargs: Any) -> Backend:
-    """Instantiate backend `name` for `model_ref` (kwargs: dtype, device, batch_size, max_length, seed)."""
+def load_backend(name: str, model_ref: str | ResolvedModel, **kwargs: Any) -> Backend:
+    """Instantiate backend `name` for `model_ref` (kwargs: dtype, device, batch_size, max_length, seed,
+    tokenizer — the caller's already loaded tokenizer, so it is loaded once)."""
     if name == "hf":
         from llmops.eval.backends.hf import HFBackend
 

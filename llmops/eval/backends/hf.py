@@ -10,7 +10,7 @@ the batch size (tested at 1, 7 and 32); bf16/fp16 kernels are not batch invarian
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops.eval.backends.base import (
     Backend,
@@ -23,6 +23,9 @@ from llmops.eval.backends.base import (
     truncate_at_stop,
 )
 
+if TYPE_CHECKING:
+    from llmops.models.refs import ResolvedModel
+
 
 def default_device() -> str:
     import torch
@@ -34,18 +37,21 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(
-        self, model_ref: str, dtype: str = "float32", device: str | None = None, batch_size: int = 32,
-        max_length: int | None = None, trust_remote_code: bool = False,
+        self, model_ref: str | ResolvedModel, dtype: str = "float32", device: str | None = None, batch_size: int = 32,
+        max_length: int | None = None, trust_remote_code: bool = False, tokenizer: Any = None,
     ) -> None:
+        """`model_ref` resolved once by the caller (or here); `tokenizer`: the caller's, when it has one."""
         super().__init__()
         import torch
 
         from llmops.models.loading import load_causal_lm, load_tokenizer
+        from llmops.models.refs import resolve
 
+        model = resolve(model_ref)
         self.device = torch.device(device or default_device())
         self.batch_size = batch_size
-        self.tokenizer = load_tokenizer(model_ref, trust_remote_code=trust_remote_code)
-        self.model = load_causal_lm(model_ref, dtype=dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
+        self.tokenizer = tokenizer or load_tokenizer(model, trust_remote_code=trust_remote_code)
+        self.model = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
         config = self.model.config
         model_max = getattr(config, "max_position_embeddings", None) or 2048
         self.max_length = context_window(model_max, max_length)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops.errors import UserError
 from llmops.eval.backends.base import (
@@ -24,6 +24,9 @@ from llmops.eval.backends.base import (
     context_window,
     encode_prompt,
 )
+
+if TYPE_CHECKING:
+    from llmops.models.refs import ResolvedModel
 
 MISSING = (
     "the vllm backend needs vLLM, which is not installed in this environment: install the extra with "
@@ -44,25 +47,24 @@ class VLLMBackend(Backend):
     name = "vllm"
 
     def __init__(
-        self, model_ref: str, dtype: str = "float32", seed: int = 0, max_length: int | None = None,
-        enforce_eager: bool = True, trust_remote_code: bool = False, **engine_kwargs: Any,
+        self, model_ref: str | ResolvedModel, dtype: str = "float32", seed: int = 0, max_length: int | None = None,
+        enforce_eager: bool = True, trust_remote_code: bool = False, tokenizer: Any = None, **engine_kwargs: Any,
     ) -> None:
         super().__init__()
         vllm = import_vllm()
-        from llmops.models.loading import adapter_base_ref, is_adapter_dir, load_tokenizer
-        from llmops.models.refs import resolve_model
+        from llmops.models.loading import load_tokenizer
+        from llmops.models.refs import resolve
 
-        path = resolve_model(model_ref)
+        model = resolve(model_ref)
         self.lora = None
-        if is_adapter_dir(path):
-            rank = json.loads((path / "adapter_config.json").read_text()).get("r", 16)
-            base = resolve_model(adapter_base_ref(path))
+        if model.is_adapter:
+            rank = json.loads((model.path / "adapter_config.json").read_text()).get("r", 16)
             from vllm.lora.request import LoRARequest
 
-            self.lora = LoRARequest("adapter", 1, str(path))
+            self.lora = LoRARequest("adapter", 1, str(model.path))
             engine_kwargs.update(enable_lora=True, max_lora_rank=max(8, int(rank)), max_loras=1)
-            path = base
-        self.tokenizer = load_tokenizer(model_ref, trust_remote_code=trust_remote_code)
+        path = model.weights_path
+        self.tokenizer = tokenizer or load_tokenizer(model, trust_remote_code=trust_remote_code)
         config = json.loads((Path(path) / "config.json").read_text())
         model_max = config.get("max_position_embeddings") or 2048
         self.max_length = context_window(model_max, max_length)

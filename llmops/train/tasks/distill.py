@@ -18,7 +18,7 @@ import torch
 from llmops.config.schema import Recipe
 from llmops.errors import ConfigError
 from llmops.models.loading import load_causal_lm, load_tokenizer
-from llmops.models.refs import model_hash, resolve_model
+from llmops.models.refs import resolve
 from llmops.train.losses import align_vocab, distillation_loss_sum
 from llmops.train.task import LossOutput, TaskContext
 from llmops.train.tasks.sft import MODEL_INPUTS, SFTTask
@@ -57,8 +57,9 @@ class DistillTask:
         self.student.setup(ctx)
         m = self.recipe.model
         with ctx.accelerator.main_process_first():
-            teacher_tok = load_tokenizer(self.cfg.teacher)
-            teacher = load_causal_lm(self.cfg.teacher, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
+            self.teacher_model = resolve(self.cfg.teacher)
+            teacher_tok = load_tokenizer(self.teacher_model, trust_remote_code=m.trust_remote_code)
+            teacher = load_causal_lm(self.teacher_model, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
         check_same_vocabulary(self.student.tokenizer, teacher_tok, m.base, self.cfg.teacher)
         self.vocab_size = len(self.student.tokenizer)
         self.teacher = ctx.prepare_frozen(teacher)
@@ -97,5 +98,5 @@ class DistillTask:
 
     def describe(self) -> dict[str, Any]:
         if self._teacher_hash is None:
-            self._teacher_hash = model_hash(resolve_model(self.cfg.teacher))
+            self._teacher_hash = self.teacher_model.sha256
         return {**self.student.describe(), "teacher_ref": self.cfg.teacher, "teacher_hash": self._teacher_hash}

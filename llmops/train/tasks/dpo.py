@@ -50,24 +50,24 @@ class DPOTask:
     # ---------------------------------------------------------------- setup
 
     def setup(self, ctx: TaskContext) -> None:
-        from llmops.models.refs import model_hash, resolve_model
         from llmops.preference.data import load_preference_splits
-        from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
-        self.tokenizer = recipe_tokenizer(r)
+        self.models = models = context_models(r, ctx)
+        self.tokenizer = recipe_tokenizer(r, models)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
         splits = load_preference_splits(r, self.tokenizer)
         self._train, self._eval = splits.train, splits.validation
-        self._model = load_trainable_causal_lm(r)
+        self._model = load_trainable_causal_lm(r, models)
         if self.cfg.loss != "simpo":  # SimPO is reference-free
-            self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen)
+            self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
             if self.cfg.precompute_ref_logps:
-                self._precompute(ctx, model_hash(resolve_model(r.model.base)), splits.fingerprints)
+                self._precompute(ctx, models.base.sha256, splits.fingerprints)
         self._describe = {
             "base_model_ref": r.model.base,
-            "base_model_hash": model_hash(resolve_model(r.model.base, r.model.revision)),
+            "base_model_hash": models.base.sha256,
             "dataset_fingerprints": splits.fingerprints,
             "feedback_snapshot_id": splits.feedback_snapshot_id,
             "start_adapter": r.model.adapter,
@@ -170,7 +170,7 @@ class DPOTask:
         if self.reference is not None:
             self.reference.before_save(model)
         summary = save_causal_lm(
-            model, self.tokenizer, out_dir, base_ref=portable_ref(self.recipe.model.base),
+            model, self.tokenizer, out_dir, base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process, save_merged=self.recipe.output.save_merged,
             state_dict=self.ctx.full_state_dict(), save_function=self.ctx.accelerator.save,
         )

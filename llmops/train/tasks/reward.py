@@ -45,20 +45,20 @@ class RewardTask:
         return self._model
 
     def setup(self, ctx: TaskContext) -> None:
-        from llmops.train.modeling import recipe_tokenizer
-        from llmops.models.refs import model_hash, resolve_model
         from llmops.preference.data import load_preference_splits
+        from llmops.train.modeling import context_models, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
-        self.tokenizer = recipe_tokenizer(r)
+        self.models = models = context_models(r, ctx)
+        self.tokenizer = recipe_tokenizer(r, models)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
         splits = load_preference_splits(r, self.tokenizer, margin_column=self.cfg.margin_column)
         self._train, self._eval = splits.train, splits.validation
         self._model = self._build_model()
         self._describe = {
             "base_model_ref": r.model.base,
-            "base_model_hash": model_hash(resolve_model(r.model.base, r.model.revision)),
+            "base_model_hash": models.base.sha256,
             "dataset_fingerprints": splits.fingerprints,
             "feedback_snapshot_id": splits.feedback_snapshot_id,
             "start_adapter": r.model.adapter,
@@ -69,7 +69,7 @@ class RewardTask:
         r = self.recipe
         m = r.model
         model = load_reward_model(
-            m.base, m.dtype, adapter=m.adapter, revision=m.revision, trust_remote_code=m.trust_remote_code,
+            self.models.base, m.dtype, adapter=self.models.adapter, trust_remote_code=m.trust_remote_code,
             pad_token_id=self.tokenizer.pad_token_id,
         )
         model.config.use_cache = False

@@ -64,13 +64,13 @@ class RLOOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.data import dataset_fingerprint, load_records
-        from llmops.models.refs import model_hash, resolve_model
         from llmops.preference.rewards import load_reward_fn
-        from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
-        self.tokenizer = recipe_tokenizer(r)
+        self.models = models = context_models(r, ctx)
+        self.tokenizer = recipe_tokenizer(r, models)
         budget = r.data.max_length - self.cfg.max_new_tokens
         if budget < 8:
             raise ConfigError(
@@ -86,9 +86,9 @@ class RLOOTask:
             validation = load_records(vspec, split="validation" if vspec.startswith("builtin:") else None, limit=16)
         self._train = self._examples(train, spec)
         self._eval = self._examples(validation, r.data.validation or spec) if validation else None
-        self._model = load_trainable_causal_lm(r)
+        self._model = load_trainable_causal_lm(r, models)
         if self.cfg.kl_coef > 0:
-            self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen)
+            self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
         self.reward_fn = load_reward_fn(
             self.cfg.reward_model, device=str(ctx.accelerator.device), max_length=r.data.max_length,
             chat_template=r.data.chat_template, prepare=ctx.prepare_frozen,
@@ -97,7 +97,7 @@ class RLOOTask:
 
         self._describe = {
             "base_model_ref": r.model.base,
-            "base_model_hash": model_hash(resolve_model(r.model.base, r.model.revision)),
+            "base_model_hash": models.base.sha256,
             "dataset_fingerprints": {"train": dataset_fingerprint(train)},
             "feedback_snapshot_id": None if builtin else feedback_snapshot_id(spec),
             "start_adapter": r.model.adapter,
@@ -202,7 +202,7 @@ class RLOOTask:
         if self.reference is not None:
             self.reference.before_save(model)
         summary = save_causal_lm(
-            model, self.tokenizer, out_dir, base_ref=portable_ref(self.recipe.model.base),
+            model, self.tokenizer, out_dir, base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process, save_merged=self.recipe.output.save_merged,
             state_dict=self.ctx.full_state_dict(), save_function=self.ctx.accelerator.save,
         )

@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from llmops.config.schema import Recipe
-from llmops.models.refs import model_hash, parse_ref, resolve_model
+from llmops.models.refs import ResolvedModel
 from llmops.data.splits import load_splits
 from llmops.train.losses import causal_lm_loss_sum, count_supervised_tokens
-from llmops.train.modeling import load_trainable_causal_lm, recipe_tokenizer, save_causal_lm
+from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer, save_causal_lm
 from llmops.train.task import LossOutput, TaskContext
 
 log = logging.getLogger(__name__)
@@ -27,19 +27,14 @@ log = logging.getLogger(__name__)
 MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
-def portable_ref(ref: str) -> str:
+def portable_ref(model: ResolvedModel) -> str:
     """A reference that names the same weights later and elsewhere: local paths become
     absolute, and a registry alias (which moves) is pinned to the version it points at."""
-    parsed = parse_ref(ref)
-    if parsed.kind == "path":
-        return str(Path(parsed.value).resolve())
-    if parsed.kind == "registry":
-        name, alias, version = parsed.registry_parts
-        if version is None:
-            from llmops.registry.api import get_version
-
-            return f"registry:{name}/{get_version(name, alias=alias).version}"
-    return ref
+    if model.kind == "path":
+        return str(model.path.resolve())
+    if model.kind == "registry":
+        return f"registry:{model.registry_name}/{model.registry_version}"
+    return model.ref
 
 
 @dataclass
@@ -99,9 +94,10 @@ class SFTTask:
 
     def setup(self, ctx: TaskContext) -> None:
         self.ctx = ctx
+        self.models = models = context_models(self.recipe, ctx)
         with ctx.accelerator.main_process_first():  # builds/downloads once, others reuse it
-            self.tokenizer = recipe_tokenizer(self.recipe)
-            self._model = load_trainable_causal_lm(self.recipe)
+            self.tokenizer = recipe_tokenizer(self.recipe, models)
+            self._model = load_trainable_causal_lm(self.recipe, models)
         self.data = SFTData.build(self.recipe, self.tokenizer)
 
     def train_examples(self) -> Sequence[dict[str, Any]]:
@@ -127,7 +123,7 @@ class SFTTask:
             model,
             self.tokenizer,
             out_dir,
-            base_ref=portable_ref(self.recipe.model.base),
+            base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process,
             save_merged=self.recipe.output.save_merged,
             state_dict=self.ctx.full_state_dict(),
@@ -136,7 +132,7 @@ class SFTTask:
 
     def base_model_hash(self) -> str:
         if self._base_hash is None:
-            self._base_hash = model_hash(resolve_model(self.recipe.model.base, self.recipe.model.revision))
+            self._base_hash = self.models.base.sha256
         return self._base_hash
 
     def describe(self) -> dict[str, Any]:

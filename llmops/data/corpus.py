@@ -147,7 +147,7 @@ def _clean_corpus() -> dict[str, tuple[Docstring, ...]]:
     ).hexdigest()[:12]
     path = llmops_home() / "corpus" / f"stdlib-docstrings-py{platform.python_version()}-{key}.json"
     if not path.exists():
-        code = "import json, sys; from llmops.models.corpus import _extract_all; json.dump(_extract_all(), sys.stdout)"
+        code = "import json, sys; from llmops.data.corpus import _extract_all; json.dump(_extract_all(), sys.stdout)"
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
