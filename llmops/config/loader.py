@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from llmops.config.schema import Recipe
 from llmops.errors import ConfigError
+from llmops.resources import shipped_fallback
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -269,7 +270,7 @@ def _format_errors(
 def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
     """Load any YAML config file (gates, alert rules, loop configs) into a strict pydantic
     model with the same errors as recipes: `file:line: key.path: reason`, did-you-mean."""
-    path = Path(path)
+    path = shipped_fallback(path)
     data, lines = _read_yaml(path, what)
     try:
         return model.model_validate(data)
@@ -278,8 +279,11 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:
-    """Read, override and validate a recipe; raises ConfigError naming key path and reason."""
-    path = Path(path)
+    """Read, override and validate a recipe; raises ConfigError naming key path and reason.
+
+    A relative ``recipes/…`` path that does not exist here is read from the recipes shipped
+    in the package, so the documented commands work outside a checkout too."""
+    path = shipped_fallback(path)
     overrides = list(overrides or [])
     data, lines = _read_yaml(path)
     merged = apply_overrides(data, overrides)

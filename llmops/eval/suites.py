@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops.errors import ConfigError
+from llmops.resources import shipped_fallback
 
 TaskKind = Literal["generate", "multiple_choice", "perplexity"]
 _TASK_INPUT = {"generate": "text", "multiple_choice": "choices", "perplexity": "loglikelihood"}
@@ -199,7 +200,7 @@ def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> tup
     """
     from llmops.config.loader import _read_yaml
 
-    path = Path(path)
+    path = shipped_fallback(path)  # `eval/NAME.yaml` outside a checkout: the shipped suite
     if not path.is_file():
         raise ConfigError(f"{path}: suite file not found")
     data, lines = _read_yaml(path)

@@ -20,12 +20,11 @@ PRIMARY_SUITE = "docstring_summary"
 
 
 def project_root() -> Path:
-    """The checkout holding ``recipes/`` and ``eval/`` (the package's parent, else the cwd)."""
-    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (candidate / "recipes").is_dir() and (candidate / "eval").is_dir():
-            return candidate
-    raise ConfigError("cannot find the shipped recipes/ and eval/ directories: run from an llmops checkout "
-                      "or pass --project DIR")
+    """The folder holding ``recipes/`` and ``eval/``: the ones shipped inside the package
+    (a checkout's top-level ``recipes/`` and ``eval/`` link to the same files)."""
+    from llmops.resources import path
+
+    return path()
 
 
 # ---------------------------------------------------------------- training

@@ -14,7 +14,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -26,8 +25,9 @@ from llmops.feedback.api.routes import comparisons, export, items, keys, ops, ra
 from llmops.feedback.group_commit import MAX_BATCH, MAX_QUEUE, MAX_WAIT_S, GroupCommitter
 from llmops.feedback.metrics import MetricsMiddleware
 from llmops.feedback.schemas import Created, RatingIn
+from llmops.resources import path as resource_path
 
-STATIC_DIR = Path(__file__).resolve().parents[3] / "feedback"
+STATIC_DIR = resource_path("feedback")  # the rater page, shipped inside the package
 
 
 def create_app(
