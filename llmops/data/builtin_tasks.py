@@ -30,7 +30,15 @@ def docstrings(split: str) -> list[dict[str, str]]:
     return [row for row in summarisation_pairs(task_docstrings()) if split_of(row["source"]) == split]
 
 
-BUILTIN_DATASETS = {"docstrings": docstrings}
+def _arithmetic(split: str) -> list[dict[str, str]]:
+    from llmops.data.builtin_arithmetic import _SPLIT_SEEDS, arithmetic
+
+    if split not in _SPLIT_SEEDS:
+        raise DataError(f"builtin:arithmetic has no split `{split}` (splits: {', '.join(_SPLIT_SEEDS)})")
+    return arithmetic(split)
+
+
+BUILTIN_DATASETS = {"docstrings": docstrings, "arithmetic": _arithmetic}
 
 
 def load_builtin(name: str, split: str) -> list[dict]:

@@ -19,10 +19,12 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
 def load_records(spec: str | Path, split: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Load records from `spec`: a file, a ``datasets.save_to_disk`` directory or ``builtin:NAME``.
+    """Load records from `spec`: a file, a ``datasets.save_to_disk`` directory, ``builtin:NAME``
+    or ``hub:ID[:CONFIG]`` (a HF Hub dataset: from the local cache, downloaded only with
+    ``LLMOPS_ALLOW_DOWNLOADS=1``).
 
-    `split` selects a split of a built-in task or of a saved ``DatasetDict`` (default
-    ``train``); single files have no splits and ignore it. `limit` keeps the first N.
+    `split` selects a split of a built-in task, a hub dataset or a saved ``DatasetDict``
+    (default ``train``); single files have no splits and ignore it. `limit` keeps the first N.
     """
     if limit is not None and limit <= 0:
         raise DataError(f"limit must be > 0, got {limit}")
@@ -31,6 +33,8 @@ def load_records(spec: str | Path, split: str | None = None, limit: int | None =
         from llmops.data.builtin_tasks import load_builtin
 
         records = load_builtin(spec_str.split(":", 1)[1], split or "train")
+    elif spec_str.startswith("hub:"):
+        records = _load_hub_dataset(spec_str[4:], split or "train")
     else:
         path = Path(spec_str).expanduser()
         if path.is_dir():
@@ -124,6 +128,29 @@ def _load_parquet(path: Path) -> list[dict]:
         return pq.read_table(path).to_pylist()
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
         raise DataError(f"{path}: unreadable Parquet file ({exc})") from None
+
+
+def _load_hub_dataset(spec: str, split: str) -> list[dict]:
+    """``hub:ID`` or ``hub:ID:CONFIG``: offline from the HF datasets cache unless downloads are allowed."""
+    from llmops.settings import downloads_allowed
+
+    name, _, config = spec.partition(":")
+    if not name:
+        raise DataError("hub: dataset reference is empty (use hub:ID or hub:ID:CONFIG, e.g. hub:openai/gsm8k:main)")
+    import datasets
+
+    offline = not downloads_allowed()
+    was_offline = datasets.config.HF_HUB_OFFLINE
+    try:
+        datasets.config.HF_HUB_OFFLINE = was_offline or offline  # read at call time: never fetch unless allowed
+        ds = datasets.load_dataset(name, config or None, split=split)
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types for a missing dataset
+        hint = (" It is not in the local HF datasets cache and downloads are off: set LLMOPS_ALLOW_DOWNLOADS=1 "
+                "to fetch it.") if offline else ""
+        raise DataError(f"hub:{spec}: cannot load split `{split}` ({type(exc).__name__}: {str(exc)[:200]}).{hint}") from None
+    finally:
+        datasets.config.HF_HUB_OFFLINE = was_offline
+    return [dict(row) for row in ds]
 
 
 def _load_saved_dataset(path: Path, split: str | None) -> list[dict]:

@@ -47,6 +47,31 @@ class TextMetricModule(evaluate.Metric):
         return {**{name: res.score for name, res in results.items()}, "signature": metric.signature()}
 
 
+class SamplesMetricModule(evaluate.Metric):
+    """predictions: per-sample list of answers (several samples each); references: str or list[str]."""
+
+    metric_name: ClassVar[str] = "pass_at_k"
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description="pass@k over several samples per prompt (unbiased estimator, exact match after strip).",
+            citation=_CITATION,
+            inputs_description="predictions: list of lists of strings; references: list of strings or lists of strings",
+            features=[
+                datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
+                                   "references": datasets.Sequence(datasets.Value("string"))}),
+                datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
+                                   "references": datasets.Value("string")}),
+            ],
+        )
+
+    def _compute(self, predictions: list[list[str]], references: list[Any], **options: Any) -> dict[str, Any]:
+        refs = [[r] if isinstance(r, str) else list(r) for r in references]
+        metric = build_metric(self.metric_name, **options)
+        results = metric.compute([list(p) for p in predictions], refs)
+        return {**{name: res.score for name, res in results.items()}, "signature": metric.signature()}
+
+
 class MultipleChoiceModule(evaluate.Metric):
     """predictions: per-sample list of choice log-likelihoods; references: gold index;
     choice_lengths (keyword): per-sample list of choice lengths in characters."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from llmops.eval import cache
 from llmops.eval.backends import GenerationParams, Prompt, load_backend
+from llmops.eval.filters import aggregate, apply_filters
 from llmops.eval.metrics.base import MetricResult
 from llmops.eval.stats import bootstrap_ci
 from llmops.eval.suites import Suite, load_suite
@@ -64,8 +65,18 @@ def generation_params(suite: Suite) -> GenerationParams:
 def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any]]:
     """Raw outputs per sample (what the cache stores)."""
     if suite.task == "generate":
-        gens = backend.generate([Prompt(s.prompt, s.add_special_tokens) for s in samples], generation_params(suite))
-        return [{"output": g.text, "n_tokens": len(g.token_ids), "finish_reason": g.finish_reason} for g in gens]
+        n = suite.generation.n
+        prompts = [Prompt(s.prompt, s.add_special_tokens) for s in samples for _ in range(n)]
+        gens = backend.generate(prompts, generation_params(suite))
+        raw = []
+        for i in range(len(samples)):
+            group = gens[i * n:(i + 1) * n]
+            row: dict[str, Any] = {"output": group[0].text, "n_tokens": len(group[0].token_ids),
+                                   "finish_reason": group[0].finish_reason}
+            if n > 1:
+                row["outputs"] = [g.text for g in group]
+            raw.append(row)
+        return raw
     if suite.task == "multiple_choice":
         requests = [(Prompt(s.prompt, s.add_special_tokens), suite.choice_prefix + c) for s in samples for c in s.choices]
         scored = iter(backend.loglikelihood(requests))
@@ -105,9 +116,12 @@ def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]
     """(metric objects, {output name: MetricResult}) for the raw outputs."""
     metrics = suite.build_metrics()
     results: dict[str, MetricResult] = {}
+    answers = filtered_answers(suite, raw) if suite.task == "generate" else []
     for metric in metrics:
         if metric.input_kind == "text":
-            res = metric.compute([r["output"] for r in raw], [s.references for s in samples])
+            res = metric.compute([aggregate(a, suite.aggregate) for a in answers], [s.references for s in samples])
+        elif metric.input_kind == "samples":
+            res = metric.compute(answers, [s.references for s in samples])
         elif metric.input_kind == "choices":
             chars = [[len(suite.choice_prefix + c) for c in s.choices] for s in samples]
             res = metric.compute([r["logprobs"] for r in raw], chars, [s.gold for s in samples])
@@ -121,14 +135,24 @@ def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]
     return metrics, results
 
 
+def filtered_answers(suite: Suite, raw: list[dict[str, Any]]) -> list[list[str]]:
+    """Every sample's outputs after the suite's filters (one list per prompt)."""
+    return [[apply_filters(suite.filters, text) for text in r.get("outputs", [r["output"]])] for r in raw]
+
+
 def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: list, results: dict) -> list[dict]:
     owners = {out: m for m in metrics for out in m.outputs()}
+    answers = filtered_answers(suite, raw) if suite.task == "generate" else []
     rows = []
     for i, (s, r) in enumerate(zip(samples, raw)):
         row: dict[str, Any] = {"index": s.index}
         if suite.task == "generate":
             row.update(prompt=s.prompt, output=r["output"], references=s.references, n_tokens=r["n_tokens"],
                        finish_reason=r.get("finish_reason"))
+            if suite.filters or "outputs" in r:
+                row.update(answer=aggregate(answers[i], suite.aggregate), answers=answers[i])
+            if "outputs" in r:
+                row["outputs"] = r["outputs"]
         elif suite.task == "multiple_choice":
             pred = int(np.argmax(r["logprobs"]))
             row.update(prompt=s.prompt, choices=s.choices, gold=s.gold, prediction=pred, logprobs=r["logprobs"])
@@ -154,18 +178,23 @@ def run_suite(
     """
     t_start = time.perf_counter()
     options = {k: overrides.pop(k) for k in RUN_OPTIONS if k in overrides and overrides[k] is not None}
+    # `--limit` evaluates the first N samples of the full run: it cuts after the prompts (and
+    # their few-shot examples) are chosen, so a limited run is a subset of the full one.
+    limit = overrides.pop("limit", None)
     suite, base_dir = load_suite(suite_path, overrides)
     dtype = options.get("dtype", "float32")
     model = resolve(model_ref)  # once: backends and the tokenizer reuse it
     model_path, mhash = model.path, model.sha256
 
     records = load_suite_records(suite, base_dir, suite.dataset.split, suite.dataset.limit)
-    pool = None
-    if suite.dataset.fewshot_split and suite.prompt and suite.prompt.fewshot:
+    fewshot = bool(suite.prompt and suite.prompt.fewshot)
+    pool = records
+    if fewshot and suite.dataset.fewshot_split:
         pool = load_suite_records(suite, base_dir, suite.dataset.fewshot_split)
+    evaluated = records[:limit] if limit else records
     from llmops.data import dataset_fingerprint
 
-    data_fp = dataset_fingerprint(records + (pool or []))
+    data_fp = dataset_fingerprint(evaluated + (pool if fewshot else []))
     key = cache.cache_key(model=mhash, suite=suite.hash, data=data_fp, backend=backend, dtype=dtype)
 
     tokenizer = None
@@ -173,7 +202,7 @@ def run_suite(
         from llmops.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(model)
-    samples = build_samples(suite, records, tokenizer, pool)
+    samples = build_samples(suite, evaluated, tokenizer, pool)
 
     cached = cache.load(key) if use_cache else None
     if cached is not None and len(cached.get("raw", [])) == len(samples):
@@ -218,7 +247,7 @@ def run_suite(
             "model_ref": model.ref, "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
-            "seed": suite.seed, "backend": backend, "dtype": dtype, "device": options.get("device"),
+            "seed": suite.seed, "limit": limit, "backend": backend, "dtype": dtype, "device": options.get("device"),
             "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
             "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },

@@ -19,10 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops.errors import ConfigError
+from llmops.eval.filters import Aggregate, FilterSpec
 from llmops.resources import shipped_fallback
 
 TaskKind = Literal["generate", "multiple_choice", "perplexity"]
-_TASK_INPUT = {"generate": "text", "multiple_choice": "choices", "perplexity": "loglikelihood"}
+_TASK_INPUT = {"generate": ("text", "samples"), "multiple_choice": ("choices",), "perplexity": ("loglikelihood",)}
 
 
 class _Strict(BaseModel):
@@ -32,10 +33,15 @@ class _Strict(BaseModel):
 class DatasetSpec(_Strict):
     path: str = Field(
         description="Anything llmops.data.load_records accepts (.jsonl/.json/.csv/.parquet, a saved `datasets` "
-        "directory, builtin:docstrings) or builtin:docstring-choice (multiple choice built from builtin:docstrings). "
-        "Relative paths are relative to the suite file."
+        "directory, builtin:docstrings, builtin:arithmetic, hub:ID[:CONFIG] — the Hub only with "
+        "LLMOPS_ALLOW_DOWNLOADS=1 or a local cache) or builtin:docstring-choice (multiple choice built from "
+        "builtin:docstrings). Relative paths are relative to the suite file."
     )
-    split: str | None = Field(None, description="Split for builtin datasets (train/validation/test).")
+    split: str | None = Field(None, description="Split of a builtin, hub or saved dataset (e.g. train/validation/test).")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field mapping {name the suite uses: dataset column}, e.g. {question: problem, answer: solution}.",
+    )
     limit: int | None = Field(None, gt=0, description="Use only the first N records.")
     fewshot_split: str | None = Field(
         None, description="Split the few-shot examples are drawn from (default: the evaluated records, never the sample itself)."
@@ -73,6 +79,7 @@ class GenerationSpec(_Strict):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (with temperature > 0).")
     stop: list[str] = Field(default_factory=list, description="Cut the output at the first of these strings.")
     batch_size: int = Field(32, gt=0, description="Requests per forward batch (does not change greedy fp32 outputs).")
+    n: int = Field(1, ge=1, le=64, description="Samples per prompt (needs temperature > 0 when > 1); see `aggregate`.")
 
     @field_validator("stop")
     @classmethod
@@ -108,6 +115,15 @@ class Suite(_Strict):
     text: str | None = Field(None, description="perplexity: field holding the text.")
     max_length: int | None = Field(None, gt=1, description="Context window in tokens (default: the model's).")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    filters: list[FilterSpec] = Field(
+        default_factory=list,
+        description="generate: answer extraction applied to every output before the metrics (regex, first_number, "
+        "strip, lower, take_first), in order.",
+    )
+    aggregate: Aggregate = Field(
+        "first", description="generate with generation.n > 1: `majority_vote` or the `first` sample is what text "
+        "metrics score; pass_at_k sees every sample.",
+    )
     metrics: list[MetricSpec] = Field(min_length=1)
     seed: int = Field(0, description="Seeds sampling, few-shot selection and the bootstrap.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
@@ -131,8 +147,17 @@ class Suite(_Strict):
                 metric = build_metric(spec.name, **spec.options())
             except ConfigError as exc:
                 raise ValueError(f"metrics.{i}: {exc}") from None
-            if metric.input_kind != _TASK_INPUT[self.task]:
+            if metric.input_kind not in _TASK_INPUT[self.task]:
                 raise ValueError(f"metrics.{i}: `{spec.name}` does not apply to task `{self.task}`")
+            k = max(getattr(metric, "ks", [1]))
+            if metric.input_kind == "samples" and k > self.generation.n:
+                raise ValueError(f"metrics.{i}: pass@{k} needs generation.n >= {k} samples per prompt "
+                                 f"(generation.n is {self.generation.n})")
+        if self.generation.n > 1 and self.generation.temperature == 0:
+            raise ValueError("generation.n > 1 with temperature 0 gives n identical greedy samples: "
+                             "set generation.temperature > 0")
+        if self.task != "generate" and (self.filters or self.generation.n > 1):
+            raise ValueError(f"filters and generation.n apply to task `generate`, not `{self.task}`")
         if self.prompt and self.prompt.template is not None:
             _check_template(self.prompt.template, "prompt.template")
         return self

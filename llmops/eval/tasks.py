@@ -36,13 +36,28 @@ def load_suite_records(suite: Suite, base_dir: Path, split: str | None = None, l
     spec = suite.dataset.path
     if spec == DOCSTRING_CHOICE:
         records = docstring_choice_records(split or "test", seed=suite.seed)
-        return records[:limit] if limit else records
-    from llmops.data import load_records
+        records = records[:limit] if limit else records
+    else:
+        from llmops.data import load_records
 
-    if not spec.startswith("builtin:") and not Path(spec).is_absolute():
-        candidate = base_dir / spec
-        spec = str(candidate) if candidate.exists() else spec
-    return load_records(spec, split=split, limit=limit)
+        if not spec.startswith(("builtin:", "hub:")) and not Path(spec).is_absolute():
+            candidate = base_dir / spec
+            spec = str(candidate) if candidate.exists() else spec
+        records = load_records(spec, split=split, limit=limit)
+    return map_fields(records, suite.dataset.fields)
+
+
+def map_fields(records: list[dict], fields: dict[str, str]) -> list[dict]:
+    """Records with the suite's names added from the dataset's columns (`dataset.fields`)."""
+    if not fields:
+        return records
+    out = []
+    for i, record in enumerate(records):
+        missing = [column for column in fields.values() if column not in record]
+        if missing:
+            raise DataError(f"dataset.fields: record {i} has no column(s) {missing} (columns: {', '.join(sorted(record))})")
+        out.append({**record, **{name: record[column] for name, column in fields.items()}})
+    return out
 
 
 def _field(record: dict, name: str, index: int) -> Any:
