@@ -43,10 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate MODEL on SUITE. Results are cached by (model hash, suite hash, generation "
         "parameters) under $LLMOPS_HOME/eval-cache, so re-running does not generate again.",
     )
-    r.add_argument("--model", required=True, help="builtin:NAME, local dir, LoRA adapter dir, hub id or registry:NAME@ALIAS")
+    r.add_argument("--model", required=True, help="builtin:NAME, local dir, LoRA adapter dir, hub id or registry:NAME@ALIAS; "
+                   "with --backend openai: the served model's name")
     r.add_argument("--suite", required=True, help="suite YAML, e.g. eval/docstring_summary.yaml")
     r.add_argument("--out", required=True, help="output directory")
-    r.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    r.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"],
+                   help="hf (default), vllm, or openai: any OpenAI-compatible server (llmops serve, vLLM, TGI, hosted)")
+    r.add_argument("--base-url", default=None, help="openai backend: the API root, e.g. http://127.0.0.1:8000/v1")
+    r.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="openai backend: name of the environment variable holding the API key (never the key itself)")
+    r.add_argument("--concurrency", type=int, default=None, help="openai backend: requests in flight (default 8)")
     r.add_argument("--batch-size", type=int, default=None, help="override the suite's batch size")
     r.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
     r.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
@@ -82,7 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from llmops.eval.report import summary_lines
 
     overrides = dict(args.overrides)
-    for key in ("batch_size", "limit", "dtype", "device"):
+    for key in ("batch_size", "limit", "dtype", "device", "base_url", "api_key_env", "concurrency"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     results = evaluate(args.model, args.suite, args.out, backend=args.backend, use_cache=not args.no_cache, **overrides)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from llmops.eval import cache
-from llmops.eval.backends import GenerationParams, Prompt, load_backend
+from llmops.errors import UserError
+from llmops.eval.backends import GenerationParams, load_backend
 from llmops.eval.filters import aggregate, apply_filters
 from llmops.eval.metrics.base import MetricResult
 from llmops.eval.stats import bootstrap_ci
@@ -28,7 +29,8 @@ from llmops.eval.tasks import Sample, build_samples, load_suite_records
 from llmops.models.refs import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
-RUN_OPTIONS = ("dtype", "device", "batch_size")
+RUN_OPTIONS = ("dtype", "device", "batch_size", "base_url", "api_key_env", "concurrency")
+REMOTE_BACKENDS = ("openai",)
 LIBRARIES = ("llmops", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
 
 
@@ -66,7 +68,7 @@ def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any
     """Raw outputs per sample (what the cache stores)."""
     if suite.task == "generate":
         n = suite.generation.n
-        prompts = [Prompt(s.prompt, s.add_special_tokens) for s in samples for _ in range(n)]
+        prompts = [s.request for s in samples for _ in range(n)]
         gens = backend.generate(prompts, generation_params(suite))
         raw = []
         for i in range(len(samples)):
@@ -78,14 +80,14 @@ def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any
             raw.append(row)
         return raw
     if suite.task == "multiple_choice":
-        requests = [(Prompt(s.prompt, s.add_special_tokens), suite.choice_prefix + c) for s in samples for c in s.choices]
+        requests = [(s.request, suite.choice_prefix + c) for s in samples for c in s.choices]
         scored = iter(backend.loglikelihood(requests))
         raw = []
         for s in samples:
             lls = [next(scored) for _ in s.choices]
             raw.append({"logprobs": [x.logprob for x in lls], "n_tokens": [x.n_tokens for x in lls]})
         return raw
-    scored = backend.loglikelihood([(Prompt("", False), s.text) for s in samples])
+    scored = backend.loglikelihood_rolling([s.text for s in samples])
     return [{"logprob": x.logprob, "n_tokens": x.n_tokens} for x in scored]
 
 
@@ -173,7 +175,8 @@ def run_suite(
 ) -> dict[str, Any]:
     """Evaluate `model_ref` on the suite; write results.json and samples.jsonl into `out_dir`.
 
-    `overrides`: dtype, device, batch_size (execution), and suite settings
+    `overrides`: dtype, device, batch_size (execution), base_url, api_key_env, concurrency
+    (`backend="openai"`: `model_ref` is the served model's name), and suite settings
     (max_new_tokens, temperature, top_p, stop, limit, fewshot, seed, max_length).
     """
     t_start = time.perf_counter()
@@ -183,8 +186,15 @@ def run_suite(
     limit = overrides.pop("limit", None)
     suite, base_dir = load_suite(suite_path, overrides)
     dtype = options.get("dtype", "float32")
-    model = resolve(model_ref)  # once: backends and the tokenizer reuse it
-    model_path, mhash = model.path, model.sha256
+    remote = backend in REMOTE_BACKENDS
+    if remote:  # a model behind an API: nothing local to resolve, hash or cache
+        if not options.get("base_url"):
+            raise UserError(f"--backend {backend} needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        model, model_path, mhash = None, options["base_url"], None
+        use_cache = False
+    else:
+        model = resolve(model_ref)  # once: backends and the tokenizer reuse it
+        model_path, mhash = model.path, model.sha256
 
     records = load_suite_records(suite, base_dir, suite.dataset.split, suite.dataset.limit)
     fewshot = bool(suite.prompt and suite.prompt.fewshot)
@@ -198,7 +208,7 @@ def run_suite(
     key = cache.cache_key(model=mhash, suite=suite.hash, data=data_fp, backend=backend, dtype=dtype)
 
     tokenizer = None
-    if suite.task != "perplexity":
+    if suite.task != "perplexity" and not remote:
         from llmops.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(model)
@@ -210,7 +220,9 @@ def run_suite(
         log.info("eval cache hit %s: not running the model", key[:12])
     else:
         engine = load_backend(
-            backend, model, tokenizer=tokenizer, dtype=dtype, device=options.get("device"),
+            backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype, device=options.get("device"),
+            base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
+            concurrency=options.get("concurrency", 8),
             batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
             seed=suite.seed,
         )
@@ -239,12 +251,12 @@ def run_suite(
     results_doc = {
         "suite": suite.name,
         "task": suite.task,
-        "model": model.ref,
+        "model": model.ref if model else str(model_ref),
         "n_samples": len(samples),
         "metrics": metric_table,
         "timings": {**timings, "cached": hit, "total_seconds": time.perf_counter() - t_start},
         "provenance": {
-            "model_ref": model.ref, "model_path": str(model_path), "model_hash": mhash,
+            "model_ref": model.ref if model else str(model_ref), "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
             "seed": suite.seed, "limit": limit, "backend": backend, "dtype": dtype, "device": options.get("device"),

@@ -1,8 +1,10 @@
 """Turn a suite and its records into model requests: prompts, references, choices.
 
-Prompts are rendered here, once, so every backend sees identical token ids. Few-shot
-examples are drawn with the suite seed (never the sample itself) and written either as
-text before the prompt or, for chat suites, as earlier user/assistant turns.
+Prompts are rendered here, once, so every local backend sees identical token ids; chat
+suites also keep the messages, which an API backend sends for the server to render (no
+local tokenizer is needed then). Few-shot examples are drawn with the suite seed (never
+the sample itself) and written either as text before the prompt or, for chat suites, as
+earlier user/assistant turns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import DataError
+from llmops.eval.backends.base import Prompt
 from llmops.eval.suites import Suite
 
 
@@ -23,10 +26,16 @@ class Sample:
     index: int
     prompt: str = ""
     add_special_tokens: bool = True  # False when a chat template already wrote BOS etc.
+    messages: tuple[tuple[str, str], ...] | None = None  # chat suites: what `prompt` was rendered from
     references: list[str] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)
     gold: int = -1
     text: str = ""
+
+    @property
+    def request(self) -> Prompt:
+        """The prompt as backends take it (text for local models, messages for API ones)."""
+        return Prompt(self.prompt, self.add_special_tokens, self.messages)
 
 
 def load_suite_records(suite: Suite, base_dir: Path, split: str | None = None, limit: int | None = None) -> list[dict]:
@@ -77,9 +86,11 @@ class PromptBuilder:
     """Renders prompts for a suite, with the model's chat template when the suite uses messages."""
 
     def __init__(self, suite: Suite, tokenizer: Any, fewshot_pool: list[dict]):
+        """`tokenizer` None: chat prompts stay messages (an API backend renders them)."""
         self.suite, self.tokenizer, self.pool = suite, tokenizer, fewshot_pool
         self.prompt = suite.prompt
-        if self.prompt and self.prompt.messages is not None and not getattr(tokenizer, "chat_template", None):
+        if (tokenizer is not None and self.prompt and self.prompt.messages is not None
+                and not getattr(tokenizer, "chat_template", None)):
             raise DataError("suite uses chat `messages` but the model's tokenizer has no chat template; use `template`")
 
     def _shots(self, index: int, record: dict) -> list[dict]:
@@ -101,8 +112,8 @@ class PromptBuilder:
             return choices[gold]
         return references_of(self.suite, record, index)[0]
 
-    def render(self, record: dict, index: int) -> tuple[str, bool]:
-        """(prompt text, whether the tokenizer should add its special tokens)."""
+    def render(self, record: dict, index: int) -> tuple[str, bool, tuple[tuple[str, str], ...] | None]:
+        """(prompt text, whether the tokenizer should add its special tokens, chat messages or None)."""
         shots = self._shots(index, record)
         if self.prompt.template is not None:
             parts = [
@@ -110,7 +121,7 @@ class PromptBuilder:
                 for s in shots
             ]
             parts.append(_render(self.prompt.template, record, index, "prompt.template"))
-            return self.prompt.fewshot_separator.join(parts), True
+            return self.prompt.fewshot_separator.join(parts), True, None
         messages: list[dict[str, str]] = []
         system = [m for m in self.prompt.messages if m.role == "system"]
         turns = [m for m in self.prompt.messages if m.role != "system"]
@@ -120,8 +131,11 @@ class PromptBuilder:
             messages += [{"role": m.role, "content": _render(m.content, s, index, "prompt.messages")} for m in turns]
             messages.append({"role": "assistant", "content": self.target(s, index)})
         messages += [{"role": m.role, "content": _render(m.content, record, index, "prompt.messages")} for m in turns]
+        as_tuples = tuple((m["role"], m["content"]) for m in messages)
+        if self.tokenizer is None:
+            return "", False, as_tuples
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return text, False
+        return text, False, as_tuples
 
     def _answer_prefix(self) -> str:
         return self.suite.choice_prefix if self.suite.task == "multiple_choice" else " "
@@ -166,8 +180,8 @@ def build_samples(suite: Suite, records: list[dict], tokenizer: Any, fewshot_poo
     builder = PromptBuilder(suite, tokenizer, fewshot_pool if fewshot_pool is not None else records)
     samples = []
     for i, r in enumerate(records):
-        prompt, special = builder.render(r, i)
-        sample = Sample(index=i, prompt=prompt, add_special_tokens=special)
+        prompt, special, messages = builder.render(r, i)
+        sample = Sample(index=i, prompt=prompt, add_special_tokens=special, messages=messages)
         if suite.task == "generate":
             sample.references = references_of(suite, r, i)
         else:

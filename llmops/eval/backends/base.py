@@ -1,10 +1,14 @@
-"""The narrow interface every inference backend implements: generate and loglikelihood.
+"""The narrow, text-level interface every inference backend implements (as lm-eval's `LM`):
+`generate`, `loglikelihood` and `loglikelihood_rolling`, on text or chat messages.
 
-Backends receive already-rendered prompt strings and tokenise them with the model's
-own HF tokenizer through the helpers here, so the hf and vllm backends see the same
-token ids. Log-likelihood requests follow lm-evaluation-harness conventions: trailing
-whitespace of the context moves to the continuation, an empty context conditions on a
-prefix token (BOS, else EOS), and a long text is scored in disjoint windows.
+`Backend` is all a task needs, so tasks stay independent of backends; an API backend
+(`openai`) implements it over HTTP. `TokenBackend` is the shared base of the local
+backends (hf, vllm): they receive prompts already rendered with the model's chat
+template and tokenise them with the model's own HF tokenizer through the helpers here,
+so both see the same token ids. Log-likelihood requests follow lm-evaluation-harness
+conventions: trailing whitespace of the context moves to the continuation, an empty
+context conditions on a prefix token (BOS, else EOS), and a long text is scored in
+disjoint windows.
 """
 
 from __future__ import annotations
@@ -29,8 +33,16 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class Prompt:
+    """A prompt as text (rendered with the chat template for chat suites) and, for chat
+    suites, as the messages it was rendered from: an API backend sends those and lets the
+    server apply its own template."""
+
     text: str
     add_special_tokens: bool = True
+    messages: tuple[tuple[str, str], ...] | None = None  # ((role, content), ...)
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages or ()]
 
 
 @dataclass
@@ -118,11 +130,10 @@ def rolling_windows(context: list[int], tokens: list[int], max_length: int) -> l
 
 
 class Backend(ABC):
-    """An inference engine for one model."""
+    """An inference engine for one model, at the level of text."""
 
     name: str = "base"
-    tokenizer: Any
-    max_length: int
+    needs_rendered_prompts: bool = True  # False: the backend takes chat messages (the server renders them)
 
     def __init__(self) -> None:
         self.stats = BackendStats()
@@ -130,6 +141,33 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Generation]:
         """One generation per prompt, in the order given."""
+
+    @abstractmethod
+    def loglikelihood(self, requests: list[tuple[Prompt, str]]) -> list[Loglikelihood]:
+        """log P(continuation | context) for each (context prompt, continuation) pair."""
+
+    def loglikelihood_rolling(self, texts: list[str]) -> list[Loglikelihood]:
+        """log P(text) of each whole text (perplexity), in windows when it is long."""
+        return self.loglikelihood([(Prompt("", False), t) for t in texts])
+
+    def peak_memory_mb(self) -> dict[str, float]:
+        """Peak memory so far: process RSS, and accelerator memory where there is one."""
+        import resource
+        import sys
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = {"peak_rss_mb": rss / (1024 * 1024 if sys.platform == "darwin" else 1024)}
+        return peak
+
+    def close(self) -> None:
+        """Release the model."""
+
+
+class TokenBackend(Backend):
+    """A local model with its HF tokenizer: the base of the hf and vllm backends."""
+
+    tokenizer: Any
+    max_length: int
 
     @abstractmethod
     def score_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
@@ -156,15 +194,3 @@ class Backend(ABC):
             parts = scored[a:b]
             out.append(Loglikelihood(sum(p.logprob for p in parts), sum(p.n_tokens for p in parts), all(p.greedy for p in parts)))
         return out
-
-    def peak_memory_mb(self) -> dict[str, float]:
-        """Peak memory so far: process RSS, and accelerator memory where there is one."""
-        import resource
-        import sys
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak = {"peak_rss_mb": rss / (1024 * 1024 if sys.platform == "darwin" else 1024)}
-        return peak
-
-    def close(self) -> None:
-        """Release the model."""

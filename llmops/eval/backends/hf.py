@@ -13,11 +13,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from llmops.eval.backends.base import (
-    Backend,
     Generation,
     GenerationParams,
     Loglikelihood,
     Prompt,
+    TokenBackend,
     context_window,
     encode_prompt,
     truncate_at_stop,
@@ -33,7 +33,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class HFBackend(Backend):
+class HFBackend(TokenBackend):
     name = "hf"
 
     def __init__(

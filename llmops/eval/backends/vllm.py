@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import UserError
 from llmops.eval.backends.base import (
-    Backend,
     Generation,
     GenerationParams,
     Loglikelihood,
     Prompt,
+    TokenBackend,
     context_window,
     encode_prompt,
 )
@@ -43,7 +43,7 @@ def import_vllm():
     return vllm
 
 
-class VLLMBackend(Backend):
+class VLLMBackend(TokenBackend):
     name = "vllm"
 
     def __init__(
