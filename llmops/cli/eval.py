@@ -68,6 +68,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from llmops.eval.reward_winrate import add_cli as add_winrate  # reward-model win rate (preference)
 
     add_winrate(sub)
+    j = sub.add_parser(
+        "judge-agreement",
+        help="how often an LLM judge agrees with the human ratings and comparisons in the feedback store",
+        description="Runs the judge (rubric mode) on rated responses and (pairwise, both orders) on ranked "
+        "pairs from the feedback store; prints Spearman's rho against the raters' mean scores and the "
+        "agreement rate on comparisons.",
+    )
+    j.add_argument("--judge-model", required=True, help="judge model reference (or served name with --backend openai)")
+    j.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    j.add_argument("--base-url", default=None)
+    j.add_argument("--api-key-env", default=None, metavar="VAR")
+    j.add_argument("--rubric", default=None, help="rubric text (default: helpfulness, relevance, accuracy, detail)")
+    j.add_argument("--db", default=None, help="database URL (default: LLMOPS_DATABASE_URL or the embedded SQLite)")
+    j.add_argument("--limit", type=int, default=200, help="newest N rated responses and N ranked pairs")
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=run_judge_agreement)
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -78,6 +94,27 @@ def run_score(args: argparse.Namespace) -> int:
     preds, refs = load_pairs(args.predictions, args.references)
     result = score_texts(args.metric, preds, refs, dict(args.option), ci=args.ci, seed=args.seed)
     print(json.dumps(result, indent=1, ensure_ascii=False) if args.json else format_text(result))
+    return 0
+
+
+def run_judge_agreement(args: argparse.Namespace) -> int:
+    import json
+
+    from llmops.eval.judge import DEFAULT_RUBRIC, JudgeConfig
+    from llmops.eval.judge_agreement import judge_agreement
+    from llmops.settings import database_url
+
+    config = JudgeConfig(model=args.judge_model, backend=args.backend, base_url=args.base_url,
+                         api_key_env=args.api_key_env, rubric=args.rubric or DEFAULT_RUBRIC)
+    report = judge_agreement(config, database_url(args.db), limit=args.limit)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for part in ("ratings", "comparisons"):
+            if part in report:
+                print(f"{part}: " + ", ".join(f"{k}={v}" for k, v in report[part].items()))
+        if "note" in report:
+            print(report["note"])
     return 0
 
 

@@ -72,6 +72,27 @@ class SamplesMetricModule(evaluate.Metric):
         return {**{name: res.score for name, res in results.items()}, "signature": metric.signature()}
 
 
+class JudgeModule(evaluate.Metric):
+    """predictions: responses; references: reference answers (or empty strings); questions (keyword):
+    the questions; options as the `llm_judge` metric (model, backend, mode, rubric, ...)."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description="LLM-as-judge: rubric rating 1-10 or pairwise win rate against a baseline run.",
+            citation=_CITATION,
+            inputs_description="predictions: list of strings; references: list of strings; questions: list of strings",
+            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+        )
+
+    def _compute(self, predictions, references, questions=None, **options: Any) -> dict[str, Any]:
+        if questions is None or len(questions) != len(predictions):
+            raise ValueError("llm_judge needs questions=[...], one per prediction")
+        metric = build_metric("llm_judge", **options)
+        results = metric.compute(list(questions), list(predictions), [[r] if r else [] for r in references])
+        (res,) = results.values()
+        return {res.name: res.score, "parse_failures": res.extra["parse_failures"], "signature": metric.signature()}
+
+
 class MultipleChoiceModule(evaluate.Metric):
     """predictions: per-sample list of choice log-likelihoods; references: gold index;
     choice_lengths (keyword): per-sample list of choice lengths in characters."""

@@ -124,6 +124,9 @@ def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]
             res = metric.compute([aggregate(a, suite.aggregate) for a in answers], [s.references for s in samples])
         elif metric.input_kind == "samples":
             res = metric.compute(answers, [s.references for s in samples])
+        elif metric.input_kind == "judged":
+            res = metric.compute([s.question for s in samples], [aggregate(a, suite.aggregate) for a in answers],
+                                 [s.references for s in samples])
         elif metric.input_kind == "choices":
             chars = [[len(suite.choice_prefix + c) for c in s.choices] for s in samples]
             res = metric.compute([r["logprobs"] for r in raw], chars, [s.gold for s in samples])
@@ -155,6 +158,9 @@ def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: 
                 row.update(answer=aggregate(answers[i], suite.aggregate), answers=answers[i])
             if "outputs" in r:
                 row["outputs"] = r["outputs"]
+            judged = [m for m in metrics if m.input_kind == "judged" and getattr(m, "texts", None)]
+            if judged:
+                row["judgements"] = {m.outputs()[0]: m.texts[i] for m in judged}
         elif suite.task == "multiple_choice":
             pred = int(np.argmax(r["logprobs"]))
             row.update(prompt=s.prompt, choices=s.choices, gold=s.gold, prediction=pred, logprobs=r["logprobs"])

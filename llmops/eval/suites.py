@@ -23,7 +23,7 @@ from llmops.eval.filters import Aggregate, FilterSpec
 from llmops.resources import shipped_fallback
 
 TaskKind = Literal["generate", "multiple_choice", "perplexity"]
-_TASK_INPUT = {"generate": ("text", "samples"), "multiple_choice": ("choices",), "perplexity": ("loglikelihood",)}
+_TASK_INPUT = {"generate": ("text", "samples", "judged"), "multiple_choice": ("choices",), "perplexity": ("loglikelihood",)}
 
 
 class _Strict(BaseModel):

@@ -33,6 +33,12 @@ class Sample:
     text: str = ""
 
     @property
+    def question(self) -> str:
+        """What a human (or a judge) reads as the question: the last user turn, else the prompt."""
+        users = [c for r, c in self.messages or () if r == "user"]
+        return users[-1] if users else self.prompt
+
+    @property
     def request(self) -> Prompt:
         """The prompt as backends take it (text for local models, messages for API ones)."""
         return Prompt(self.prompt, self.add_special_tokens, self.messages)

@@ -81,3 +81,44 @@ def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000
     with session_factory(db_url)() as session:
         rows = session.execute(query).all()
     return [p for p, meta in reversed(rows) if (meta or {}).get("source") == "llmops.serve"]
+
+
+def rated_responses(db_url: str, limit: int = 1000) -> list[dict]:
+    """Rated responses, newest first: prompt, response text and the raters' mean score on [0, 1]."""
+    from llmops.db.engine import read_only_session
+
+    norm = (Rating.score - Rating.scale_min) * 1.0 / (Rating.scale_max - Rating.scale_min)
+    with read_only_session(db_url) as session:
+        rows = session.execute(
+            select(Item.prompt, Response.text, func.avg(norm), func.count(Rating.id))
+            .join(Response, Response.id == Rating.response_id)
+            .join(Item, Item.id == Response.item_id)
+            .group_by(Response.id, Item.prompt, Response.text)
+            .order_by(Response.id.desc())
+            .limit(limit)
+        ).all()
+    return [{"prompt": p, "response": t, "mean_score": float(m), "n_ratings": int(n)} for p, t, m, n in rows]
+
+
+def compared_pairs(db_url: str, limit: int = 1000) -> list[dict]:
+    """Pairs the raters ranked (better, worse), from comparisons, newest first; ties left out."""
+    from llmops.db.engine import read_only_session
+
+    with read_only_session(db_url) as session:
+        rows = session.execute(
+            select(Comparison.id, Item.prompt, Response.text, ComparisonEntry.rank)
+            .join(ComparisonEntry, ComparisonEntry.comparison_id == Comparison.id)
+            .join(Response, Response.id == ComparisonEntry.response_id)
+            .join(Item, Item.id == Comparison.item_id)
+            .order_by(Comparison.id.desc(), ComparisonEntry.rank)
+        ).all()
+    pairs: list[dict] = []
+    for _, group in itertools.groupby(rows, key=lambda r: r[0]):
+        members = list(group)
+        for (_, prompt, a, ra), (_, _, b, rb) in itertools.combinations(members, 2):
+            if ra != rb:
+                better, worse = (a, b) if ra < rb else (b, a)
+                pairs.append({"prompt": prompt, "better": better, "worse": worse})
+        if len(pairs) >= limit:
+            break
+    return pairs[:limit]

@@ -1,7 +1,7 @@
 """Metric registry: `build_metric(name, **options)` for every metric llmops can score.
 
 Names: bleu, chrf, chrf++, ter (sacrebleu); rouge (rouge1/rouge2/rougeL/rougeLsum);
-exact_match, token_f1; pass_at_k (several samples per prompt); accuracy (multiple choice: accuracy, accuracy_norm); perplexity.
+exact_match, token_f1; pass_at_k (several samples per prompt); llm_judge (a judge model); accuracy (multiple choice: accuracy, accuracy_norm); perplexity.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from llmops.errors import ConfigError
 from llmops.eval.metrics.base import Metric, MetricResult, TextMetric
+from llmops.eval.metrics.judge_metric import LLMJudge
 from llmops.eval.metrics.likelihood import MultipleChoice, Perplexity
 from llmops.eval.metrics.rouge import Rouge
 from llmops.eval.metrics.sacrebleu_metrics import BLEU, CHRF, CHRFPP, TER
@@ -18,7 +19,7 @@ from llmops.eval.metrics.sampling import PassAtK
 from llmops.eval.metrics.text_match import ExactMatch, TokenF1
 
 METRICS: dict[str, type[Metric]] = {
-    cls.name: cls for cls in (BLEU, CHRF, CHRFPP, TER, Rouge, ExactMatch, TokenF1, MultipleChoice, Perplexity, PassAtK)
+    cls.name: cls for cls in (BLEU, CHRF, CHRFPP, TER, Rouge, ExactMatch, TokenF1, MultipleChoice, Perplexity, PassAtK, LLMJudge)
 }
 
 

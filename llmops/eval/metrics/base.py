@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-InputKind = Literal["text", "choices", "loglikelihood", "samples"]
+InputKind = Literal["text", "choices", "loglikelihood", "samples", "judged"]
 
 
 @dataclass
