@@ -129,5 +129,6 @@ def run_eval(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     results = evaluate(args.model, args.suite, args.out, backend=args.backend, use_cache=not args.no_cache, **overrides)
-    print(json.dumps(results, indent=1) if args.json else "\n".join(summary_lines(results)))
+    if results:  # empty on the other ranks of a data-parallel launch: rank 0 reports
+        print(json.dumps(results, indent=1) if args.json else "\n".join(summary_lines(results)))
     return 0

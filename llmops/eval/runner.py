@@ -22,6 +22,7 @@ from llmops.eval import cache
 from llmops.errors import UserError
 from llmops.eval.backends import GenerationParams, load_backend
 from llmops.eval.filters import aggregate, apply_filters
+from llmops.eval.parallel import current_world, device_for, finish, run_sharded
 from llmops.eval.metrics.base import MetricResult
 from llmops.eval.stats import bootstrap_ci
 from llmops.eval.suites import Suite, load_suite
@@ -220,13 +221,18 @@ def run_suite(
         tokenizer = load_tokenizer(model)
     samples = build_samples(suite, evaluated, tokenizer, pool)
 
+    world = current_world()  # > 1 under `accelerate launch`: each rank runs a shard, rank 0 writes
     cached = cache.load(key) if use_cache else None
     if cached is not None and len(cached.get("raw", [])) == len(samples):
         raw, timings, hit = cached["raw"], cached["timings"], True
         log.info("eval cache hit %s: not running the model", key[:12])
+        if not world.is_main:
+            finish(world)
+            return {}
     else:
         engine = load_backend(
-            backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype, device=options.get("device"),
+            backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype,
+            device=device_for(world, options.get("device")),
             base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
             concurrency=options.get("concurrency", 8),
             batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
@@ -234,12 +240,15 @@ def run_suite(
         )
         t0 = time.perf_counter()
         try:
-            raw = _execute(engine, suite, samples)
+            raw = run_sharded(world, samples, lambda part: _execute(engine, suite, part))
             timings = _timings(engine, time.perf_counter() - t0)
-            timings["device"] = str(getattr(engine, "device", backend))
+            timings.update(device=str(getattr(engine, "device", backend)), world_size=world.size)
         finally:
             engine.close()
         hit = False
+        if raw is None:  # not rank 0: its outputs went to rank 0, which scores and writes
+            finish(world)
+            return {}
         if use_cache:
             cache.store(key, {"raw": raw, "timings": timings})
 
@@ -265,7 +274,7 @@ def run_suite(
             "model_ref": model.ref if model else str(model_ref), "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
-            "seed": suite.seed, "limit": limit, "backend": backend, "dtype": dtype, "device": options.get("device"),
+            "seed": suite.seed, "limit": limit, "world_size": world.size, "backend": backend, "dtype": dtype, "device": options.get("device"),
             "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
             "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
@@ -276,4 +285,5 @@ def run_suite(
         for row in _sample_rows(suite, samples, raw, metrics, results):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     (out / "results.json").write_text(json.dumps(results_doc, indent=1, ensure_ascii=False))
+    finish(world)
     return results_doc
