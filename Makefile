@@ -68,7 +68,7 @@ test-fast: setup
 VLLM_VENV ?= .venv-vllm
 test-vllm:
 	bash scripts/setup_vllm_env.sh $(VLLM_VENV) "$(TORCH_SPEC)"
-	$(VLLM_VENV)/bin/python -m pytest tests/eval/test_vllm_parity.py tests/eval/test_vllm_openai_server.py -v
+	$(VLLM_VENV)/bin/python -m pytest tests/eval/test_vllm_parity.py tests/eval/test_vllm_openai_server.py tests/eval/test_vllm_engine.py -v
 
 # What a `pip install llmops` user gets (a fresh venv outside the checkout; needs the
 # committed tree and the built-in models that `make test` built).

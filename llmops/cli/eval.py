@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--api-key-env", default=None, metavar="VAR",
                    help="openai backend: name of the environment variable holding the API key (never the key itself)")
     r.add_argument("--concurrency", type=int, default=None, help="openai backend: requests in flight (default 8)")
+    r.add_argument("--engine-option", action="append", type=_kv, default=[], metavar="KEY=VALUE", dest="engine_options",
+                   help="vllm backend: an engine option on top of the suite's `engine:`, e.g. tensor_parallel_size=2")
     r.add_argument("--batch-size", type=int, default=None, help="override the suite's batch size")
     r.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
     r.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
@@ -128,6 +130,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for key in ("batch_size", "limit", "dtype", "device", "base_url", "api_key_env", "concurrency"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.engine_options:
+        overrides["engine_options"] = dict(args.engine_options)
     results = evaluate(args.model, args.suite, args.out, backend=args.backend, use_cache=not args.no_cache, **overrides)
     if results:  # empty on the other ranks of a data-parallel launch: rank 0 reports
         print(json.dumps(results, indent=1) if args.json else "\n".join(summary_lines(results)))

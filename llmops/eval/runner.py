@@ -30,7 +30,7 @@ from llmops.eval.tasks import Sample, build_samples, load_suite_records
 from llmops.models.refs import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
-RUN_OPTIONS = ("dtype", "device", "batch_size", "base_url", "api_key_env", "concurrency")
+RUN_OPTIONS = ("dtype", "device", "batch_size", "base_url", "api_key_env", "concurrency", "engine_options")
 REMOTE_BACKENDS = ("openai",)
 LIBRARIES = ("llmops", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
 
@@ -90,6 +90,24 @@ def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any
         return raw
     scored = backend.loglikelihood_rolling([s.text for s in samples])
     return [{"logprob": x.logprob, "n_tokens": x.n_tokens} for x in scored]
+
+
+def window_needed(suite: Suite, samples: list[Sample], tokenizer: Any) -> int | None:
+    """Tokens the longest request of this run needs (prompt + answer), so an engine that reserves
+    memory per position (vLLM) is not sized for the model's full context. None: perplexity, whose
+    windows are the model's (or `max_length`)."""
+    from llmops.eval.backends.base import encode_prompt
+
+    if suite.task == "perplexity" or tokenizer is None:
+        return None
+    longest = max(len(encode_prompt(tokenizer, s.request)) for s in samples)
+    if suite.task == "generate":
+        extra = suite.generation.max_new_tokens
+    else:
+        extra = max(len(tokenizer(suite.choice_prefix + c, add_special_tokens=False)["input_ids"])
+                    for s in samples for c in s.choices)
+    needed = longest + extra + 2  # the scored token and one generated position (see context_window)
+    return needed if suite.max_length is None else max(needed, suite.max_length + 2)
 
 
 def _timings(backend, wall: float) -> dict[str, Any]:
@@ -222,6 +240,7 @@ def run_suite(
     samples = build_samples(suite, evaluated, tokenizer, pool)
 
     world = current_world()  # > 1 under `accelerate launch`: each rank runs a shard, rank 0 writes
+    engine_options: dict[str, Any] = {}
     cached = cache.load(key) if use_cache else None
     if cached is not None and len(cached.get("raw", [])) == len(samples):
         raw, timings, hit = cached["raw"], cached["timings"], True
@@ -230,8 +249,11 @@ def run_suite(
             finish(world)
             return {}
     else:
+        if backend == "vllm":  # the suite's engine options, the command line's on top; a window no larger than used
+            engine_options = {"max_model_len": window_needed(suite, samples, tokenizer),
+                              **suite.engine, **options.get("engine_options", {})}
         engine = load_backend(
-            backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype,
+            backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype, **engine_options,
             device=device_for(world, options.get("device")),
             base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
             concurrency=options.get("concurrency", 8),
@@ -274,7 +296,7 @@ def run_suite(
             "model_ref": model.ref if model else str(model_ref), "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
-            "seed": suite.seed, "limit": limit, "world_size": world.size, "backend": backend, "dtype": dtype, "device": options.get("device"),
+            "seed": suite.seed, "limit": limit, "world_size": world.size, "engine": engine_options, "backend": backend, "dtype": dtype, "device": options.get("device"),
             "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
             "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },

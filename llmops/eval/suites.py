@@ -115,6 +115,11 @@ class Suite(_Strict):
     text: str | None = Field(None, description="perplexity: field holding the text.")
     max_length: int | None = Field(None, gt=1, description="Context window in tokens (default: the model's).")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    engine: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vllm backend: options for the engine, e.g. {tensor_parallel_size: 2, gpu_memory_utilization: 0.8, "
+        "enforce_eager: false, max_model_len: 4096} (dtype comes from --dtype).",
+    )
     filters: list[FilterSpec] = Field(
         default_factory=list,
         description="generate: answer extraction applied to every output before the metrics (regex, first_number, "
@@ -156,6 +161,8 @@ class Suite(_Strict):
         if self.generation.n > 1 and self.generation.temperature == 0:
             raise ValueError("generation.n > 1 with temperature 0 gives n identical greedy samples: "
                              "set generation.temperature > 0")
+        if "dtype" in self.engine:
+            raise ValueError("engine.dtype: set the dtype with --dtype (it is part of the result's provenance)")
         if self.task != "generate" and (self.filters or self.generation.n > 1):
             raise ValueError(f"filters and generation.n apply to task `generate`, not `{self.task}`")
         if self.prompt and self.prompt.template is not None:

@@ -26,6 +26,7 @@ def load_backend(name: str, model_ref: str | ResolvedModel, **kwargs: Any) -> Ba
         from llmops.eval.backends.hf import HFBackend
 
         kwargs.pop("seed", None)
+        kwargs.pop("max_model_len", None)  # a vLLM engine setting
         return HFBackend(model_ref, **kwargs)
     if name == "vllm":
         from llmops.eval.backends.vllm import VLLMBackend

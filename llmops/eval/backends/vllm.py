@@ -48,8 +48,12 @@ class VLLMBackend(TokenBackend):
 
     def __init__(
         self, model_ref: str | ResolvedModel, dtype: str = "float32", seed: int = 0, max_length: int | None = None,
-        enforce_eager: bool = True, trust_remote_code: bool = False, tokenizer: Any = None, **engine_kwargs: Any,
+        enforce_eager: bool = True, trust_remote_code: bool = False, tokenizer: Any = None,
+        max_model_len: int | None = None, **engine_kwargs: Any,
     ) -> None:
+        """`max_model_len`: the engine's window (default: `max_length` + 2, else the model's); it
+        reserves KV-cache memory for that many positions, so size it to what the run uses.
+        `engine_kwargs` go to `vllm.LLM` (tensor_parallel_size, gpu_memory_utilization, ...)."""
         super().__init__()
         vllm = import_vllm()
         from llmops.models.loading import load_tokenizer
@@ -67,10 +71,11 @@ class VLLMBackend(TokenBackend):
         self.tokenizer = tokenizer or load_tokenizer(model, trust_remote_code=trust_remote_code)
         config = json.loads((Path(path) / "config.json").read_text())
         model_max = config.get("max_position_embeddings") or 2048
-        self.max_length = context_window(model_max, max_length)
+        window = min(model_max, max_model_len or ((max_length + 2) if max_length else model_max))
+        self.max_length = context_window(window, max_length)
         self.llm = vllm.LLM(
             model=str(path), tokenizer=str(path), dtype=dtype, seed=seed, enforce_eager=enforce_eager,
-            max_model_len=model_max, trust_remote_code=trust_remote_code, **engine_kwargs,
+            max_model_len=window, trust_remote_code=trust_remote_code, **engine_kwargs,
         )
 
     def _run(self, token_lists: list[list[int]], sampling) -> list[Any]:
@@ -83,7 +88,9 @@ class VLLMBackend(TokenBackend):
         from vllm import SamplingParams
 
         budget = self.max_length - params.max_new_tokens
-        encoded = [encode_prompt(self.tokenizer, p)[-budget:] for p in prompts]
+        if budget < 1:
+            raise ValueError(f"max_new_tokens={params.max_new_tokens} leaves no room in a {self.max_length}-token window")
+        encoded = [encode_prompt(self.tokenizer, p)[-budget:] for p in prompts]  # keep the end of over-long prompts
         sampling = SamplingParams(
             max_tokens=params.max_new_tokens, temperature=params.temperature,
             top_p=params.top_p if not params.greedy else 1.0, seed=params.seed if not params.greedy else None,
