@@ -1,0 +1,84 @@
+"""A client of `llmops registry serve` (what ``--registry-url`` / ``$LLMOPS_REGISTRY_URL`` selects)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from llmops.errors import UserError
+from llmops.registry.artifacts import check_source
+from llmops.registry.entities import PromotionRefused
+
+
+class RegistryClient:
+    """Thin HTTP client; every call sends the API key as a bearer token."""
+
+    def __init__(self, url: str, token: str, timeout: float = 600.0) -> None:
+        import httpx
+
+        if not token:
+            raise UserError("the registry server needs an API key: set LLMOPS_API_KEY")
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
+                                 timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise UserError(f"registry server {self.http.base_url}: {exc}") from None
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {"detail": resp.text[:500]}
+            if resp.status_code == 409 and "report" in body:
+                raise PromotionRefused(body["detail"], body["report"])
+            raise UserError(f"registry server: {body.get('detail', body)} (HTTP {resp.status_code})")
+        return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+
+    def list_models(self) -> list[dict]:
+        return self._call("GET", "/v1/models")
+
+    def list_versions(self, name: str) -> list[dict]:
+        return self._call("GET", f"/v1/models/{name}/versions")
+
+    def show(self, name: str, ref: str) -> dict:
+        return self._call("GET", f"/v1/models/{name}/versions/{ref}")
+
+    def card(self, name: str, ref: str, html: bool = False) -> str:
+        return self._call("GET", f"/v1/models/{name}/versions/{ref}/card", params={"format": "html" if html else "markdown"})
+
+    def lineage(self, name: str, fmt: str) -> str:
+        return self._call("GET", f"/v1/models/{name}/lineage", params={"format": fmt})
+
+    def alias_history(self, name: str) -> list[dict]:
+        return self._call("GET", f"/v1/models/{name}/aliases")
+
+    def register(self, name: str, artifact_dir: str | Path, lineage: dict | None = None,
+                 tags: dict[str, str] | None = None, description: str = "") -> dict:
+        """Upload a model folder as a tar.gz (``artifact/`` + ``registration.json``)."""
+        real = check_source(Path(artifact_dir).expanduser())
+        with tempfile.TemporaryDirectory(prefix="llmops-upload-") as tmp:
+            archive = Path(tmp) / "upload.tar.gz"
+            meta = Path(tmp) / "registration.json"
+            meta.write_text(json.dumps({"lineage": lineage or {}, "tags": tags or {}, "description": description}))
+            with tarfile.open(archive, "w:gz", dereference=True) as tar:
+                tar.add(real, arcname="artifact", filter=lambda ti: None if ti.name.split("/")[-1].startswith(".")
+                        else ti)
+                tar.add(meta, arcname="registration.json")
+            with archive.open("rb") as fh:
+                return self._call("POST", f"/v1/models/{name}/versions", content=fh,
+                                  headers={"Content-Type": "application/gzip"})
+
+    def promote(self, name: str, version: int, alias: str, reason: str = "", force: bool = False) -> dict:
+        return self._call("POST", f"/v1/models/{name}/versions/{version}/promote",
+                          json={"alias": alias, "reason": reason, "force": force})
+
+    def set_alias(self, name: str, alias: str, version: int | None, reason: str = "", force: bool = False) -> dict:
+        return self._call("PUT", f"/v1/models/{name}/aliases/{alias}",
+                          json={"version": version, "reason": reason, "force": force})
