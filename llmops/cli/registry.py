@@ -55,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results_dir")
     p.add_argument("--suite", help="suite name (default: from results.json)")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_attach_eval)
 
     p = sub.add_parser("tag", help="set (KEY=VALUE) or remove (KEY=) tags of a version (audited)")
@@ -251,6 +252,10 @@ def cmd_attach_eval(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
     name, alias, version = _parse_spec(args.spec)
+    if c := client(args):
+        version = version or c.show(name, f"@{alias or 'latest'}")["version"]
+        ev = c.attach_eval(name, version, args.results_dir, suite=args.suite)
+        return _emit(args, ev, f"attached {ev['suite']} results to {name}/{version} at {args.registry_url}")
     version = version or api.get_version(name, alias=alias, db_url=args.db).version
     who = _authorized(args, "attach_eval")
     ev = api.attach_eval(name, version, args.results_dir, suite=args.suite, db_url=args.db, actor=who.id)

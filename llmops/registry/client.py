@@ -59,21 +59,32 @@ class RegistryClient:
     def alias_history(self, name: str) -> list[dict]:
         return self._call("GET", f"/v1/models/{name}/aliases")
 
-    def register(self, name: str, artifact_dir: str | Path, lineage: dict | None = None,
-                 tags: dict[str, str] | None = None, description: str = "") -> dict:
-        """Upload a model folder as a tar.gz (``artifact/`` + ``registration.json``)."""
-        real = check_source(Path(artifact_dir).expanduser())
+    def _upload(self, path: str, folder: str, src: Path, meta: dict | None = None, params: dict | None = None) -> dict:
+        """POST `src` as ``folder/`` (+ registration.json) in a tar.gz streamed from a temp file."""
         with tempfile.TemporaryDirectory(prefix="llmops-upload-") as tmp:
             archive = Path(tmp) / "upload.tar.gz"
-            meta = Path(tmp) / "registration.json"
-            meta.write_text(json.dumps({"lineage": lineage or {}, "tags": tags or {}, "description": description}))
             with tarfile.open(archive, "w:gz", dereference=True) as tar:
-                tar.add(real, arcname="artifact", filter=lambda ti: None if ti.name.split("/")[-1].startswith(".")
-                        else ti)
-                tar.add(meta, arcname="registration.json")
+                tar.add(src, arcname=folder, filter=lambda ti: None if ti.name.split("/")[-1].startswith(".") else ti)
+                if meta is not None:
+                    (Path(tmp) / "registration.json").write_text(json.dumps(meta))
+                    tar.add(Path(tmp) / "registration.json", arcname="registration.json")
             with archive.open("rb") as fh:
-                return self._call("POST", f"/v1/models/{name}/versions", content=fh,
+                return self._call("POST", path, content=fh, params=params,
                                   headers={"Content-Type": "application/gzip"})
+
+    def register(self, name: str, artifact_dir: str | Path, lineage: dict | None = None,
+                 tags: dict[str, str] | None = None, description: str = "") -> dict:
+        """Upload a model folder (``artifact/`` + ``registration.json``)."""
+        real = check_source(Path(artifact_dir).expanduser())
+        meta = {"lineage": lineage or {}, "tags": tags or {}, "description": description}
+        return self._upload(f"/v1/models/{name}/versions", "artifact", real, meta)
+
+    def attach_eval(self, name: str, version: int, results_dir: str | Path, suite: str | None = None) -> dict:
+        src = Path(results_dir).expanduser()
+        if not (src / "results.json").is_file():
+            raise UserError(f"{src}: no results.json (expected an evaluation result directory)")
+        return self._upload(f"/v1/models/{name}/versions/{version}/evals", "results", src,
+                            params={"suite": suite} if suite else None)
 
     def promote(self, name: str, version: int, alias: str, reason: str = "", force: bool = False) -> dict:
         return self._call("POST", f"/v1/models/{name}/versions/{version}/promote",

@@ -8,7 +8,8 @@ input is 4xx (400 invalid, 401, 403, 404 unknown, 409 refused promotion), never 
 
 Registering by upload: ``POST /v1/models/{name}/versions`` with a tar (optionally gzip)
 body holding ``artifact/`` (the model folder) and optionally ``registration.json``
-(``{"lineage": {...}, "tags": {...}, "description": ""}``). The archive is streamed to
+(``{"lineage": {...}, "tags": {...}, "description": ""}``); attaching an evaluation:
+``POST /v1/models/{name}/versions/{version}/evals`` with ``results/``. The archive is streamed to
 disk (``max_upload_bytes``) and unpacked with tarfile's ``data`` filter (no links out,
 no absolute paths, no devices) before the registry copies and hashes it as usual.
 """
@@ -41,6 +42,10 @@ from llmops.registry.lineage import export
 DEFAULT_MAX_UPLOAD = 64 << 30
 
 
+class UploadTooLarge(UserError):
+    """A request body past `max_upload_bytes` (HTTP 413)."""
+
+
 class PromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     alias: str
@@ -66,15 +71,15 @@ def _version_of(store: RegistryStore, name: str, ref: str) -> int:
     return store.get_version(name, alias=ref.lstrip("@")).version
 
 
-def _unpack(body: Path, dest: Path) -> tuple[Path, dict[str, Any]]:
+def _unpack(body: Path, dest: Path, folder: str = "artifact") -> tuple[Path, dict[str, Any]]:
     try:
         with tarfile.open(body, "r:*") as tar:
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise UserError(f"upload is not a readable tar archive: {exc}") from None
-    artifact = dest / "artifact"
+    artifact = dest / folder
     if not artifact.is_dir():
-        raise UserError("upload must hold an `artifact/` folder (and optionally registration.json)")
+        raise UserError(f"upload must hold a `{folder}/` folder (and optionally registration.json)")
     meta: dict[str, Any] = {}
     if (dest / "registration.json").is_file():
         try:
@@ -159,19 +164,27 @@ def create_app(
     def aliases(name: str, _: Principal = Depends(reader)):
         return [e.to_dict() for e in store.alias_history(name)]
 
+    async def receive(request: Request, work: Path, folder: str) -> tuple[Path, dict[str, Any]]:
+        """Stream the request body to disk (bounded) and unpack it."""
+        body, total = work / "upload.tar", 0
+        with body.open("wb") as fh:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > max_upload_bytes:
+                    raise UploadTooLarge(f"upload exceeds {max_upload_bytes} bytes")
+                fh.write(chunk)
+        return await run_in_threadpool(_unpack, body, work / "x", folder)
+
+    @app.exception_handler(UploadTooLarge)
+    async def _413(_: Request, exc: UploadTooLarge):
+        return _error(413, "too_large", str(exc))
+
     @app.post("/v1/models/{name}/versions", status_code=201)
     async def upload(name: str, request: Request, who: Principal = Depends(principal)):
         governance.authorize(who, governance.REGISTER)
         work = Path(tempfile.mkdtemp(prefix="llmops-upload-"))
         try:
-            body, total = work / "upload.tar", 0
-            with body.open("wb") as fh:
-                async for chunk in request.stream():
-                    total += len(chunk)
-                    if total > max_upload_bytes:
-                        return _error(413, "too_large", f"upload exceeds {max_upload_bytes} bytes")
-                    fh.write(chunk)
-            artifact, meta = await run_in_threadpool(_unpack, body, work / "x")
+            artifact, meta = await receive(request, work, "artifact")
             tags = {str(k): str(v) for k, v in (meta.get("tags") or {}).items()}
             mv = await run_in_threadpool(store.register, name, artifact,
                                          normalise_lineage(meta.get("lineage"), artifact), tags,
@@ -179,6 +192,19 @@ def create_app(
             return mv.to_dict()
         except ArtifactError as exc:
             return _error(400, "invalid", str(exc))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    @app.post("/v1/models/{name}/versions/{version}/evals", status_code=201)
+    async def attach_eval(name: str, version: int, request: Request, suite: str | None = None,
+                          who: Principal = Depends(principal)):
+        """Body: a tar(.gz) holding ``results/`` (results.json + samples.jsonl of this version)."""
+        governance.authorize(who, governance.EVALS)
+        work = Path(tempfile.mkdtemp(prefix="llmops-upload-"))
+        try:
+            results, _ = await receive(request, work, "results")
+            ev = await run_in_threadpool(store.attach_eval, name, version, results, suite, who.id)
+            return ev.to_dict()
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

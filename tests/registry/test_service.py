@@ -17,7 +17,7 @@ from llmops.cli.main import main
 from llmops.cli.registry_http import build_app
 from llmops.registry import api, governance
 
-from .helpers import admin, make_key, make_model_dir
+from .helpers import admin, make_eval_dir, make_key, make_model_dir
 
 
 @pytest.fixture
@@ -78,6 +78,13 @@ def test_cli_against_the_server(server, sqlite_url, tmp_path, capsys, monkeypatc
     assert main(["registry", "list", "--json", *url]) == 0
     assert json.loads(capsys.readouterr().out)[0]["name"] == "docs"
     assert main(["registry", "card", "docs/1", *url]) == 0 and "base_model: builtin:tiny" in capsys.readouterr().out
+    ev = make_eval_dir(tmp_path / "ev", "docstrings", {"rougeL": 0.3}, model_hash=mv["sha256"])
+    assert main(["registry", "attach-eval", "docs/1", str(ev), *url]) == 0
+    assert "attached docstrings results" in capsys.readouterr().out
+    assert api.get_store(sqlite_url).evals("docs", 1)[0].attached_by.endswith(":trainer-7")
+    wrong = make_eval_dir(tmp_path / "ev2", "docstrings", {"rougeL": 0.3}, model_hash="f" * 64)
+    assert main(["registry", "attach-eval", "docs/1", str(wrong), *url]) == 2
+    assert "is not docs/1's hash" in capsys.readouterr().err
     assert main(["registry", "lineage", "docs", "--format", "dot", *url]) == 0
     assert "digraph" in capsys.readouterr().out
     # a protected alias: gates from the stored policy, `alias` refused, promotion judged
@@ -96,3 +103,16 @@ def test_cli_against_the_server(server, sqlite_url, tmp_path, capsys, monkeypatc
     assert main(["registry", "alias", "docs", "staging", "1", *url]) == 0
     events = api.alias_history("docs", db_url=sqlite_url)
     assert [(e.alias, e.actor.endswith(":trainer-7")) for e in events] == [("production", True), ("staging", True)]
+
+
+def test_uploads_are_bounded(sqlite_url):
+    from fastapi.testclient import TestClient
+
+    from llmops.registry.governance import Principal
+    from llmops.registry.service import create_app
+
+    app = create_app(api.get_store(sqlite_url), lambda token: Principal("key:t", "service"), max_upload_bytes=100)
+    with TestClient(app) as http:
+        r = http.post("/v1/models/docs/versions", content=b"x" * 1000, headers={"Authorization": "Bearer t"})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    assert api.list_models(db_url=sqlite_url) == []
