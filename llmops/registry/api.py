@@ -129,8 +129,17 @@ def resolve_registry_ref(
 
 
 def resolve_model_ref(mref: ModelRef) -> tuple[Path, dict[str, Any]]:
-    """The `registry:` resolver plugged into `llmops.models.refs` (entry point `llmops.model_resolvers`)."""
+    """The `registry:` resolver plugged into `llmops.models.refs` (entry point `llmops.model_resolvers`).
+
+    With $LLMOPS_REGISTRY_URL set, the version is fetched from `llmops registry serve`
+    (hash-verified, cached) instead of the local database."""
     name, alias, version = mref.registry_parts
+    from llmops.registry.client import RegistryClient
+
+    if client := RegistryClient.from_env():
+        info = client.show(name, str(version) if version is not None else f"@{alias or 'latest'}")
+        return client.download(name, str(info["version"])), {
+            "registry_name": name, "registry_version": info["version"], "registry_sha256": info["sha256"]}
     store = get_store()
     mv = store.get_version(name, version=version, alias=alias)
     path = store.artifacts.materialize(mv.artifact_uri, mv.sha256)

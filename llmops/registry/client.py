@@ -16,6 +16,14 @@ from llmops.registry.entities import PromotionRefused
 class RegistryClient:
     """Thin HTTP client; every call sends the API key as a bearer token."""
 
+    @classmethod
+    def from_env(cls) -> RegistryClient | None:
+        """A client when $LLMOPS_REGISTRY_URL is set (key: $LLMOPS_API_KEY), else None."""
+        import os
+
+        url = os.environ.get("LLMOPS_REGISTRY_URL", "").strip()
+        return cls(url, os.environ.get("LLMOPS_API_KEY", "").strip()) if url else None
+
     def __init__(self, url: str, token: str, timeout: float = 600.0) -> None:
         import httpx
 
@@ -85,6 +93,50 @@ class RegistryClient:
             raise UserError(f"{src}: no results.json (expected an evaluation result directory)")
         return self._upload(f"/v1/models/{name}/versions/{version}/evals", "results", src,
                             params={"suite": suite} if suite else None)
+
+    def download(self, name: str, ref: str) -> Path:
+        """A local, read-only, hash-verified copy of a version (cached under $LLMOPS_HOME)."""
+        import hashlib
+        import os
+        import shutil
+
+        from llmops.models.hashing import tree_digest
+        from llmops.registry.artifacts import make_read_only
+        from llmops.settings import llmops_home
+
+        info = self.show(name, ref)
+        host = hashlib.sha256(str(self.http.base_url).encode()).hexdigest()[:16]
+        final = llmops_home() / "registry" / "remote" / host / name / str(info["version"])
+        if final.is_dir():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".download-", dir=final.parent))
+        try:
+            archive = work / "artifact.tar"
+            with self.http.stream("GET", f"/v1/models/{name}/versions/{info['version']}/artifact") as resp:
+                if resp.status_code >= 400:
+                    raise UserError(f"registry server: cannot download {name}/{info['version']} "
+                                    f"(HTTP {resp.status_code})")
+                with archive.open("wb") as fh:
+                    for chunk in resp.iter_bytes(1 << 20):
+                        fh.write(chunk)
+            with tarfile.open(archive) as tar:
+                tar.extractall(work / "x", filter="data")
+            got, _ = tree_digest(work / "x" / "artifact")
+            if got != info["sha256"]:
+                raise UserError(f"download of {name}/{info['version']} has sha256 {got[:12]}…, the registry "
+                                f"recorded {info['sha256'][:12]}…: refusing it")
+            make_read_only(work / "x" / "artifact")
+            try:
+                os.replace(work / "x" / "artifact", final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+        finally:
+            for dirpath, _, _ in os.walk(work):
+                os.chmod(dirpath, 0o700)
+            shutil.rmtree(work, ignore_errors=True)
+        return final
 
     def promote(self, name: str, version: int, alias: str, reason: str = "", force: bool = False) -> dict:
         return self._call("POST", f"/v1/models/{name}/versions/{version}/promote",

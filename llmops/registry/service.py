@@ -6,6 +6,9 @@ and the principal's role must allow the endpoint's action (`governance.PERMISSIO
 nothing is open by default. Errors are JSON ``{"error": code, "detail": message}``: bad
 input is 4xx (400 invalid, 401, 403, 404 unknown, 409 refused promotion), never 5xx.
 
+``GET .../versions/{ref}/artifact`` hands the files out (a tar, with the sha256 in a
+header) so a machine with only the URL and a key can resolve ``registry:`` references.
+
 Registering by upload: ``POST /v1/models/{name}/versions`` with a tar (optionally gzip)
 body holding ``artifact/`` (the model folder) and optionally ``registration.json``
 (``{"lineage": {...}, "tags": {...}, "description": ""}``); attaching an evaluation:
@@ -17,6 +20,7 @@ no absolute paths, no devices) before the registry copies and hashes it as usual
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -24,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from llmops.errors import UserError
@@ -152,6 +157,19 @@ def create_app(
         if format == "html":
             return HTMLResponse(to_html(text, f"{name}/{version} model card"))
         return PlainTextResponse(text, media_type="text/markdown")
+
+    @app.get("/v1/models/{name}/versions/{ref}/artifact")
+    def artifact(name: str, ref: str, _: Principal = Depends(reader)):
+        """The version's files as an uncompressed tar (``artifact/...``); header X-Llmops-Sha256."""
+        mv = store.get_version(name, _version_of(store, name, ref))
+        folder = store.artifacts.materialize(mv.artifact_uri, mv.sha256)
+        fd, tmp = tempfile.mkstemp(prefix="llmops-artifact-", suffix=".tar")
+        os.close(fd)
+        with tarfile.open(tmp, "w") as tar:
+            tar.add(folder, arcname="artifact")
+        return FileResponse(tmp, media_type="application/x-tar", filename=f"{name}-{mv.version}.tar",
+                            headers={"X-Llmops-Sha256": mv.sha256, "X-Llmops-Version": str(mv.version)},
+                            background=BackgroundTask(os.unlink, tmp))
 
     @app.get("/v1/models/{name}/lineage")
     def lineage(name: str, format: str = "mermaid", _: Principal = Depends(reader)):

@@ -116,3 +116,18 @@ def test_uploads_are_bounded(sqlite_url):
         r = http.post("/v1/models/docs/versions", content=b"x" * 1000, headers={"Authorization": "Bearer t"})
     assert r.status_code == 413 and r.json()["error"] == "too_large"
     assert api.list_models(db_url=sqlite_url) == []
+
+
+def test_a_machine_with_only_the_url_resolves_registry_refs(server, sqlite_url, tmp_path, monkeypatch):
+    from llmops.models.refs import resolve
+
+    mv = api.register_version("docs", make_model_dir(tmp_path / "m", "served weights"), db_url=sqlite_url)
+    api.set_alias("docs", "production", 1, db_url=sqlite_url)
+    monkeypatch.setenv("LLMOPS_HOME", str(tmp_path / "other-machine"))
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'unrelated.db'}")  # not the registry's
+    monkeypatch.setenv("LLMOPS_REGISTRY_URL", server)
+    monkeypatch.setenv("LLMOPS_API_KEY", make_key(sqlite_url, "rater"))  # reading needs only the rater role
+    got = resolve("registry:docs@production")
+    assert (got.path / "model.safetensors").read_text() == "served weights"
+    assert got.path.is_relative_to(tmp_path / "other-machine") and got.own_sha256 == mv.sha256
+    assert got.registry_version == 1
