@@ -227,9 +227,16 @@ class ArtifactStore:
             tmp = self.root / f".marker-{uuid.uuid4().hex}"
             tmp.write_text(marker_payload(self.registry_id))
             try:
-                os.link(tmp, marker)  # atomic and exclusive: one registry wins a race
+                os.link(tmp, marker)  # atomic and exclusive, with the content already in place
             except FileExistsError:
-                pass
+                pass  # another registry (or process) won the race: read whose it is below
+            except OSError:  # no hard links here (some network filesystems): exclusive create
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(tmp.read_text())
+                except FileExistsError:
+                    pass
             finally:
                 tmp.unlink(missing_ok=True)
         owner = read_marker(marker.read_text(), str(marker))["registry_id"]
