@@ -23,6 +23,8 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.pop("LLMOPS_DATABASE_URL", None)
+for var in ("LLMOPS_REGISTRY_URL", "LLMOPS_API_KEY", "LLMOPS_REGISTRY_ROOT"):
+    os.environ.pop(var, None)  # a developer's registry settings must not leak into tests
 
 PG_ADMIN_URL = os.environ.get("LLMOPS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

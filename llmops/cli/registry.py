@@ -1,4 +1,8 @@
-"""`llmops registry ...`: list, show, register, promote, alias, lineage, diff (+ attach-eval, tag, delete)."""
+"""`llmops registry ...`: list, show, card, register, promote, alias, policy, audit, lineage, diff,
+attach-eval, tag, delete, serve.
+
+Commands that change the registry act as the principal of ``$LLMOPS_API_KEY`` (an API key
+of the feedback store, see `llmops.cli.registry_auth`); nothing is self-declared."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import re
 import sys
 from typing import Any
+
+from llmops.cli.registry_http import add_serve, add_url_option, client, write_or_print
 
 _SPEC_RE = re.compile(r"^(?:registry:)?(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?$")
 
@@ -24,12 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="registered models, or the versions of one")
     p.add_argument("name", nargs="?")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="one version: artifact, lineage, tags, evaluations, aliases")
     p.add_argument("spec", help="NAME, NAME/VERSION or NAME@ALIAS")
     p.add_argument("--verify", action="store_true", help="re-hash the stored artifact")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("register", help="copy a model directory into the registry as the next version")
@@ -38,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lineage", metavar="FILE", help="JSON file with lineage keys")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--description", default="")
-    p.add_argument("--actor")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_register)
 
     p = sub.add_parser("attach-eval", help="attach an evaluation result directory to a version")
@@ -47,45 +55,74 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results_dir")
     p.add_argument("--suite", help="suite name (default: from results.json)")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_attach_eval)
 
-    p = sub.add_parser("tag", help="set (KEY=VALUE) or remove (KEY=) tags of a version")
+    p = sub.add_parser("tag", help="set (KEY=VALUE) or remove (KEY=) tags of a version (audited)")
     p.add_argument("spec")
     p.add_argument("tags", nargs="+", metavar="KEY=VALUE")
+    p.add_argument("--reason", default="")
     _common(p)
     p.set_defaults(func=cmd_tag)
 
-    p = sub.add_parser("delete", help="delete a version (its number is never reused)")
+    p = sub.add_parser("delete", help="delete a version (admins; audited; its number is never reused)")
     p.add_argument("spec", help="NAME/VERSION")
+    p.add_argument("--reason", default="")
     _common(p)
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("promote", help="move an alias to a version if its gates pass")
     p.add_argument("spec", help="NAME/VERSION")
     p.add_argument("--to", required=True, dest="alias", help="target alias, e.g. production")
-    p.add_argument("--gates", metavar="FILE", help="gates YAML (e.g. recipes/gates/production.yaml)")
-    p.add_argument("--actor", help="who promotes (default: $LLMOPS_ACTOR or the OS user)")
+    p.add_argument("--gates", metavar="FILE",
+                   help="gates YAML for an alias without a stored policy (e.g. recipes/gates/production.yaml)")
     p.add_argument("--reason", default="")
-    p.add_argument("--force", action="store_true", help="skip failing gates (admins only; logged)")
+    p.add_argument("--force", action="store_true", help="skip failing gates (admin keys only; needs --reason; audited)")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_promote)
 
-    p = sub.add_parser("alias", help="set, remove or show the history of an alias (no gates)")
+    p = sub.add_parser("alias", help="set, remove or show the history of an alias (no gates; not on protected aliases)")
     p.add_argument("name")
     p.add_argument("alias", nargs="?")
     p.add_argument("version", nargs="?", type=int)
     p.add_argument("--delete", action="store_true")
     p.add_argument("--history", action="store_true", help="print the audit log")
-    p.add_argument("--actor")
+    p.add_argument("--force", action="store_true", help="move a protected alias (admin keys only; needs --reason)")
     p.add_argument("--reason", default="")
     _common(p)
+    add_url_option(p)
     p.set_defaults(func=cmd_alias)
+
+    p = sub.add_parser("card", help="the model card of a version (Hugging Face README.md format)")
+    p.add_argument("spec", help="NAME, NAME/VERSION or NAME@ALIAS")
+    p.add_argument("--html", action="store_true", help="a self-contained HTML page instead of Markdown")
+    p.add_argument("--out", metavar="FILE")
+    p.add_argument("--db", metavar="URL")
+    add_url_option(p)
+    p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser("policy", help="alias policies: which aliases are protected and which gates guard them")
+    p.add_argument("action", choices=["set", "list"])
+    p.add_argument("name", nargs="?", help="model name, or '*' for every model")
+    p.add_argument("alias", nargs="?")
+    p.add_argument("--gates", metavar="FILE", help="gates YAML holding this alias's rules")
+    p.add_argument("--unprotected", action="store_true", help="gates guard promotions, but `alias` may move it")
+    p.add_argument("--reason", default="")
+    _common(p)
+    p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser("audit", help="the audit log: tag changes, deletions, forced moves, policy changes")
+    p.add_argument("name", nargs="?")
+    _common(p)
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("lineage", help="lineage graph as Mermaid, DOT or self-contained HTML")
     p.add_argument("name")
     p.add_argument("--format", choices=["mermaid", "dot", "html"], default="mermaid")
     p.add_argument("--out", metavar="FILE")
     p.add_argument("--db", metavar="URL")
+    add_url_option(p)
     p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser("diff", help="compare two versions: lineage, tags, metrics, files")
@@ -94,6 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("b", help="VERSION or @ALIAS")
     _common(p)
     p.set_defaults(func=cmd_diff)
+
+    add_serve(sub)
 
 
 def _parse_spec(spec: str, need_version: bool = False) -> tuple[str, str | None, int | None]:
@@ -127,14 +166,29 @@ def _kv(items: list[str]) -> dict[str, str | None]:
     return out
 
 
+def _principal(args: argparse.Namespace):
+    from llmops.cli.registry_auth import cli_principal
+
+    return cli_principal(args.db)
+
+
+def _authorized(args: argparse.Namespace, action: str):
+    from llmops.registry.governance import authorize
+
+    return authorize(_principal(args), action)
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> int:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from llmops.cli import registry_http
     from llmops.registry import api
 
+    if c := client(args):
+        return registry_http.remote_list(c, args)
     if args.name:
         versions = api.list_versions(args.name, db_url=args.db)
         lines = [f"{v.version:>5}  {v.created_at:%Y-%m-%d %H:%M}  {v.sha256[:12]}  {','.join(v.aliases) or '-':<20} "
@@ -151,6 +205,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
     name, alias, version = _parse_spec(args.spec)
+    if c := client(args):
+        from llmops.cli.registry_http import remote_show
+
+        return remote_show(c, args, name, alias, version)
     store = api.get_store(args.db)
     mv = store.get_version(name, version=version, alias=alias)
     evals = store.evals(name, mv.version)
@@ -180,8 +238,13 @@ def cmd_register(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise UserError(f"--lineage {args.lineage}: {exc}") from None
     tags = {k: v or "" for k, v in _kv(args.tag).items()}
+    if c := client(args):
+        from llmops.cli.registry_http import remote_register
+
+        return remote_register(c, args, lineage, tags)
+    who = _authorized(args, "register")
     mv = api.register_version(args.name, args.artifact_dir, lineage=lineage, tags=tags, db_url=args.db,
-                              description=args.description, actor=args.actor)
+                              description=args.description, actor=who.id)
     return _emit(args, mv.to_dict(), f"registered {mv.ref} ({mv.n_bytes} bytes, sha256 {mv.sha256[:12]})")
 
 
@@ -189,8 +252,13 @@ def cmd_attach_eval(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
     name, alias, version = _parse_spec(args.spec)
+    if c := client(args):
+        version = version or c.show(name, f"@{alias or 'latest'}")["version"]
+        ev = c.attach_eval(name, version, args.results_dir, suite=args.suite)
+        return _emit(args, ev, f"attached {ev['suite']} results to {name}/{version} at {args.registry_url}")
     version = version or api.get_version(name, alias=alias, db_url=args.db).version
-    ev = api.attach_eval(name, version, args.results_dir, suite=args.suite, db_url=args.db)
+    who = _authorized(args, "attach_eval")
+    ev = api.attach_eval(name, version, args.results_dir, suite=args.suite, db_url=args.db, actor=who.id)
     return _emit(args, ev.to_dict(), f"attached {ev.suite} results to {name}/{version}")
 
 
@@ -198,7 +266,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
     name, _, version = _parse_spec(args.spec, need_version=True)
-    mv = api.set_tags(name, version, _kv(args.tags), db_url=args.db)
+    mv = api.set_tags(name, version, _kv(args.tags), db_url=args.db, principal=_principal(args), reason=args.reason)
     return _emit(args, mv.to_dict(), f"{mv.ref} tags: {json.dumps(mv.tags)}")
 
 
@@ -206,19 +274,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
     name, _, version = _parse_spec(args.spec, need_version=True)
-    api.delete_version(name, version, db_url=args.db)
+    api.delete_version(name, version, db_url=args.db, principal=_principal(args), reason=args.reason)
     return _emit(args, {"deleted": f"{name}/{version}"}, f"deleted {name}/{version}")
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from llmops.eval.api import paired_compare
+    from llmops.eval.api import bootstrap_compare
     from llmops.registry import api
     from llmops.registry.entities import PromotionRefused
 
     name, _, version = _parse_spec(args.spec, need_version=True)
+    if c := client(args):
+        from llmops.cli.registry_http import remote_promote
+
+        return remote_promote(c, args, name, version)
     try:
-        rec = api.promote(name, version, args.alias, args.gates, actor=args.actor, reason=args.reason,
-                          force=args.force, db_url=args.db, compare=paired_compare)
+        rec = api.promote(name, version, args.alias, args.gates, reason=args.reason, force=args.force,
+                          db_url=args.db, compare=bootstrap_compare, principal=_principal(args))
     except PromotionRefused as exc:
         if args.json:
             print(json.dumps({"decision": "refused", "message": str(exc), "report": exc.report}, indent=2, default=str))
@@ -231,6 +303,12 @@ def cmd_alias(args: argparse.Namespace) -> int:
     from llmops.errors import UserError
     from llmops.registry import api
 
+    if args.delete == (args.version is not None) and not (args.history or not args.alias):
+        raise UserError("give either a VERSION to point the alias at, or --delete")
+    if c := client(args):
+        from llmops.cli.registry_http import remote_alias
+
+        return remote_alias(c, args)
     if args.history or not args.alias:
         events = api.alias_history(args.name, args.alias, db_url=args.db)
         lines = [f"{e.at:%Y-%m-%d %H:%M:%S}  {e.alias:<12} {e.from_version!s:>4} -> {e.to_version!s:<4} "
@@ -238,8 +316,8 @@ def cmd_alias(args: argparse.Namespace) -> int:
         return _emit(args, [e.to_dict() for e in events], "\n".join(lines) or "(no alias moves)")
     if args.delete == (args.version is not None):
         raise UserError("give either a VERSION to point the alias at, or --delete")
-    ev = api.set_alias(args.name, args.alias, None if args.delete else args.version, actor=args.actor,
-                       reason=args.reason, db_url=args.db)
+    ev = api.set_alias(args.name, args.alias, None if args.delete else args.version, reason=args.reason,
+                       db_url=args.db, principal=_principal(args), force=args.force)
     return _emit(args, ev.to_dict(), f"{args.name}@{args.alias}: {ev.from_version} -> {ev.to_version}")
 
 
@@ -247,19 +325,16 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     from llmops.registry import api
     from llmops.registry.lineage import export
 
-    text = export(api.list_versions(args.name, db_url=args.db), args.format, title=f"{args.name} lineage")
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text)
-        print(f"wrote {args.out}")
-    else:
-        print(text, end="")
-    return 0
+    if c := client(args):
+        from llmops.cli.registry_http import remote_lineage
+
+        return remote_lineage(c, args)
+    return write_or_print(export(api.list_versions(args.name, db_url=args.db), args.format,
+                                 title=f"{args.name} lineage"), args.out)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from llmops.registry import api
-    from llmops.registry.artifacts import file_digests
 
     store = api.get_store(args.db)
     va, vb = (_version_of(api, args.name, t, args.db) for t in (args.a, args.b))
@@ -273,7 +348,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     eb = {e.suite: e.scores() for e in store.evals(args.name, vb)}
     for suite in sorted(set(ea) | set(eb)):
         metrics[suite] = changed(ea.get(suite, {}), eb.get(suite, {}))
-    fa, fb = file_digests(a.artifact_path), file_digests(b.artifact_path)
+    fa = store.artifacts.file_digests(a.artifact_uri, a.sha256)
+    fb = store.artifacts.file_digests(b.artifact_uri, b.sha256)
     data = {"a": a.ref, "b": b.ref, "same_artifact": a.sha256 == b.sha256, "lineage": changed(a.lineage, b.lineage),
             "tags": changed(a.tags, b.tags), "metrics": metrics,
             "files": {"added": sorted(set(fb) - set(fa)), "removed": sorted(set(fa) - set(fb)),
@@ -286,3 +362,46 @@ def cmd_diff(args: argparse.Namespace) -> int:
         text += [f"metric {suite}.{m}: {x} -> {y}" for m, (x, y) in rows.items()]
     text += [f"files {k}: {', '.join(v)}" for k, v in data["files"].items() if v]
     return _emit(args, data, "\n".join(text))
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from llmops.registry import api
+    from llmops.registry.card import to_html
+
+    name, alias, version = _parse_spec(args.spec)
+    if c := client(args):
+        from llmops.cli.registry_http import remote_card
+
+        return remote_card(c, args, name, alias, version)
+    mv = api.get_version(name, version=version, alias=alias, db_url=args.db)
+    text = api.card(name, mv.version, db_url=args.db)
+    if args.html:
+        text = to_html(text, f"{mv.name}/{mv.version} model card")
+    return write_or_print(text, args.out)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from llmops.errors import UserError
+    from llmops.registry import api, governance
+
+    store = api.get_store(args.db)
+    if args.action == "list":
+        rows = [p.to_dict() for p in store.policies(args.name)]
+        lines = [f"{p['model']:<24} {p['alias']:<12} {'protected' if p['protected'] else 'gated':<10} "
+                 f"{len(p['gates'].get('rules', []))} rule(s)  {p['gates_source']}  by {p['updated_by']}" for p in rows]
+        return _emit(args, rows, "\n".join(lines) or "(no alias policies: every alias moves freely)")
+    if not (args.name and args.alias):
+        raise UserError("policy set needs NAME (or '*') and ALIAS")
+    pol = governance.set_policy(store, _principal(args), args.name, args.alias, args.gates,
+                                protected=not args.unprotected, reason=args.reason)
+    return _emit(args, pol.to_dict(), f"{pol.model}@{pol.alias}: {'protected' if pol.protected else 'gated'}, "
+                                      f"{len(pol.gates.get('rules', []))} rule(s)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from llmops.registry import api
+
+    entries = api.get_store(args.db).audit_log(args.name)
+    lines = [f"{e.at:%Y-%m-%d %H:%M:%S}  {e.action:<12} {e.name}{'/' + str(e.version) if e.version else ''}  "
+             f"{e.actor}  {e.reason}  {json.dumps(e.detail, default=str)[:120]}" for e in entries]
+    return _emit(args, [e.to_dict() for e in entries], "\n".join(lines) or "(audit log empty)")

@@ -98,6 +98,15 @@ class OutputSection(Section):
     )
 
 
+class CardSection(Section):
+    """What the registry's model card says a model is for (Hugging Face model-card fields)."""
+
+    intended_use: str = Field("", description="What the model is for and who should use it.")
+    limitations: str = Field("", description="Known limitations, risks and out-of-scope uses.")
+    license: str | None = Field(None, description="SPDX-style license id for the card metadata (e.g. apache-2.0).")
+    tags: list[str] = Field(default_factory=list, description="Extra model-card tags.")
+
+
 class DistillSection(Section):
     teacher: str = Field("builtin:tiny-teacher", description="Frozen teacher reference (same vocabulary).")
     loss: Literal["forward_kl", "reverse_kl", "jsd"] = Field("forward_kl", description="Divergence to the teacher.")
@@ -137,6 +146,7 @@ class Recipe(Section):
     data: DataSection = Field(default_factory=DataSection)
     train: TrainSection = Field(default_factory=TrainSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    card: CardSection = Field(default_factory=CardSection, description="Model-card text: intended use, limitations.")
     distill: DistillSection | None = Field(None, description="Required when recipe is distill.")
     reward: RewardSection | None = Field(None, description="Options of recipe reward.")
     dpo: DPOSection | None = Field(None, description="Options of recipe dpo.")

@@ -16,7 +16,7 @@ import numpy as np
 
 from llmops.errors import DataError
 from llmops.eval.metrics import metric_from_spec
-from llmops.eval.stats import paired_test
+from llmops.eval.stats import bootstrap_delta_replicates, paired_test
 
 
 def evaluate(model_ref: str, suite: str | Path, out_dir: str | Path, backend: str = "hf", **overrides: Any) -> dict:
@@ -38,13 +38,7 @@ def load_results(run_dir: str | Path) -> tuple[dict, list[dict]]:
     return results, samples
 
 
-def paired_compare(
-    baseline_dir: str | Path, candidate_dir: str | Path, method: str = "bootstrap", n_resamples: int = 1000,
-    seed: int = 0,
-) -> dict[str, dict[str, Any]]:
-    """Paired significance test per metric: McNemar for binary outcomes (exact match,
-    accuracy), otherwise paired bootstrap (``method="bootstrap"``) or approximate
-    randomisation (``"randomization"``) over per-sample sufficient statistics."""
+def _paired_rows(baseline_dir: str | Path, candidate_dir: str | Path):
     base, base_rows = load_results(baseline_dir)
     cand, cand_rows = load_results(candidate_dir)
     b_prov, c_prov = base["provenance"], cand["provenance"]
@@ -52,13 +46,40 @@ def paired_compare(
         raise DataError(f"{baseline_dir} and {candidate_dir} were evaluated on different suites or data: not paired")
     if [r["index"] for r in base_rows] != [r["index"] for r in cand_rows]:
         raise DataError(f"{baseline_dir} and {candidate_dir} hold different samples: not paired")
-    out: dict[str, dict[str, Any]] = {}
     for name, info in base["metrics"].items():
-        if name not in cand["metrics"]:
-            continue
-        metric = metric_from_spec(info["spec"])
-        a = np.asarray([r["stats"][name] for r in base_rows])
-        b = np.asarray([r["stats"][name] for r in cand_rows])
+        if name in cand["metrics"]:
+            a = np.asarray([r["stats"][name] for r in base_rows])
+            b = np.asarray([r["stats"][name] for r in cand_rows])
+            yield name, info, metric_from_spec(info["spec"]), a, b
+
+
+def bootstrap_compare(
+    baseline_dir: str | Path, candidate_dir: str | Path, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Per metric: scores, delta and its paired bootstrap replicates (``deltas``).
+
+    The comparison the registry's promotion gates are given (non-inferiority with a
+    margin, superiority with Holm's correction: `llmops.registry.stats`).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, info, metric, a, b in _paired_rows(baseline_dir, candidate_dir):
+        score_a, score_b, deltas = bootstrap_delta_replicates(
+            a, b, lambda s, m=metric, o=name: m.reduce(o, s), n_resamples, seed)
+        out[name] = {"baseline": score_a, "candidate": score_b, "delta": score_b - score_a,
+                     "higher_is_better": info["higher_is_better"], "n": len(a), "test": "paired_bootstrap",
+                     "n_resamples": n_resamples, "seed": seed, "deltas": deltas.tolist()}
+    return out
+
+
+def paired_compare(
+    baseline_dir: str | Path, candidate_dir: str | Path, method: str = "bootstrap", n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Paired significance test per metric: McNemar for binary outcomes (exact match,
+    accuracy), otherwise paired bootstrap (``method="bootstrap"``) or approximate
+    randomisation (``"randomization"``) over per-sample sufficient statistics."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, info, metric, a, b in _paired_rows(baseline_dir, candidate_dir):
         res = paired_test(a, b, lambda s, m=metric, o=name: m.reduce(o, s), info["binary"], method, n_resamples, seed)
         out[name] = {
             "baseline": res.baseline, "candidate": res.candidate, "delta": res.delta, "p_value": res.p_value,

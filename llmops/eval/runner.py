@@ -294,6 +294,8 @@ def run_suite(
         "timings": {**timings, "cached": hit, "total_seconds": time.perf_counter() - t_start},
         "provenance": {
             "model_ref": model.ref if model else str(model_ref), "model_path": str(model_path), "model_hash": mhash,
+            # the folder's own hash (= the registry's version hash); model_hash also covers an adapter's base
+            "artifact_hash": model.own_sha256 if model else None,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
             "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
             "seed": suite.seed, "limit": limit, "world_size": world.size, "engine": engine_options, "backend": backend, "dtype": dtype, "device": options.get("device"),

@@ -97,6 +97,22 @@ def paired_bootstrap(
     )
 
 
+def bootstrap_delta_replicates(
+    baseline: np.ndarray, candidate: np.ndarray, reduce: Reduce, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, np.ndarray]:
+    """(baseline score, candidate score, paired bootstrap replicates of candidate - baseline).
+
+    The replicates are what a decision needs beyond a p-value for "no difference":
+    non-inferiority and superiority tests against any threshold (`llmops.registry.stats`).
+    """
+    a, b = np.asarray(baseline), np.asarray(candidate)
+    _check_paired(a, b)
+    counts = _resample_counts(len(a), n_resamples, seed)
+    sums_a, sums_b = _weighted_sums(counts, a), _weighted_sums(counts, b)
+    deltas = np.array([reduce(sb) - reduce(sa) for sa, sb in zip(sums_a, sums_b)], dtype=float)
+    return float(reduce(a.sum(0))), float(reduce(b.sum(0))), deltas
+
+
 def approximate_randomization(
     baseline: np.ndarray, candidate: np.ndarray, reduce: Reduce, n_trials: int = 1000, seed: int = 0
 ) -> PairedResult:

@@ -102,7 +102,7 @@ def attach_eval(name: str, version: int, results_dir: str | Path, db_url: str) -
 def promote(name: str, version: int, alias: str, gates: Path, db_url: str, reason: str,
             actor: str = "llmops-loop") -> dict[str, Any]:
     """Move `alias` to `version` through the gates; a refusal is a result, not an error."""
-    from llmops.eval.api import paired_compare
+    from llmops.eval.api import bootstrap_compare
     from llmops.registry import api
     from llmops.registry.entities import PromotionRefused
 
@@ -111,7 +111,7 @@ def promote(name: str, version: int, alias: str, gates: Path, db_url: str, reaso
         return {"alias": alias, "version": version, "decision": "already", "reason": f"{name}/{version} holds {alias}"}
     try:
         record = api.promote(name, version, alias, gates, actor=actor, reason=reason, db_url=db_url,
-                             compare=paired_compare)
+                             compare=bootstrap_compare)
     except PromotionRefused as exc:
         return {"alias": alias, "version": version, "decision": "refused", "reason": str(exc),
                 "rules": exc.report.get("results", [])}

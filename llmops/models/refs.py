@@ -12,6 +12,8 @@ training and serving take that object instead of resolving the string again.
 `registry:` references are resolved by a plug-in (`register_resolver`), so this layer
 does not import the registry: the registry registers itself through the
 ``llmops.model_resolvers`` entry point (or on import).
+Content hashes are `llmops.models.hashing.model_hash`: the same digest the registry stores
+for a version.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmops.errors import ModelRefError
+from llmops.models.hashing import model_hash  # noqa: F401 - re-exported: the one model hash
 from llmops.settings import downloads_allowed
 
 RefKind = Literal["builtin", "registry", "path", "hub"]
@@ -222,40 +225,3 @@ def _hub_snapshot(mref: ModelRef) -> Path:
         return Path(snapshot_download(mref.value, revision=mref.revision))
     except Exception as exc:  # noqa: BLE001
         raise ModelRefError(f"cannot download hub model `{mref.value}`: {exc}") from None
-
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".jinja", ".txt")
-
-
-def model_hash(path: str | Path) -> str:
-    """sha256 over the weight, config and tokenizer files of a model directory.
-
-    The result is cached next to the files keyed by their sizes and mtimes, so hashing a
-    large checkpoint happens once.
-    """
-    root = Path(path)
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES and p.name != ".llmops-hash.json"
-    )
-    if not files:
-        raise ModelRefError(f"{root}: no model files to hash")
-    stamp = [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-    cache = root / ".llmops-hash.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if cached.get("stamp") == stamp:
-            return cached["sha256"]
-    except (OSError, ValueError):
-        pass
-    digest = hashlib.sha256()
-    for p in files:
-        digest.update(str(p.relative_to(root)).encode())
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    result = digest.hexdigest()
-    try:
-        cache.write_text(json.dumps({"stamp": stamp, "sha256": result}))
-    except OSError:
-        pass  # read-only model directories are fine; we just recompute next time
-    return result

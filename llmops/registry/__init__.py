@@ -1,2 +1,3 @@
-"""Model registry: monotonic versions, immutable artifacts with lineage, aliases with an
-append-only audit log, and promotion gates. Start with `llmops.registry.api`."""
+"""Model registry: monotonic versions, read-only artifacts owned by one registry (local or object
+storage), lineage and model cards, aliases guarded by stored policies and statistically sound gates,
+API-key principals and append-only audit logs, an HTTP service. Start with `llmops.registry.api`."""

@@ -1,8 +1,13 @@
 """The registry's Python API (training registers, evaluation attaches, refs resolve).
 
 Every function takes an optional ``db_url`` (default: `llmops.settings.database_url`)
-and creates the schema on first use. The artifact store root is
-``$LLMOPS_REGISTRY_ROOT`` or ``$LLMOPS_HOME/registry/artifacts``.
+and creates the schema on first use. The artifact root is ``$LLMOPS_REGISTRY_ROOT``
+(a folder or an fsspec URL such as ``s3://bucket/prefix``) or a folder of
+``$LLMOPS_HOME/registry/artifacts`` private to the database's registry.
+
+These functions are for trusted in-process callers (training, the loop): they act as
+a service-role `Principal` named after `actor` unless given one. The CLI and the HTTP
+service authenticate API keys and pass the resulting principal.
 """
 
 from __future__ import annotations
@@ -14,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from llmops.models.refs import ModelRef, register_resolver
-from llmops.registry.artifacts import ArtifactStore, default_root
+from llmops.registry import governance
+from llmops.registry.artifacts import configured_root
 from llmops.registry.entities import (
     AliasEvent,
     EvalAttachment,
     ModelSummary,
     ModelVersion,
     PromotionRecord,
-    PromotionRefused,
     RegistryError,
     default_actor,
-    validate_alias,
 )
-from llmops.registry.gates import Comparator, GateEvaluator, load_gates
+from llmops.registry.gates import Comparator
+from llmops.registry.governance import Principal, local_principal
 from llmops.registry.store import SqlRegistryStore
 from llmops.settings import database_url
 
@@ -38,6 +43,7 @@ __all__ = [
     "ModelVersion",
     "alias_history",
     "attach_eval",
+    "card",
     "delete_version",
     "get_store",
     "get_version",
@@ -54,15 +60,15 @@ __all__ = [
 def get_store(db_url: str | None = None) -> SqlRegistryStore:
     """The registry store for a database (one per URL and artifact root per process)."""
     url = database_url(db_url)
-    root = default_root()
+    root = configured_root()
     key = (url, str(root))
     with _lock:
         if key not in _stores:
-            _stores[key] = SqlRegistryStore(url, ArtifactStore(root))
+            _stores[key] = SqlRegistryStore(url, root)
         return _stores[key]
 
 
-def _normalise_lineage(lineage: dict[str, Any] | None, artifact_dir: Path) -> dict[str, Any]:
+def normalise_lineage(lineage: dict[str, Any] | None, artifact_dir: Path) -> dict[str, Any]:
     out = dict(lineage or {})
     try:
         json.dumps(out)
@@ -99,7 +105,8 @@ def register_version(
     """
     artifact_dir = Path(artifact_dir).expanduser()
     mv = get_store(db_url).register(
-        name, artifact_dir, _normalise_lineage(lineage, artifact_dir), tags, description, actor
+        name, artifact_dir, normalise_lineage(lineage, artifact_dir), tags, description,
+        actor or local_principal(default_actor()).id,
     )
     log.info("registered %s (sha256 %s…)", mv.ref, mv.sha256[:12])
     return mv
@@ -114,18 +121,29 @@ def get_version(
 def resolve_registry_ref(
     name: str, alias: str | None = None, version: int | None = None, db_url: str | None = None
 ) -> Path:
-    """Local directory of `registry:NAME@ALIAS` / `registry:NAME/VERSION` (inside the store)."""
+    """Local, read-only directory of `registry:NAME@ALIAS` / `registry:NAME/VERSION`
+    (the stored folder, or a hash-verified cached download for object storage)."""
     store = get_store(db_url)
     mv = store.get_version(name, version=version, alias=alias)
-    return store.artifacts.path(mv.artifact_uri)
+    return store.artifacts.materialize(mv.artifact_uri, mv.sha256)
 
 
 def resolve_model_ref(mref: ModelRef) -> tuple[Path, dict[str, Any]]:
-    """The `registry:` resolver plugged into `llmops.models.refs` (entry point `llmops.model_resolvers`)."""
+    """The `registry:` resolver plugged into `llmops.models.refs` (entry point `llmops.model_resolvers`).
+
+    With $LLMOPS_REGISTRY_URL set, the version is fetched from `llmops registry serve`
+    (hash-verified, cached) instead of the local database."""
     name, alias, version = mref.registry_parts
+    from llmops.registry.client import RegistryClient
+
+    if client := RegistryClient.from_env():
+        info = client.show(name, str(version) if version is not None else f"@{alias or 'latest'}")
+        return client.download(name, str(info["version"])), {
+            "registry_name": name, "registry_version": info["version"], "registry_sha256": info["sha256"]}
     store = get_store()
     mv = store.get_version(name, version=version, alias=alias)
-    return store.artifacts.path(mv.artifact_uri), {"registry_name": mv.name, "registry_version": mv.version}
+    path = store.artifacts.materialize(mv.artifact_uri, mv.sha256)
+    return path, {"registry_name": mv.name, "registry_version": mv.version, "registry_sha256": mv.sha256}
 
 
 register_resolver("registry", resolve_model_ref)
@@ -139,14 +157,18 @@ def list_versions(name: str, db_url: str | None = None) -> list[ModelVersion]:
     return get_store(db_url).list_versions(name)
 
 
-def set_tags(name: str, version: int, tags: dict[str, str | None], db_url: str | None = None) -> ModelVersion:
-    """Add or change tags (a None value removes one); identity columns never change."""
-    return get_store(db_url).set_tags(name, version, tags)
+def set_tags(name: str, version: int, tags: dict[str, str | None], db_url: str | None = None,
+             actor: str | None = None, principal: Principal | None = None, reason: str = "") -> ModelVersion:
+    """Add or change tags (a None value removes one); identity columns never change. Audited."""
+    who = governance.authorize(principal or local_principal(actor), governance.TAG)
+    return get_store(db_url).set_tags(name, version, tags, actor=who.id, reason=reason)
 
 
-def delete_version(name: str, version: int, db_url: str | None = None, actor: str | None = None) -> None:
-    """Delete a version and its artifact; its number is never handed out again."""
-    get_store(db_url).delete_version(name, version, actor)
+def delete_version(name: str, version: int, db_url: str | None = None, actor: str | None = None,
+                   principal: Principal | None = None, reason: str = "") -> None:
+    """Delete a version and its artifact (admins only); its number is never handed out again. Audited."""
+    who = governance.authorize(principal or local_principal(actor), governance.DELETE)
+    get_store(db_url).delete_version(name, version, actor=who.id, reason=reason)
 
 
 def attach_eval(
@@ -157,8 +179,11 @@ def attach_eval(
     db_url: str | None = None,
     actor: str | None = None,
 ) -> EvalAttachment:
-    """Copy an evaluation result directory (results.json, samples.jsonl) onto a version."""
-    return get_store(db_url).attach_eval(name, version, results_dir, suite=suite, actor=actor)
+    """Copy an evaluation result directory (results.json, samples.jsonl) onto a version.
+
+    The results must carry the version's hash (provenance.artifact_hash or model_hash)."""
+    return get_store(db_url).attach_eval(name, version, results_dir, suite=suite,
+                                         actor=actor or local_principal(default_actor()).id)
 
 
 def set_alias(
@@ -168,9 +193,13 @@ def set_alias(
     actor: str | None = None,
     reason: str = "",
     db_url: str | None = None,
+    principal: Principal | None = None,
+    force: bool = False,
 ) -> AliasEvent:
-    """Move (or with version=None remove) an alias without gates; the move is audited."""
-    return get_store(db_url).set_alias(name, alias, version, actor=actor or default_actor(), reason=reason)
+    """Move (or with version=None remove) an alias without gates; refused on a protected alias
+    unless an admin principal forces it with a reason. Every move is audited."""
+    return governance.move_alias(get_store(db_url), principal or local_principal(actor), name, alias, version,
+                                 reason=reason, force=force)
 
 
 def alias_history(name: str, alias: str | None = None, db_url: str | None = None) -> list[AliasEvent]:
@@ -187,32 +216,13 @@ def promote(
     force: bool = False,
     db_url: str | None = None,
     compare: Comparator | None = None,
+    principal: Principal | None = None,
 ) -> PromotionRecord:
-    """Point `alias` at `version` if the gates of `alias` pass.
+    """Point `alias` at `version` if its gates pass (see `governance.promote`)."""
+    return governance.promote(get_store(db_url), principal or local_principal(actor), name, version, alias,
+                              gates_file, reason=reason, force=force, compare=compare)
 
-    Refusals raise `PromotionRefused` naming every failing rule. ``force=True`` skips
-    failing gates only for an admin (gates file `admins` or $LLMOPS_REGISTRY_ADMINS);
-    every attempt, refused or not, is recorded in the promotion log.
-    """
-    store = get_store(db_url)
-    actor = actor or default_actor()
-    validate_alias(alias)
-    config = load_gates(gates_file)
-    candidate = store.get_version(name, version=version)
-    report = GateEvaluator(store, config, compare).evaluate(candidate, alias)
-    gates_ref = str(gates_file) if gates_file else None
 
-    def record(decision: str, why: str) -> PromotionRecord:
-        return store.record_promotion(name, version, alias, decision, actor, why, report.to_dict(), gates_ref)
-
-    if force and not config.is_admin(actor):
-        record("refused", f"--force by non-admin `{actor}`: {reason}")
-        raise RegistryError(f"--force needs an admin: `{actor}` is not in the gates file's `admins`")
-    if not report.passed and not force:
-        record("refused", reason)
-        raise PromotionRefused(report.refusal(), report.to_dict())
-    forced = force and not report.passed
-    why = reason + (f" [forced past: {report.refusal()}]" if forced else "")
-    store.set_alias(name, alias, version, actor=actor, reason=why, forced=forced,
-                    expect_current=report.baseline_version)
-    return record("forced" if forced else "accepted", why)
+def card(name: str, version: int, db_url: str | None = None) -> str:
+    """The model card (README.md text) of a version."""
+    return get_store(db_url).card(name, version)

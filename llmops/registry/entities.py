@@ -30,6 +30,10 @@ class RegistryError(UserError):
     """A registry request that cannot be honoured (unknown model/version, bad alias...)."""
 
 
+class RegistryNotFound(RegistryError):
+    """An unknown model, version or alias (HTTP 404)."""
+
+
 class PromotionRefused(RegistryError):
     """A promotion stopped by a gate rule; the message names the rule."""
 
@@ -98,6 +102,8 @@ class EvalAttachment:
     sha256: str
     attached_by: str
     attached_at: datetime
+    results_uri: str = ""
+    model_hash: str | None = None  # the version hash the results carried when attached
 
     def scores(self) -> dict[str, float]:
         """metric -> score, whatever shape the metric entry has."""
@@ -147,6 +153,43 @@ class PromotionRecord:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["at"] = _iso(self.at)
+        return d
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One append-only audit record: tag change, deletion, forced alias move, policy change."""
+
+    id: int
+    action: str
+    name: str
+    version: int | None
+    actor: str
+    reason: str
+    detail: dict[str, Any]
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["at"] = _iso(self.at)
+        return d
+
+
+@dataclass(frozen=True)
+class AliasPolicy:
+    """Whether an alias is protected and the gates (an `AliasGates` document) that guard it."""
+
+    model: str  # a model name, or "*" for every model
+    alias: str
+    protected: bool
+    gates: dict[str, Any]
+    gates_source: str
+    updated_by: str
+    updated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["updated_at"] = _iso(self.updated_at)
         return d
 
 

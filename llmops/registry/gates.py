@@ -1,37 +1,41 @@
-"""Promotion gates: YAML rules a version must pass before an alias may point at it.
+"""Promotion gates: rules a version must pass before an alias may point at it.
 
 ```yaml
-admins: [alice]                 # who may --force past failing gates
 aliases:
   production:
     rules:
       - {type: metric_threshold, suite: docstrings, metric: rougeL, min: 0.20}
-      - {type: no_regression, suite: docstrings, metrics: [rougeL], alpha: 0.05}
+      - {type: no_regression, suite: docstrings, metrics: [rougeL], margin: 0.01, alpha: 0.05}
+      - {type: better, suite: docstrings, metrics: [rougeL, bleu], alpha: 0.05, require: any}
       - {type: required_tags, tags: {reviewed: "yes"}}
       - {type: requires_alias, alias: staging}
 ```
-`no_regression` compares the candidate with the version that currently holds the alias
-(or `against`) over their attached results of the same suite, with the paired test the
-caller passes in (`compare`; the CLI and the loop pass the evaluation harness's
-`llmops.eval.api.paired_compare`): the registry sits below the harness and never imports it.
-Aliases without an entry have no gates.
+`no_regression` is a non-inferiority test with a declared margin and `better` a
+superiority test with Holm's correction across metrics (`llmops.registry.stats`); both
+compare the candidate with the version holding the alias (or `against`) over their
+attached results of the same suite, through a comparison function the *caller* injects
+(the CLI passes the evaluation harness's `bootstrap_compare`): the registry never imports
+the harness. Who may force a promotion is a matter of API-key roles, not of this file.
+Protected aliases take their gates from the alias policy stored in the database.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmops.config.loader import load_yaml_model
 from llmops.errors import ConfigError
 from llmops.registry.entities import LINEAGE_KEYS, EvalAttachment, ModelVersion
-from llmops.registry.store import RegistryStore
+from llmops.registry.interface import RegistryStore
+from llmops.registry.stats import TestResult, holm, noninferiority, superiority
 
+# (baseline results dir, candidate results dir) -> {metric: {baseline, candidate, delta,
+#  higher_is_better, deltas: [paired bootstrap replicates of delta], ...}}
 Comparator = Callable[[Path, Path], dict[str, dict[str, Any]]]
 
 
@@ -54,15 +58,30 @@ class MetricThreshold(_Rule):
         return self
 
 
-class NoRegression(_Rule):
-    type: Literal["no_regression"]
+class _Comparison(_Rule):
     suite: str = Field(description="Suite evaluated on both the candidate and the current holder.")
-    metrics: list[str] | None = Field(None, description="Metrics to compare (default: all the paired test reports).")
+    metrics: list[str] | None = Field(None, description="Metrics to compare (default: all the comparison reports).")
     against: str | None = Field(None, description="Alias whose holder is the baseline (default: the target alias).")
-    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
-    tolerance: float = Field(0.0, ge=0, description="A worsening smaller than this never counts.")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level.")
     lower_is_better: list[str] = Field(
         default_factory=list, description="Metrics where smaller is better (besides those the harness marks so).")
+
+
+class NoRegression(_Comparison):
+    """Non-inferiority: every metric's change must be shown (at alpha) to exceed -margin."""
+
+    type: Literal["no_regression"]
+    margin: float = Field(..., ge=0, description="Largest worsening still acceptable (metric units); declared, "
+                                                 "never implied: 0 demands evidence of no worsening at all.")
+
+
+class Better(_Comparison):
+    """Superiority: the change must exceed `min_delta`, significantly after Holm's correction."""
+
+    type: Literal["better"]
+    min_delta: float = Field(0.0, ge=0, description="Improvement that must be exceeded (metric units).")
+    require_significance: bool = Field(True, description="False: the point estimate alone decides (not advised).")
+    require: Literal["all", "any"] = Field("all", description="Which metrics must be better.")
 
 
 class RequiredTags(_Rule):
@@ -81,7 +100,8 @@ class RequiresAlias(_Rule):
 
 
 Rule = Annotated[
-    MetricThreshold | NoRegression | RequiredTags | RequiredLineage | RequiresAlias, Field(discriminator="type")
+    MetricThreshold | NoRegression | Better | RequiredTags | RequiredLineage | RequiresAlias,
+    Field(discriminator="type"),
 ]
 
 
@@ -92,12 +112,15 @@ class AliasGates(BaseModel):
 
 class GatesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    admins: list[str] = Field(default_factory=list, description="Actors allowed to --force a promotion.")
+    admins: Any = Field(None, description="Removed: forcing needs an API key with the admin role.")
     aliases: dict[str, AliasGates] = Field(default_factory=dict, description="Alias -> its gate rules.")
 
-    def is_admin(self, actor: str) -> bool:
-        env = {a.strip() for a in os.environ.get("LLMOPS_REGISTRY_ADMINS", "").split(",") if a.strip()}
-        return actor in set(self.admins) | env
+    @field_validator("admins")
+    @classmethod
+    def _no_admins(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("`admins` is no longer read: who may force is the role of the API key (admin)")
+        return None
 
 
 def load_gates(path: str | Path | None) -> GatesConfig:
@@ -113,6 +136,7 @@ class RuleResult:
     type: str
     passed: bool
     detail: str
+    tests: list[dict[str, Any]] = field(default_factory=list)  # test, estimate, interval, p-value per metric
 
 
 @dataclass
@@ -146,23 +170,30 @@ def _latest_eval(evals: list[EvalAttachment], suite: str) -> EvalAttachment | No
     return matching[-1] if matching else None
 
 
+def _no_comparator(baseline: Path, candidate: Path) -> dict[str, dict[str, Any]]:
+    raise ConfigError("no_regression/better gates need a comparison function: promote through the CLI, the "
+                      "registry service or pass `compare=llmops.eval.api.bootstrap_compare`")
+
+
 class GateEvaluator:
     """Checks one candidate against the rules of one alias."""
 
     def __init__(self, store: RegistryStore, config: GatesConfig, compare: Comparator | None = None) -> None:
         self.store = store
         self.config = config
-        self.compare = compare
+        self.compare = compare or _no_comparator
+        self._tests: list[dict[str, Any]] = []
 
-    def evaluate(self, candidate: ModelVersion, alias: str) -> GateReport:
+    def evaluate(self, candidate: ModelVersion, alias: str, gates: AliasGates | None = None) -> GateReport:
         holder = self.store.alias_version(candidate.name, alias)
         report = GateReport(candidate.name, candidate.version, alias, holder)
-        gates = self.config.aliases.get(alias, AliasGates())
+        gates = gates if gates is not None else self.config.aliases.get(alias, AliasGates())
         evals = self.store.evals(candidate.name, candidate.version)
         for i, rule in enumerate(gates.rules):
             label = rule.name or f"{rule.type}#{i + 1}"
+            self._tests = []
             passed, detail = getattr(self, f"_check_{rule.type}")(rule, candidate, alias, evals)
-            report.results.append(RuleResult(label, rule.type, passed, detail))
+            report.results.append(RuleResult(label, rule.type, passed, detail, self._tests))
         return report
 
     def _check_metric_threshold(self, rule: MetricThreshold, cand: ModelVersion, alias: str, evals) -> tuple[bool, str]:
@@ -178,39 +209,70 @@ class GateEvaluator:
             return False, f"{rule.metric} on {rule.suite} = {score:.4g} > max {rule.max:g}"
         return True, f"{rule.metric} on {rule.suite} = {score:.4g}"
 
-    def _check_no_regression(self, rule: NoRegression, cand: ModelVersion, alias: str, evals) -> tuple[bool, str]:
+    def _comparison(self, rule: _Comparison, cand: ModelVersion, alias: str, evals):
+        """(baseline version, {metric: row}) or (None, reason the rule is decided without a test)."""
         against = rule.against or alias
         base_version = self.store.alias_version(cand.name, against)
         if base_version is None:
-            return True, f"no current `{against}` version to compare with"
+            return None, (True, f"no current `{against}` version to compare with")
         if base_version == cand.version:
-            return True, f"candidate already holds `{against}`"
+            return None, (True, f"candidate already holds `{against}`")
         cand_ev = _latest_eval(evals, rule.suite)
         base_ev = _latest_eval(self.store.evals(cand.name, base_version), rule.suite)
         if cand_ev is None or base_ev is None:
             missing = f"{cand.name}/{cand.version}" if cand_ev is None else f"{cand.name}/{base_version} ({against})"
-            return False, f"{missing} has no evaluation on suite `{rule.suite}` to compare"
-        if self.compare is None:
-            raise ConfigError(f"rule `{rule.name or rule.type}`: no_regression gates need a paired comparison "
-                              "function (pass compare=llmops.eval.api.paired_compare)")
-        comparison = self.compare(base_ev.results_path, cand_ev.results_path)
+            return None, (False, f"{missing} has no evaluation on suite `{rule.suite}` to compare")
+        comparison = self.compare(self.store.eval_dir(base_ev), self.store.eval_dir(cand_ev))
         metrics = rule.metrics or sorted(comparison)
-        worse = []
-        for metric in metrics:
-            row = comparison.get(metric)
-            if row is None:
-                return False, f"paired test has no metric `{metric}` (has {sorted(comparison)})"
-            delta = float(row["delta"])
-            lower_better = metric in rule.lower_is_better or row.get("higher_is_better") is False
-            change = -delta if lower_better else delta
-            if change < -rule.tolerance and float(row["p_value"]) < rule.alpha:
-                worse.append(
-                    f"{metric} {row['baseline']:.4g} -> {row['candidate']:.4g} "
-                    f"(delta {delta:+.4g}, p={float(row['p_value']):.3g} < {rule.alpha:g}, {row.get('test', 'paired')})"
-                )
+        absent = [m for m in metrics if m not in comparison or "deltas" not in comparison[m]]
+        if absent or not metrics:
+            return None, (False, f"the comparison has no bootstrap replicates for {absent or 'any metric'} "
+                                 f"(has {sorted(comparison)})")
+        return (base_version, against), {m: comparison[m] for m in metrics}
+
+    @staticmethod
+    def _higher_better(rule: _Comparison, metric: str, row: dict[str, Any]) -> bool:
+        return not (metric in rule.lower_is_better or row.get("higher_is_better") is False)
+
+    def _check_no_regression(self, rule: NoRegression, cand: ModelVersion, alias: str, evals) -> tuple[bool, str]:
+        base, rows = self._comparison(rule, cand, alias, evals)
+        if base is None:
+            return rows
+        (base_version, against) = base
+        worse, results = [], []
+        for metric, row in rows.items():
+            res = noninferiority(metric, row["delta"], row["deltas"], rule.margin, rule.alpha,
+                                 self._higher_better(rule, metric, row))
+            results.append(res)
+            if not res.passed:
+                worse.append(f"{metric} {row['baseline']:.4g} -> {row['candidate']:.4g} (change {res.estimate:+.4g}, "
+                             f"{res.confidence:.0%} CI [{res.interval[0]:+.4g}, {res.interval[1]:+.4g}], "
+                             f"p={res.p_value:.3g} for change <= -{rule.margin:g}, alpha {rule.alpha:g})")
+        self._tests = [r.to_dict() for r in results]
         if worse:
-            return False, f"significant regression vs {cand.name}/{base_version} ({against}): " + "; ".join(worse)
-        return True, f"no significant regression vs {cand.name}/{base_version} on {', '.join(metrics)}"
+            return False, (f"not shown non-inferior (margin {rule.margin:g}) to {cand.name}/{base_version} "
+                           f"({against}): " + "; ".join(worse))
+        return True, (f"non-inferior to {cand.name}/{base_version} within margin {rule.margin:g} on "
+                      + ", ".join(f"{r.metric} (p={r.p_value:.3g})" for r in results))
+
+    def _check_better(self, rule: Better, cand: ModelVersion, alias: str, evals) -> tuple[bool, str]:
+        base, rows = self._comparison(rule, cand, alias, evals)
+        if base is None:
+            return rows
+        (base_version, against) = base
+        raw = [superiority(m, row["delta"], row["deltas"], rule.min_delta, rule.alpha,
+                           self._higher_better(rule, m, row)) for m, row in rows.items()]
+        adjusted = holm([r.p_value for r in raw])
+        results = []
+        for r, p_adj in zip(raw, adjusted):
+            ok = (p_adj < rule.alpha) if rule.require_significance else r.estimate > rule.min_delta
+            results.append(TestResult(**{**r.__dict__, "p_adjusted": p_adj, "passed": ok}))
+        self._tests = [r.to_dict() for r in results]
+        passed = all(r.passed for r in results) if rule.require == "all" else any(r.passed for r in results)
+        summary = "; ".join(f"{r.metric} change {r.estimate:+.4g} (CI [{r.interval[0]:+.4g}, {r.interval[1]:+.4g}], "
+                            f"p={r.p_value:.3g}, Holm p={r.p_adjusted:.3g})" for r in results)
+        verdict = "better" if passed else f"not shown better ({rule.require} of the metrics, alpha {rule.alpha:g})"
+        return passed, f"{verdict} than {cand.name}/{base_version} ({against}) by > {rule.min_delta:g}: {summary}"
 
     def _check_required_tags(self, rule: RequiredTags, cand: ModelVersion, alias: str, evals) -> tuple[bool, str]:
         missing = [

@@ -6,7 +6,14 @@ import abc
 from pathlib import Path
 from typing import Any
 
-from llmops.registry.entities import AliasEvent, EvalAttachment, ModelSummary, ModelVersion, PromotionRecord
+from llmops.registry.entities import (
+    AliasEvent,
+    AliasPolicy,
+    EvalAttachment,
+    ModelSummary,
+    ModelVersion,
+    PromotionRecord,
+)
 
 
 class RegistryStore(abc.ABC):
@@ -33,10 +40,11 @@ class RegistryStore(abc.ABC):
     def list_versions(self, name: str) -> list[ModelVersion]: ...
 
     @abc.abstractmethod
-    def delete_version(self, name: str, version: int, actor: str | None = None) -> None: ...
+    def delete_version(self, name: str, version: int, actor: str | None = None, reason: str = "") -> None: ...
 
     @abc.abstractmethod
-    def set_tags(self, name: str, version: int, tags: dict[str, str]) -> ModelVersion: ...
+    def set_tags(self, name: str, version: int, tags: dict[str, str | None], actor: str | None = None,
+                 reason: str = "") -> ModelVersion: ...
 
     @abc.abstractmethod
     def attach_eval(
@@ -45,6 +53,16 @@ class RegistryStore(abc.ABC):
 
     @abc.abstractmethod
     def evals(self, name: str, version: int) -> list[EvalAttachment]: ...
+
+    @abc.abstractmethod
+    def eval_dir(self, ev: EvalAttachment) -> Path: ...
+
+    @abc.abstractmethod
+    def policy(self, model: str, alias: str) -> AliasPolicy | None: ...
+
+    @abc.abstractmethod
+    def set_policy(self, model: str, alias: str, protected: bool, gates: dict[str, Any], gates_source: str,
+                   actor: str, reason: str = "") -> AliasPolicy: ...
 
     @abc.abstractmethod
     def alias_version(self, name: str, alias: str) -> int | None: ...

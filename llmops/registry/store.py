@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from llmops.db import session_factory
 from llmops.db.engine import read_only_session
 from llmops.errors import DataError
-from llmops.registry.artifacts import ArtifactStore, validate_name
+from llmops.registry.artifacts import card_uri, validate_name
+from llmops.registry.governance_store import GovernanceMixin
+from llmops.registry.storage import open_artifacts
 from llmops.registry.entities import (
     AliasEvent,
     EvalAttachment,
@@ -30,6 +32,7 @@ from llmops.registry.entities import (
     ModelVersion,
     PromotionRecord,
     RegistryError,
+    RegistryNotFound,
     default_actor,
     validate_alias,
 )
@@ -39,9 +42,11 @@ from llmops.registry.tables import (
     AliasEventRow,
     AliasRow,
     EvalResultRow,
+    AuditRow,
     ModelVersionRow,
     PromotionRow,
     RegisteredModelRow,
+    RegistryMetaRow,
     utcnow,
 )
 from llmops.db.schema import ensure_schema
@@ -74,14 +79,29 @@ def suite_name(results: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
-class SqlRegistryStore(RegistryStore):
-    """The registry on the shared SQLAlchemy database (SQLite or PostgreSQL)."""
+def results_model_hashes(results: dict[str, Any]) -> set[str]:
+    """The model hashes an evaluation result carries (provenance.artifact_hash / model_hash)."""
+    prov = results.get("provenance") if isinstance(results.get("provenance"), dict) else {}
+    return {h for h in (prov.get("artifact_hash"), prov.get("model_hash"), results.get("model_hash"))
+            if isinstance(h, str) and h}
 
-    def __init__(self, db_url: str | None = None, artifacts: ArtifactStore | None = None) -> None:
+
+class SqlRegistryStore(GovernanceMixin, RegistryStore):
+    """The registry on the shared SQLAlchemy database (SQLite or PostgreSQL).
+
+    `root` is the artifact root (a path or an fsspec URL); default: `artifacts.default_root`.
+    The root must belong to this database's registry (see `llmops.registry.artifacts`).
+    """
+
+    def __init__(self, db_url: str | None = None, root: str | None = None) -> None:
         self.url = database_url(db_url)
         ensure_schema(self.url, REGISTRY_HEAD)
         self._sessions = session_factory(self.url)
-        self.artifacts = artifacts or ArtifactStore()
+        with self._read() as s:
+            self.registry_id = s.scalar(select(RegistryMetaRow.value).where(RegistryMetaRow.key == "registry_id"))
+        if not self.registry_id:
+            raise RegistryError(f"database {self.url} has no registry id (registry_meta): run the migrations")
+        self.artifacts = open_artifacts(root, self.registry_id)
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
@@ -99,7 +119,7 @@ class SqlRegistryStore(RegistryStore):
     def _model(self, s: Session, name: str) -> RegisteredModelRow:
         row = s.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == name))
         if row is None:
-            raise RegistryError(f"no registered model named `{name}`")
+            raise RegistryNotFound(f"no registered model named `{name}`")
         return row
 
     def _ensure_model(self, s: Session, name: str) -> int:
@@ -140,8 +160,8 @@ class SqlRegistryStore(RegistryStore):
     def register(self, name, artifact_dir, lineage=None, tags=None, description="", actor=None) -> ModelVersion:
         validate_name(name)
         tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        staging, digest, n_bytes = self.artifacts.stage(artifact_dir)
-        final: Path | None = None
+        staged = self.artifacts.stage(artifact_dir)
+        stored = None
         try:
             with self._tx() as s:
                 model_id = self._ensure_model(s, name)
@@ -152,14 +172,13 @@ class SqlRegistryStore(RegistryStore):
                     .returning(RegisteredModelRow.next_version)
                 ).scalar_one()
                 version = nxt - 1
-                stored = self.artifacts.commit(staging, name, version, digest, n_bytes)
-                final = self.artifacts.path(stored.uri)
+                stored = self.artifacts.commit(staged, name, version)
                 row = ModelVersionRow(
                     model_id=model_id,
                     version=version,
                     artifact_uri=stored.uri,
                     artifact_sha256=stored.sha256,
-                    artifact_bytes=n_bytes,
+                    artifact_bytes=stored.n_bytes,
                     lineage=dict(lineage or {}),
                     tags=tags,
                     description=description,
@@ -169,10 +188,11 @@ class SqlRegistryStore(RegistryStore):
                 s.flush()
                 view = self._view(name, row, [])
         except BaseException:
-            self.artifacts.discard(staging)
-            if final is not None:
-                self.artifacts.discard(final)
+            self.artifacts.discard(staged)
+            if stored is not None:
+                self.artifacts.remove(stored.uri)
             raise
+        self.refresh_card(name, view.version)
         return view
 
     def _version_row(self, s: Session, model: RegisteredModelRow, version: int) -> ModelVersionRow:
@@ -180,7 +200,7 @@ class SqlRegistryStore(RegistryStore):
             select(ModelVersionRow).where(ModelVersionRow.model_id == model.id, ModelVersionRow.version == version)
         )
         if row is None:
-            raise RegistryError(f"model `{model.name}` has no version {version}")
+            raise RegistryNotFound(f"model `{model.name}` has no version {version}")
         return row
 
     def get_version(self, name, version=None, alias=None) -> ModelVersion:
@@ -192,12 +212,12 @@ class SqlRegistryStore(RegistryStore):
                     newest = select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id)
                     version = s.scalar(newest)
                     if version is None:
-                        raise RegistryError(f"model `{name}` has no versions")
+                        raise RegistryNotFound(f"model `{name}` has no versions")
                 else:
                     validate_alias(alias)
                     version = self._alias_target(s, model.id, alias)
                     if version is None:
-                        raise RegistryError(f"model `{name}` has no alias `{alias}`")
+                        raise RegistryNotFound(f"model `{name}` has no alias `{alias}`")
             row = self._version_row(s, model, int(version))
             return self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
 
@@ -222,57 +242,82 @@ class SqlRegistryStore(RegistryStore):
             )
             return [self._view(name, r, aliases.get(r.version, [])) for r in rows]
 
-    def delete_version(self, name, version, actor=None) -> None:
+    def delete_version(self, name, version, actor=None, reason="") -> None:
         with self._tx() as s:
             model = self._model(s, name)
             row = self._version_row(s, model, version)
             held = sorted(a for v, al in self._aliases_of(s, model.id).items() if v == version for a in al)
             if held:
                 raise RegistryError(f"{name}/{version} is held by alias(es) {', '.join(held)}: move them first")
-            uri = row.artifact_uri
+            uris = [row.artifact_uri, *(e.results_uri for e in row.evals)]
+            s.add(AuditRow(action="delete", model_name=name, version=version, actor=actor or default_actor(),
+                           reason=reason or "", detail={"sha256": row.artifact_sha256, "uri": row.artifact_uri}))
             s.delete(row)
-        self.artifacts.remove(uri)
+        for uri in uris:
+            if uri.split("/", 1)[0] in ("models", "evals"):  # never what an older layout put elsewhere
+                self.artifacts.remove(uri)
+        self.artifacts.remove(card_uri(name, version))
 
-    def set_tags(self, name, version, tags) -> ModelVersion:
+    def set_tags(self, name, version, tags, actor=None, reason="") -> ModelVersion:
         with self._tx() as s:
             model = self._model(s, name)
             row = self._version_row(s, model, version)
-            merged = dict(row.tags or {})
+            before = dict(row.tags or {})
+            merged = dict(before)
             for k, v in tags.items():
                 if v is None:
                     merged.pop(str(k), None)
                 else:
                     merged[str(k)] = str(v)
             row.tags = merged
+            changes = {k: [before.get(k), merged.get(k)] for k in sorted(set(before) | set(merged))
+                       if before.get(k) != merged.get(k)}
+            s.add(AuditRow(action="tags", model_name=name, version=version, actor=actor or default_actor(),
+                           reason=reason or "", detail={"changes": changes}))
             s.flush()
-            return self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
+            view = self._view(name, row, self._aliases_of(s, model.id).get(row.version, []))
+        self.refresh_card(name, version)
+        return view
 
     # --- evaluation results ----------------------------------------------------------
     def attach_eval(self, name, version, results_dir, suite=None, actor=None) -> EvalAttachment:
         src = Path(results_dir).expanduser()
         results = _read_results(src)
         suite = suite or suite_name(results, src.name)
-        self.get_version(name, version)  # fail before copying anything
-        stored = self.artifacts.copy_into(src, f"_evals/{validate_name(name)}/{int(version)}/{uuid.uuid4().hex[:12]}")
+        mv = self.get_version(name, version)  # fail before copying anything
+        carried = results_model_hashes(results)
+        if mv.sha256 not in carried:
+            got = ", ".join(sorted(h[:12] + "…" for h in carried)) or "no model hash"
+            raise RegistryError(
+                f"{src}/results.json: evaluated model hash {got} is not {name}/{version}'s hash "
+                f"{mv.sha256[:12]}…: attach only an evaluation of this version (e.g. of registry:{name}/{version})"
+            )
+        stored = self.artifacts.copy_into(src, f"evals/{validate_name(name)}/{int(version)}/{uuid.uuid4().hex[:12]}")
         try:
             with self._tx() as s:
                 row_v = self._version_row(s, self._model(s, name), version)
                 row = EvalResultRow(
                     version_id=row_v.id, suite=suite, metrics=results["metrics"], results_uri=stored.uri,
-                    results_sha256=stored.sha256, attached_by=actor or default_actor(),
+                    results_sha256=stored.sha256, attached_by=actor or default_actor(), model_hash=mv.sha256,
                 )
                 s.add(row)
                 s.flush()
-                return self._eval_view(name, version, row)
+                view = self._eval_view(name, version, row)
         except BaseException:
             self.artifacts.remove(stored.uri)
             raise
+        self.refresh_card(name, version)
+        return view
 
     def _eval_view(self, name: str, version: int, row: EvalResultRow) -> EvalAttachment:
         return EvalAttachment(
             row.id, name, version, row.suite, dict(row.metrics), self.artifacts.path(row.results_uri, must_exist=False),
-            row.results_sha256, row.attached_by, row.attached_at,
+            row.results_sha256, row.attached_by, row.attached_at, row.results_uri, row.model_hash,
         )
+
+    def eval_dir(self, ev: EvalAttachment) -> Path:
+        """A local directory with an attached result (downloaded and verified for object storage)."""
+        return self.artifacts.materialize(ev.results_uri, ev.sha256) if ev.results_uri else ev.results_path
 
     def evals(self, name, version) -> list[EvalAttachment]:
         with self._read() as s:
@@ -300,7 +345,7 @@ class SqlRegistryStore(RegistryStore):
             # Lock the model row (PostgreSQL) so concurrent moves of its aliases serialise.
             model = s.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == name).with_for_update())
             if model is None:
-                raise RegistryError(f"no registered model named `{name}`")
+                raise RegistryNotFound(f"no registered model named `{name}`")
             if version is not None:
                 self._version_row(s, model, int(version))
             row = s.scalar(select(AliasRow).where(AliasRow.model_id == model.id, AliasRow.alias == alias))
@@ -312,7 +357,7 @@ class SqlRegistryStore(RegistryStore):
                 )
             if version is None:
                 if row is None:
-                    raise RegistryError(f"model `{name}` has no alias `{alias}`")
+                    raise RegistryNotFound(f"model `{name}` has no alias `{alias}`")
                 s.delete(row)
             elif row is None:
                 s.add(AliasRow(model_id=model.id, alias=alias, version=int(version)))
@@ -324,8 +369,14 @@ class SqlRegistryStore(RegistryStore):
                 reason=reason or "", forced=bool(forced),
             )
             s.add(event)
+            if forced:
+                s.add(AuditRow(action="force_alias", model_name=name, version=version, actor=event.actor,
+                               reason=reason or "", detail={"alias": alias, "from": current, "to": version}))
             s.flush()
-            return self._event_view(event)
+            view = self._event_view(event)
+        for v in {current, version} - {None}:
+            self.refresh_card(name, v)
+        return view
 
     @staticmethod
     def _event_view(e: AliasEventRow) -> AliasEvent:
@@ -346,7 +397,9 @@ class SqlRegistryStore(RegistryStore):
             )
             s.add(row)
             s.flush()
-            return PromotionRecord(row.id, name, version, alias, decision, actor, row.reason, report, row.at)
+            record = PromotionRecord(row.id, name, version, alias, decision, actor, row.reason, report, row.at)
+        self.refresh_card(name, version)
+        return record
 
     def promotions(self, name) -> list[PromotionRecord]:
         with self._read() as s:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from llmops.db.base import Base
@@ -43,7 +43,7 @@ class ModelVersionRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     artifact_uri: Mapped[str] = mapped_column(String(512), nullable=False)  # relative to the artifact root
     artifact_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    artifact_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    artifact_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)  # 64-bit: models pass 2 GiB
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     description: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -65,6 +65,7 @@ class EvalResultRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     results_uri: Mapped[str] = mapped_column(String(512), nullable=False)  # copy inside the artifact root
     results_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    model_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the version hash the results carry
     attached_by: Mapped[str] = mapped_column(String(128), nullable=False)
     attached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
@@ -115,7 +116,47 @@ class PromotionRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+class RegistryMetaRow(Base):
+    """Key/value facts about this registry; `registry_id` names it in its artifact root's marker."""
+
+    __tablename__ = "registry_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class AliasPolicyRow(Base):
+    """Which aliases are protected and which gates guard them (`model_name` "*" = every model)."""
+
+    __tablename__ = "registry_alias_policies"
+    __table_args__ = (UniqueConstraint("model_name", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    alias: Mapped[str] = mapped_column(String(64), nullable=False)
+    protected: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # one AliasGates document
+    gates_source: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class AuditRow(Base):
+    """Append-only: tag changes, deletions, forced alias moves and policy changes (who, what, why)."""
+
+    __tablename__ = "registry_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    model_name: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 # The newest alembic revision of the `registry` branch; a test keeps it in sync.
-REGISTRY_HEAD = "registry_0001"
-APPEND_ONLY_TABLES = ("registry_alias_events", "registry_promotions")
+REGISTRY_HEAD = "registry_0002"
+APPEND_ONLY_TABLES = ("registry_alias_events", "registry_promotions", "registry_audit")
 IMMUTABLE_VERSION_COLUMNS = ("model_id", "version", "artifact_uri", "artifact_sha256", "artifact_bytes", "lineage")

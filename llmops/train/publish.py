@@ -67,5 +67,7 @@ def register_final(loaded: LoadedRecipe, manifest: dict[str, Any], final: Path) 
         "dataset_fingerprints": manifest.get("dataset_fingerprints"),
         "feedback_snapshot_id": manifest.get("feedback_snapshot_id"),
         "run_id": manifest["run_id"],
+        "training": {k: manifest.get(k) for k in ("steps_completed", "max_steps", "wall_time_s", "final_metrics",
+                                                  "world_size", "mixed_precision", "device") if k in manifest},
     }
     return register_version(name, final, lineage=lineage, tags={"recipe": recipe.recipe}).ref

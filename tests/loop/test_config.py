@@ -24,7 +24,7 @@ def test_shipped_loop_config_resolves_paths_relative_to_itself():
     assert {r.name for r in rules.rules} == {"production-rating-drop", "prompt-drift"}
     assert all(a.type == "log" for r in rules.rules for a in r.actions)  # the loop retrains, not the rules
     gates = load_gates(cfg.promote.gates)
-    assert [r.type for r in gates.aliases["production"].rules] == ["requires_alias", "metric_threshold", "no_regression"]
+    assert [r.type for r in gates.aliases["production"].rules] == ["requires_alias", "metric_threshold", "no_regression", "no_regression"]
 
 
 @pytest.mark.parametrize(("patch", "message"), [

@@ -57,6 +57,14 @@ def test_lineage_and_the_alias_moves_only_through_gates(quickstart_fast):
     assert all(not e.forced for e in moves)
     state = json.loads((out / "state.json").read_text())
     assert state["stages"]["promote_v1"]["result"]["production"]["decision"] == "accepted"
+    # a card per version, in the Hugging Face format, with the attached metrics and their intervals
+    from huggingface_hub import ModelCard
+
+    for mv in (v1, v2):
+        card = ModelCard.load(out / "registry" / "cards" / "docs" / str(mv.version) / "README.md")
+        assert card.data.base_model and {r.metric_type for r in card.data.eval_results} >= {"rougeL", "bleu"}
+        assert all(r.metric_args and "ci_low" in r.metric_args for r in card.data.eval_results)
+        assert "## Promotion history" in card.text and mv.sha256 in card.text
 
 
 def test_rerun_skips_finished_stages(quickstart_fast, capsys):

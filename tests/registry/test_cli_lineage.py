@@ -8,7 +8,7 @@ from llmops.cli.main import main
 from llmops.registry import api
 from llmops.registry.lineage import build_graph, to_dot, to_html, to_mermaid
 
-from .helpers import make_eval_dir, make_model_dir
+from .helpers import make_eval_dir, make_key, make_model_dir
 
 
 def _run(capsys, *argv) -> tuple[int, str]:
@@ -16,7 +16,10 @@ def _run(capsys, *argv) -> tuple[int, str]:
     return rc, capsys.readouterr().out
 
 
-def test_cli_register_show_alias_diff_list(sqlite_url, tmp_path, capsys):
+def test_cli_register_show_alias_diff_list(sqlite_url, tmp_path, capsys, monkeypatch):
+    rc = main(["registry", "register", "docs", str(tmp_path), "--db", sqlite_url])
+    assert rc == 2 and "LLMOPS_API_KEY" in capsys.readouterr().err  # writes are never anonymous
+    monkeypatch.setenv("LLMOPS_API_KEY", make_key(sqlite_url, "service", "ci-bot"))
     a = make_model_dir(tmp_path / "a", "one")
     b = make_model_dir(tmp_path / "b", "two")
     (b / "extra.json").write_text("{}")
@@ -27,7 +30,11 @@ def test_cli_register_show_alias_diff_list(sqlite_url, tmp_path, capsys):
     assert rc == 0 and json.loads(out)["version"] == 1
     lin.write_text(json.dumps({"parent_version": 1, "run_id": "run-2"}))
     _run(capsys, "registry", "register", "docs", str(b), "--lineage", str(lin), "--db", sqlite_url)
-    api.attach_eval("docs", 2, make_eval_dir(tmp_path / "ev", "docstrings", {"rougeL": 0.3}), db_url=sqlite_url)
+    v2 = api.get_version("docs", 2, db_url=sqlite_url)
+    assert v2.created_by.startswith("key:") and v2.created_by.endswith(":ci-bot")
+    ev = make_eval_dir(tmp_path / "ev", "docstrings", {"rougeL": 0.3}, model_hash=v2.sha256)
+    rc, _ = _run(capsys, "registry", "attach-eval", "docs/2", str(ev), "--db", sqlite_url)
+    assert rc == 0
     rc, out = _run(capsys, "registry", "alias", "docs", "production", "2", "--reason", "go", "--db", sqlite_url)
     assert rc == 0 and "None -> 2" in out
     rc, out = _run(capsys, "registry", "show", "docs@production", "--verify", "--db", sqlite_url, "--json")

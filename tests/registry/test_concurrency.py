@@ -51,5 +51,5 @@ def test_concurrent_registrations_get_dense_unique_versions(backend, request, tm
     stored = [v.version for v in api.list_versions("busy", db_url=url)]
     assert stored == list(range(1, N_PROCS * PER_PROC + 1))
     # every version got its own, complete artifact copy
-    assert sorted(p.name for p in (registry_root / "busy").iterdir()) == sorted(str(v) for v in stored)
+    assert sorted(p.name for p in (registry_root / "models" / "busy").iterdir()) == sorted(str(v) for v in stored)
     assert not any((registry_root / ".staging").iterdir())

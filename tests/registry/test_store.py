@@ -16,7 +16,7 @@ from llmops.registry import api
 from llmops.registry.artifacts import ArtifactError, ArtifactStore
 from llmops.registry.entities import RegistryError
 
-from .helpers import make_eval_dir, make_model_dir
+from .helpers import admin, make_eval_dir, make_model_dir
 
 
 def test_register_copies_artifact_and_records_lineage(db_url, tmp_path, registry_root):
@@ -25,7 +25,7 @@ def test_register_copies_artifact_and_records_lineage(db_url, tmp_path, registry
     mv = api.register_version("docs", src, lineage={"run_id": "r1", "recipe_hash": "abc"}, tags={"team": "x"},
                               db_url=db_url)
     assert (mv.name, mv.version) == ("docs", 1)
-    assert mv.artifact_path == (registry_root / "docs" / "1").resolve()
+    assert mv.artifact_path == (registry_root / "models" / "docs" / "1").resolve()
     assert (mv.artifact_path / "model.safetensors").read_text() == "v1"
     assert mv.lineage == {"run_id": "r1", "recipe_hash": "abc", "base_model_ref": "builtin:tiny"}
     # the client's directory is never what the registry serves back
@@ -38,8 +38,8 @@ def test_register_copies_artifact_and_records_lineage(db_url, tmp_path, registry
 def test_deleted_numbers_are_never_reused(db_url, model_dir):
     for _ in range(3):
         api.register_version("m", model_dir, db_url=db_url)
-    api.delete_version("m", 3, db_url=db_url)
-    api.delete_version("m", 2, db_url=db_url)
+    api.delete_version("m", 3, db_url=db_url, principal=admin())
+    api.delete_version("m", 2, db_url=db_url, principal=admin())
     assert api.register_version("m", model_dir, db_url=db_url).version == 4
     assert [v.version for v in api.list_versions("m", db_url=db_url)] == [1, 4]
     with pytest.raises(RegistryError, match="no version 2"):
@@ -69,10 +69,10 @@ def test_every_alias_move_is_in_the_append_only_audit_log(db_url, model_dir):
     api.set_alias("m", "production", None, actor="carol", reason="incident", db_url=db_url)
     moves = [(e.alias, e.from_version, e.to_version, e.actor, e.reason)
              for e in api.alias_history("m", db_url=db_url)]
-    assert moves == [("production", None, 1, "alice", "first"), ("production", 1, 3, "bob", "better"),
-                     ("staging", None, 2, "bob", ""), ("production", 3, None, "carol", "incident")]
+    assert moves == [("production", None, 1, "local:alice", "first"), ("production", 1, 3, "local:bob", "better"),
+                     ("staging", None, 2, "local:bob", ""), ("production", 3, None, "local:carol", "incident")]
     with pytest.raises(RegistryError, match="held by alias"):
-        api.delete_version("m", 2, db_url=db_url)
+        api.delete_version("m", 2, db_url=db_url, principal=admin())
     engine = get_engine(db_url)
     for stmt in ("UPDATE registry_alias_events SET actor = 'mallory'", "DELETE FROM registry_alias_events",
                  "UPDATE registry_versions SET artifact_uri = '../../etc'"):
@@ -99,7 +99,7 @@ def test_tags_mutable_identity_immutable(sqlite_url, model_dir):
 
 @pytest.mark.parametrize("uri", ["../outside", "/etc", "m/../../x", "m/./1", "C:/x", "m\\..\\x", ""])
 def test_artifact_uris_outside_the_store_are_refused(tmp_path, uri):
-    store = ArtifactStore(tmp_path / "root")
+    store = ArtifactStore(tmp_path / "root", "r" * 32)
     with pytest.raises(ArtifactError):
         store.path(uri)
 
@@ -108,7 +108,7 @@ def test_artifact_uris_outside_the_store_are_refused(tmp_path, uri):
 def test_traversal_in_model_names_is_refused(sqlite_url, model_dir, name, registry_root):
     with pytest.raises(UserError, match="invalid model name"):
         api.register_version(name, model_dir, db_url=sqlite_url)
-    assert not any(p for p in registry_root.rglob("*") if p.is_file())
+    assert not any(p for p in registry_root.rglob("*") if p.is_file() and p.name != ".llmops-registry.json")
 
 
 def test_symlink_escaping_the_artifact_is_refused(sqlite_url, tmp_path):
@@ -130,8 +130,8 @@ def test_tampered_uri_in_the_database_is_not_served(sqlite_url, model_dir):
 
 
 def test_attach_eval_copies_results(db_url, model_dir, tmp_path):
-    api.register_version("m", model_dir, db_url=db_url)
-    ev_dir = make_eval_dir(tmp_path / "ev", "docstrings", {"rougeL": 0.31})
+    mv = api.register_version("m", model_dir, db_url=db_url)
+    ev_dir = make_eval_dir(tmp_path / "ev", "docstrings", {"rougeL": 0.31}, model_hash=mv.sha256)
     ev = api.attach_eval("m", 1, ev_dir, db_url=db_url)
     assert ev.suite == "docstrings" and ev.scores() == {"rougeL": 0.31}
     assert ev.results_path != ev_dir and (ev.results_path / "results.json").is_file()
@@ -172,3 +172,36 @@ def test_saved_adapters_pin_a_moving_alias_to_its_version(tmp_path, model_dir, m
     assert portable_ref(resolve("registry:pinned")) == "registry:pinned/2"  # bare name = latest
     assert portable_ref(resolve("registry:pinned/1")) == "registry:pinned/1"
     assert portable_ref(resolve(str(model_dir))) == str(model_dir.resolve())
+
+
+def test_registry_0002_upgrades_a_populated_0001_database(db_url):
+    """64-bit sizes, the immutability trigger kept, and a registry id, on a database with data."""
+    from alembic import command
+    from alembic.config import Config
+
+    from llmops.db.engine import _MIGRATIONS
+
+    engine = get_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "registry_0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO registry_models (id, name, description, next_version, created_at) "
+                             "VALUES (1, 'old', '', 2, CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO registry_versions (id, model_id, version, artifact_uri, artifact_sha256, artifact_bytes, "
+            "lineage, tags, description, created_by, created_at) VALUES "
+            "(1, 1, 1, 'old/1', :sha, 5, '{}', '{}', '', 'x', CURRENT_TIMESTAMP)"), {"sha": "a" * 64})
+    command.upgrade(cfg, "heads")
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT value FROM registry_meta WHERE key = 'registry_id'")).scalar_one()
+        conn.execute(sa.text("UPDATE registry_versions SET tags = '{\"a\": \"1\"}'"))  # tags stay editable
+    with pytest.raises(DBAPIError, match="immutable"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE registry_versions SET artifact_bytes = {5 << 32}"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            kind = conn.execute(sa.text("SELECT data_type FROM information_schema.columns WHERE "
+                                        "table_name = 'registry_versions' AND column_name = 'artifact_bytes'"))
+            assert kind.scalar_one() == "bigint"
