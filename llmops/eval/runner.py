@@ -1,8 +1,13 @@
 """`eval run`: evaluate one model on one suite, with provenance, timings and a cache.
 
-Flow: validate the suite → resolve and hash the model → load the records → either read
-the raw outputs from the result cache or run the backend → score every metric with a
-bootstrap interval → write ``results.json`` and ``samples.jsonl``. Per-sample sufficient
+Flow: validate the suite → resolve and hash the model → load the records and render the
+requests → either read the raw outputs from the result cache or run the backend → score
+every metric with a bootstrap interval → write ``results.json`` and ``samples.jsonl``.
+
+The cache key (`output_cache_key`) holds everything that decides the raw outputs and
+nothing else: metrics are recomputed from cached outputs, so adding a metric never
+re-runs the model, while a new library version, device, dtype or (outside fp32 greedy)
+batch size does. Per-sample sufficient
 statistics go into samples.jsonl so that two result directories can be compared with a
 paired test later without re-running anything (`llmops.eval.api.paired_compare`).
 """
@@ -28,7 +33,12 @@ from llmops.models.refs import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
 RUN_OPTIONS = ("dtype", "device", "batch_size")
-LIBRARIES = ("llmops", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
+LIBRARIES = ("llmops", "torch", "transformers", "tokenizers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
+# Libraries whose version can change a backend's raw outputs (the metric libraries cannot).
+OUTPUT_LIBRARIES = {"hf": ("llmops", "torch", "transformers", "tokenizers", "peft"),
+                    "vllm": ("llmops", "torch", "transformers", "tokenizers", "vllm")}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "tokenizer.model", "vocab.txt", "chat_template.jinja")
 
 
 def library_versions() -> dict[str, str]:
@@ -55,7 +65,56 @@ def model_fingerprint(model_ref: str | ResolvedModel) -> tuple[Path, str]:
 
 def generation_params(suite: Suite) -> GenerationParams:
     g = suite.generation
-    return GenerationParams(g.max_new_tokens, g.temperature, g.top_p, tuple(g.stop), suite.seed)
+    return GenerationParams(g.max_new_tokens, g.temperature, g.top_p, tuple(g.stop), suite.seed, top_k=g.top_k,
+                            repetition_penalty=g.repetition_penalty)
+
+
+def tokenizer_fingerprint(model: ResolvedModel) -> str:
+    """Hash of the tokenizer files: token-level scores compare only between equal ones."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        path = model.tokenizer_path / name
+        if path.is_file():
+            h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def requests_fingerprint(samples: list[Sample]) -> str:
+    """Hash of the rendered requests (prompt text, special-token flag, choices, text):
+    what the model actually sees, after templates, few-shot selection and chat templates."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.prompt, s.add_special_tokens, s.choices, s.text], ensure_ascii=False).encode() + b"\n")
+    return h.hexdigest()
+
+
+def resolve_device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def output_cache_key(
+    model_hash: str, suite: Suite, samples: list[Sample], backend: str, dtype: str, device: str, batch_size: Any,
+    versions: dict[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """(key, parts): the parts are what decides the raw outputs. The batch size is left out
+    only for fp32 deterministic runs (greedy decoding or scoring), whose outputs do not
+    depend on it (tested); in bf16/fp16 or when sampling they do."""
+    deterministic = suite.task != "generate" or suite.generation.temperature == 0.0
+    parts = {
+        "model": model_hash, "task": suite.task, "requests": requests_fingerprint(samples),
+        "settings": suite.outputs_payload(), "backend": backend,
+        "libraries": {k: versions.get(k) for k in OUTPUT_LIBRARIES[backend]}, "device": device, "dtype": dtype,
+        "batch_size": None if (dtype == "float32" and deterministic) else batch_size,
+    }
+    return cache.cache_key(**parts), parts
 
 
 # ---------------------------------------------------------------- model calls
@@ -74,7 +133,7 @@ def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any
             lls = [next(scored) for _ in s.choices]
             raw.append({"logprobs": [x.logprob for x in lls], "n_tokens": [x.n_tokens for x in lls]})
         return raw
-    scored = backend.loglikelihood([(Prompt("", False), s.text) for s in samples])
+    scored = backend.loglikelihood([(Prompt("", False), s.text) for s in samples], stride=suite.stride)
     return [{"logprob": x.logprob, "n_tokens": x.n_tokens} for x in scored]
 
 
@@ -108,11 +167,10 @@ def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]
     for metric in metrics:
         if metric.input_kind == "text":
             res = metric.compute([r["output"] for r in raw], [s.references for s in samples])
-        elif metric.input_kind == "choices":
-            chars = [[len(suite.choice_prefix + c) for c in s.choices] for s in samples]
-            res = metric.compute([r["logprobs"] for r in raw], chars, [s.gold for s in samples])
+        elif metric.input_kind == "choices":  # normalised by the choice's own length, as lm-eval
+            res = metric.compute([r["logprobs"] for r in raw], [s.choices for s in samples], [s.gold for s in samples])
         else:
-            res = metric.compute([r["logprob"] for r in raw], [r["n_tokens"] for r in raw])
+            res = metric.compute([r["logprob"] for r in raw], [r["n_tokens"] for r in raw], [s.text for s in samples])
         for name, value in res.items():
             if name in results:
                 raise ValueError(f"two metrics of the suite produce `{name}`")
@@ -166,35 +224,37 @@ def run_suite(
     from llmops.data import dataset_fingerprint
 
     data_fp = dataset_fingerprint(records + (pool or []))
-    key = cache.cache_key(model=mhash, suite=suite.hash, data=data_fp, backend=backend, dtype=dtype)
-
     tokenizer = None
     if suite.task != "perplexity":
         from llmops.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(model)
     samples = build_samples(suite, records, tokenizer, pool)
+    batch_size = options.get("batch_size", suite.generation.batch_size)
+    device = resolve_device(options.get("device"))
+    versions = library_versions()
+    key, key_parts = output_cache_key(mhash, suite, samples, backend, dtype, device, batch_size, versions)
 
     cached = cache.load(key) if use_cache else None
     if cached is not None and len(cached.get("raw", [])) == len(samples):
-        raw, timings, hit = cached["raw"], cached["timings"], True
-        log.info("eval cache hit %s: not running the model", key[:12])
+        raw, timings, effective, hit = cached["raw"], cached["timings"], cached.get("generation_effective"), True
+        log.info("eval cache hit %s: not running the model (metrics recomputed)", key[:12])
     else:
         engine = load_backend(
-            backend, model, tokenizer=tokenizer, dtype=dtype, device=options.get("device"),
-            batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
-            seed=suite.seed,
+            backend, model, tokenizer=tokenizer, dtype=dtype, device=device, batch_size=batch_size,
+            max_length=suite.max_length, seed=suite.seed,
         )
         t0 = time.perf_counter()
         try:
             raw = _execute(engine, suite, samples)
             timings = _timings(engine, time.perf_counter() - t0)
             timings["device"] = str(getattr(engine, "device", backend))
+            effective = engine.effective_generation_config(generation_params(suite)) if suite.task == "generate" else None
         finally:
             engine.close()
         hit = False
         if use_cache:
-            cache.store(key, {"raw": raw, "timings": timings})
+            cache.store(key, {"raw": raw, "timings": timings, "generation_effective": effective, "key_parts": key_parts})
 
     metrics, results = score_samples(suite, samples, raw)
     metric_table = {}
@@ -205,7 +265,7 @@ def run_suite(
         metric_table[name] = {
             "score": res.score, "ci_low": low, "ci_high": high, "confidence": suite.bootstrap.confidence,
             "n": len(samples), "higher_is_better": res.higher_is_better, "binary": res.binary,
-            "signature": res.signature, "spec": res.extra["spec"],
+            "tokenizer_dependent": owner.tokenizer_dependent(name), "signature": res.signature, "spec": res.extra["spec"],
         }
     results_doc = {
         "suite": suite.name,
@@ -217,10 +277,12 @@ def run_suite(
         "provenance": {
             "model_ref": model.ref, "model_path": str(model_path), "model_hash": mhash,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
-            "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
-            "seed": suite.seed, "backend": backend, "dtype": dtype, "device": options.get("device"),
-            "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
-            "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "dataset_fingerprint": data_fp, "requests_fingerprint": key_parts["requests"],
+            "tokenizer_hash": tokenizer_fingerprint(model), "generation": suite.generation.model_dump(mode="json"),
+            "generation_effective": effective, "stride": suite.stride,
+            "seed": suite.seed, "backend": backend, "dtype": dtype, "device": device, "batch_size": batch_size,
+            "libraries": versions, "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
+            "cache_key": key, "cache_key_parts": key_parts, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
     out = Path(out_dir)

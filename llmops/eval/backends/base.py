@@ -184,6 +184,13 @@ class Backend(ABC):
             out.append(Loglikelihood(sum(p.logprob for p in parts), sum(p.n_tokens for p in parts), all(p.greedy for p in parts)))
         return out
 
+    def effective_generation_config(self, params: GenerationParams) -> dict[str, Any]:
+        """The decoding configuration the engine runs with (recorded in results.json)."""
+        return {"engine": self.name, "config": params.as_dict(), "checkpoint_overridden": {}}
+
+    def reset_peak_memory(self) -> None:
+        """Start a new peak-memory measurement (accelerators; RSS peaks are per process)."""
+
     def peak_memory_mb(self) -> dict[str, float]:
         """Peak memory so far: process RSS, and accelerator memory where there is one."""
         import resource
