@@ -75,7 +75,7 @@ class GenerationSpec(_Strict):
     top_k: int = Field(0, ge=0, description="Sample only from the k most likely tokens (0: no cut; sampling only).")
     repetition_penalty: float = Field(1.0, gt=0, description="CTRL-style repetition penalty (1.0: none).")
     batch_size: int | Literal["auto"] = Field(
-        32, description="Requests per forward batch, or `auto` (on a GPU the largest that fits; 32 on CPU). "
+        32, description="Requests per forward batch, or `auto` (on a GPU the largest that fits; 64 on CPU). "
         "Does not change greedy fp32 outputs; in bf16/fp16 it does, and it is part of the cache key there.",
     )
 

@@ -35,7 +35,9 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def write_tasks(out: Path, n_gen: int = 200, n_mc: int = 100, n_ppl: int = 50) -> dict[str, dict[str, Path]]:
+def write_tasks(
+    out: Path, n_gen: int = 200, n_mc: int = 100, n_ppl: int = 50, gen_split: str = "test", gen_metrics: tuple = ("bleu", "chrf", "ter"),
+) -> dict[str, dict[str, Path]]:
     """Write data, lm-eval task YAMLs (out/lmeval/) and llmops suites (out/llmops/).
 
     Returns {task: {"data": path, "suite": llmops suite path, "lmeval_task": task name}}."""
@@ -46,7 +48,8 @@ def write_tasks(out: Path, n_gen: int = 200, n_mc: int = 100, n_ppl: int = 50) -
     (out / "lmeval").mkdir(exist_ok=True)
     (out / "llmops").mkdir(exist_ok=True)
     docs = load_records("builtin:docstrings", split="test")
-    gen = _jsonl(out / "gen.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in docs[:n_gen]])
+    gen_docs = load_records("builtin:docstrings", split=gen_split)
+    gen = _jsonl(out / "gen.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in gen_docs[:n_gen]])
     mc = _jsonl(out / "mc.jsonl", [
         {"text": f"Docstring: {r['question']}\nFunction name:", "choices": r["choices"], "answer": r["answer"]}
         for r in docstring_choice_records("test", seed=0)[:n_mc]
@@ -69,8 +72,8 @@ def write_tasks(out: Path, n_gen: int = 200, n_mc: int = 100, n_ppl: int = 50) -
     suites = {
         "gen": {"name": "llmops_gen", "task": "generate", "dataset": {"path": str(gen)},
                 "prompt": {"messages": [{"role": "user", "content": "{prompt}"}]}, "references": "completion",
-                "generation": {"max_new_tokens": GEN_MAX_NEW_TOKENS, "batch_size": 32},
-                "metrics": ["bleu", "chrf", "ter"]},
+                "generation": {"max_new_tokens": GEN_MAX_NEW_TOKENS, "batch_size": "auto"},
+                "metrics": list(gen_metrics)},
         "mc": {"name": "llmops_mc", "task": "multiple_choice", "dataset": {"path": str(mc)},
                "prompt": {"template": "{text}"}, "choices": "choices", "answer": "answer", "choice_prefix": " ",
                "metrics": ["accuracy"]},
@@ -86,11 +89,11 @@ def write_tasks(out: Path, n_gen: int = 200, n_mc: int = 100, n_ppl: int = 50) -
     return tasks
 
 
-def lmeval_model_args(model_path: Path, task: str) -> str:
+def lmeval_model_args(model_path: Path, task: str, device: bool = True) -> str:
     """lm-eval's hf model arguments matching llmops's window for the task (the model's
     1024 positions less two for generation; the perplexity window otherwise)."""
     max_length = PPL_WINDOW if task == "ppl" else 1022
-    return f"pretrained={model_path},dtype=float32,device=cpu,max_length={max_length}"
+    return f"pretrained={model_path},dtype=float32,max_length={max_length}" + (",device=cpu" if device else "")
 
 
 def run_lmeval(task_dir: Path, model_path: Path, task: str) -> dict:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from llmops.models.refs import ResolvedModel
 
 
-CPU_BATCH_SIZE = 32
+CPU_BATCH_SIZE = 64  # measured on the built-in model: 9.5k tok/s at 64 vs 7.3k at 32 (FACTS.md §7)
 CPU_BATCH_TOKENS = 16384
 # Fields a checkpoint's generation_config.json may set that change which tokens come out.
 NEUTRAL_GREEDY = {
@@ -103,7 +103,7 @@ class HFBackend(Backend):
         """`model_ref` resolved once by the caller (or here); `tokenizer`: the caller's, when it has one.
 
         `batch_size`: rows per generation batch, or ``"auto"`` (on a GPU the largest batch whose
-        full-window forward pass fits, on CPU 32). `max_batch_tokens`: padded tokens per scoring
+        full-window forward pass fits, on CPU 64). `max_batch_tokens`: padded tokens per scoring
         batch (default: batch size × window on a GPU, 16384 on CPU)."""
         super().__init__()
         import torch
@@ -277,11 +277,11 @@ class HFBackend(Backend):
         return peak
 
     def close(self) -> None:
-        import gc
-
-        import torch
-
-        del self.model
-        gc.collect()
+        del self.model  # freed by reference counting; a full gc pass only matters for accelerator memory
         if self.device.type == "cuda":
+            import gc
+
+            import torch
+
+            gc.collect()
             torch.cuda.empty_cache()
