@@ -3,7 +3,9 @@
 - `evaluate(model_ref, suite, out_dir, backend="hf", **overrides) -> dict` writes
   results.json + samples.jsonl and returns the results dict.
 - `paired_compare(baseline_dir, candidate_dir) -> {metric: {...}}` tests whether the
-  candidate differs from the baseline on the same suite, from the saved statistics.
+  candidate differs from the baseline on the same suite, from the saved statistics:
+  delta, its 95% interval, the raw and Holm-corrected p-values (over the suite's metrics)
+  and the direction. Token-level metrics of models with different tokenizers are refused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from llmops.errors import DataError
 from llmops.eval.metrics import metric_from_spec
-from llmops.eval.stats import paired_test
+from llmops.eval.stats import direction, holm, paired_test
 
 
 def evaluate(model_ref: str, suite: str | Path, out_dir: str | Path, backend: str = "hf", **overrides: Any) -> dict:
@@ -40,7 +42,7 @@ def load_results(run_dir: str | Path) -> tuple[dict, list[dict]]:
 
 def paired_compare(
     baseline_dir: str | Path, candidate_dir: str | Path, method: str = "bootstrap", n_resamples: int = 1000,
-    seed: int = 0,
+    seed: int = 0, alpha: float = 0.05,
 ) -> dict[str, dict[str, Any]]:
     """Paired significance test per metric: McNemar for binary outcomes (exact match,
     accuracy), otherwise paired bootstrap (``method="bootstrap"``) or approximate
@@ -53,8 +55,14 @@ def paired_compare(
     if [r["index"] for r in base_rows] != [r["index"] for r in cand_rows]:
         raise DataError(f"{baseline_dir} and {candidate_dir} hold different samples: not paired")
     out: dict[str, dict[str, Any]] = {}
+    same_tokenizer = b_prov.get("tokenizer_hash") == c_prov.get("tokenizer_hash")
     for name, info in base["metrics"].items():
         if name not in cand["metrics"]:
+            continue
+        if info.get("tokenizer_dependent") and not same_tokenizer:
+            out[name] = {"refused": "counted in each model's own tokens and the tokenizers differ; compare a "
+                                    "byte- or word-level metric (byte_perplexity, bits_per_byte, word_perplexity)",
+                         "higher_is_better": info["higher_is_better"]}
             continue
         metric = metric_from_spec(info["spec"])
         a = np.asarray([r["stats"][name] for r in base_rows])
@@ -64,4 +72,8 @@ def paired_compare(
             "baseline": res.baseline, "candidate": res.candidate, "delta": res.delta, "p_value": res.p_value,
             "test": res.test, "higher_is_better": info["higher_is_better"], "n": res.n, **res.detail,
         }
+    tested = {name: r["p_value"] for name, r in out.items() if "p_value" in r}
+    for name, p_adj in holm(tested).items():
+        r = out[name]
+        r.update(p_holm=p_adj, direction=direction(r["delta"], p_adj, r["higher_is_better"], alpha), alpha=alpha)
     return out

@@ -183,7 +183,7 @@ def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: 
     owners = {out: m for m in metrics for out in m.outputs()}
     rows = []
     for i, (s, r) in enumerate(zip(samples, raw)):
-        row: dict[str, Any] = {"index": s.index}
+        row: dict[str, Any] = {"index": s.index, "add_special_tokens": s.add_special_tokens}
         if suite.task == "generate":
             row.update(prompt=s.prompt, output=r["output"], references=s.references, n_tokens=r["n_tokens"],
                        finish_reason=r.get("finish_reason"))
