@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from llmops.cli.eval import _kv
+    from llmops.cli.eval import _kv, batch_size_arg
 
     p = subparsers.add_parser(
         "bench",
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="paired test for non-binary metrics")
     p.add_argument("--label", action="append", help="display name per model (repeat in order)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each suite")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=batch_size_arg, default=None, help="N or `auto`")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
     p.add_argument("--device", default=None)
     p.add_argument("--no-speed", action="store_true", help="skip the uncached speed pass")
