@@ -194,12 +194,16 @@ class GateEvaluator:
             raise ConfigError(f"rule `{rule.name or rule.type}`: no_regression gates need a paired comparison "
                               "function (pass compare=llmops.eval.api.paired_compare)")
         comparison = self.compare(base_ev.results_path, cand_ev.results_path)
-        metrics = rule.metrics or sorted(comparison)
+        # Without a metric list, metrics the comparison refused (token-level scores of models
+        # with different tokenizers) are left out; a named one that was refused fails the gate.
+        metrics = rule.metrics or sorted(m for m, row in comparison.items() if "refused" not in row)
         worse = []
         for metric in metrics:
             row = comparison.get(metric)
             if row is None:
                 return False, f"paired test has no metric `{metric}` (has {sorted(comparison)})"
+            if "refused" in row:
+                return False, f"`{metric}` cannot be compared: {row['refused']}"
             delta = float(row["delta"])
             lower_better = metric in rule.lower_is_better or row.get("higher_is_better") is False
             change = -delta if lower_better else delta
