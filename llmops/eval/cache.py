@@ -1,9 +1,11 @@
 """Result cache: raw model outputs keyed by what determines them.
 
-The key hashes the model (weights, config, tokenizer), the suite (data fingerprint,
-prompts, generation parameters, metrics — not the batch size, which does not change
-greedy fp32 outputs), the backend and the dtype. Only raw outputs are cached; scores
-are recomputed on every run, which is cheap and keeps metric fixes effective.
+The key (built by `llmops.eval.runner.output_cache_key`) hashes what determines the raw
+outputs: the model (weights, config, tokenizer), the rendered requests, the generation
+settings, the backend and the versions of the libraries it runs on, the device, the
+dtype and — except for fp32 greedy decoding or scoring, which are batch invariant — the
+batch size. It leaves out the metrics: only raw outputs are cached and scores are
+recomputed on every run, so adding a metric or fixing one never re-runs the model.
 Entries are written atomically, so concurrent runs at worst compute twice.
 """
 

@@ -95,7 +95,8 @@ class JudgeModule(evaluate.Metric):
 
 class MultipleChoiceModule(evaluate.Metric):
     """predictions: per-sample list of choice log-likelihoods; references: gold index;
-    choice_lengths (keyword): per-sample list of choice lengths in characters."""
+    choices (keyword): per-sample list of choice texts (for the per-character and per-byte
+    normalisations; ``choice_lengths`` in characters still gives accuracy_norm)."""
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -106,14 +107,20 @@ class MultipleChoiceModule(evaluate.Metric):
                                         "references": datasets.Value("int64")}),
         )
 
-    def _compute(self, predictions, references, choice_lengths=None) -> dict[str, float]:
-        lengths = choice_lengths or [[1] * len(p) for p in predictions]
-        res = build_metric("accuracy").compute([list(p) for p in predictions], lengths, list(references))
-        return {name: r.score for name, r in res.items()}
+    def _compute(self, predictions, references, choices=None, choice_lengths=None) -> dict[str, float]:
+        texts = choices or [["x" * n for n in ns] for ns in (choice_lengths or [[1] * len(p) for p in predictions])]
+        res = build_metric("accuracy").compute([list(p) for p in predictions], texts, list(references))
+        out = {name: r.score for name, r in res.items()}
+        if choices is None:
+            out.pop("accuracy_bytes")
+            if choice_lengths is None:
+                out.pop("accuracy_norm")
+        return out
 
 
 class PerplexityModule(evaluate.Metric):
-    """predictions: per-text total log-likelihood; references: per-text token count."""
+    """predictions: per-text total log-likelihood; references: per-text token count;
+    texts (keyword): the texts, for word/byte perplexity and bits per byte."""
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -123,5 +130,6 @@ class PerplexityModule(evaluate.Metric):
             features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
         )
 
-    def _compute(self, predictions, references) -> dict[str, float]:
-        return {"perplexity": build_metric("perplexity").compute(list(predictions), list(references))["perplexity"].score}
+    def _compute(self, predictions, references, texts=None) -> dict[str, float]:
+        res = build_metric("perplexity").compute(list(predictions), list(references), texts or ["x"] * len(references))
+        return {name: r.score for name, r in res.items() if texts is not None or name == "perplexity"}

@@ -11,6 +11,8 @@ import html
 import io
 from typing import Any
 
+import numpy as np
+
 SPEED_COLUMNS = (
     ("generated_tokens_per_s", "gen tok/s", "{:,.0f}"),
     ("scored_tokens_per_s", "scored tok/s", "{:,.0f}"),
@@ -42,8 +44,20 @@ def _p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
+def _delta_cell(cmp: dict[str, Any] | None) -> str:
+    if cmp is None:
+        return "—"
+    if "refused" in cmp:
+        return "not comparable (different tokenizers)"
+    low, high = cmp.get("delta_ci95") or (float("nan"), float("nan"))
+    holm = f", Holm {_p(cmp['p_holm'])}" if "p_holm" in cmp else ""
+    return f"{cmp['delta']:+.4g} [{low:+.4g}, {high:+.4g}] {cmp.get('direction', '')} ({_p(cmp['p_value'])}{holm}, {cmp['test']})"
+
+
 def suite_table(suite: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """(header, cells) for one suite: quality with CI, delta vs the first row with p, speed."""
+    """(header, cells) for one suite: quality with CI, delta vs the first row with its interval,
+    raw and Holm-corrected p and direction, and the evaluation's own timings ("cached" when
+    they are a cached run's)."""
     metrics = list(rows[0]["results"]["metrics"])
     speed = [(k, label, fmt) for k, label, fmt in SPEED_COLUMNS if any(r["results"]["timings"].get(k) is not None for r in rows)]
     header = ["checkpoint"]
@@ -56,12 +70,43 @@ def suite_table(suite: str, rows: list[dict[str, Any]]) -> tuple[list[str], list
         for m in metrics:
             info = r["results"]["metrics"][m]
             line.append(f"{_fmt(info['score'])} [{_fmt(info['ci_low'])}, {_fmt(info['ci_high'])}]")
-            cmp = (r.get("comparison") or {}).get(m)
-            line.append("—" if i == 0 or cmp is None else f"{cmp['delta']:+.4g} ({_p(cmp['p_value'])}, {cmp['test']})")
+            line.append("—" if i == 0 else _delta_cell((r.get("comparison") or {}).get(m)))
         t = r["results"]["timings"]
-        line += [fmt.format(t[k]) if t.get(k) is not None else "" for k, _, fmt in speed]
+        mark = " (cached)" if t.get("cached") else ""
+        line += [fmt.format(t[k]) + mark if t.get(k) is not None else "" for k, _, fmt in speed]
         cells.append(line)
     return header, cells
+
+
+SPEED_TABLE = (
+    ("batch1", "tokens_per_s", "tok/s @1", "{:,.0f}"), ("batch1", "latency_p50_s", "p50 s @1", "{:.3f}"),
+    ("batch1", "latency_p95_s", "p95 s @1", "{:.3f}"), ("batch1", "ttft_p50_s", "TTFT s @1", "{:.4f}"),
+    ("batched", "tokens_per_s", "tok/s @B", "{:,.0f}"), ("batched", "latency_p50_s", "p50 s @B", "{:.3f}"),
+    ("batched", "latency_p95_s", "p95 s @B", "{:.3f}"), ("batched", "ttft_p50_s", "TTFT s @B", "{:.4f}"),
+    (None, "peak_rss_mb", "peak RSS MB", "{:,.0f}"), (None, "peak_gpu_mb", "peak GPU MB", "{:,.0f}"),
+)
+
+
+def speed_table(speed: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(header, cells) of the uncached speed pass, one row per model."""
+    cols = [c for c in SPEED_TABLE if any((s.get(c[0]) if c[0] else s).get(c[1]) is not None for s in speed)]
+    header = ["checkpoint", *[label for _, _, label, _ in cols]]
+    cells = []
+    for s in speed:
+        line = [s["label"]]
+        for group, key, _, fmt in cols:
+            value = (s.get(group) if group else s).get(key)
+            line.append(fmt.format(value) if value is not None else "")
+        cells.append(line)
+    return header, cells
+
+
+def _speed_legend(speed: list[dict[str, Any]]) -> str:
+    s = speed[0]
+    return (f"Uncached, each model in its own process after a warm-up: {s['n_prompts']} prompts, fixed-length decoding "
+            f"of {s['new_tokens']} tokens (EOS ignored), {s['repeats']} repeats; @1 = one request at a time, @B = "
+            f"batches of {s['batch_size']} (a request's latency is its batch's); TTFT = one-token generation; "
+            f"device {s['device']}, {s['dtype']}. On a shared machine compare rows, not runs.")
 
 
 def markdown(bench: dict[str, Any]) -> str:
@@ -71,13 +116,21 @@ def markdown(bench: dict[str, Any]) -> str:
         out += [f"## {suite}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in cells]
         out += ["", _legend(), ""]
+    if bench.get("speed"):
+        header, cells = speed_table(bench["speed"])
+        out += ["## Speed (uncached)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(line) + " |" for line in cells]
+        out += ["", _speed_legend(bench["speed"]), ""]
     return "\n".join(out)
 
 
 def _legend() -> str:
-    return ("Scores with 95% bootstrap intervals. Δ is each checkpoint minus the first with a paired test on the same "
-            "samples: McNemar for exact match/accuracy, paired bootstrap or approximate randomisation over "
-            "sufficient statistics otherwise.")
+    return ("Scores with 95% bootstrap intervals. Δ is each checkpoint minus the first, with its 95% paired-bootstrap "
+            "interval and direction (better / worse / no difference at α=0.05 after Holm's correction over the "
+            "suite's metrics), from a paired test on the same samples: McNemar for exact match/accuracy, paired "
+            "bootstrap or approximate randomisation over sufficient statistics otherwise. Timings in this table are "
+            "the evaluation's own; \"(cached)\" marks an evaluation read from the result cache, whose timings are "
+            "the original run's — see the speed table for uncached figures.")
 
 
 def _png(fig) -> str:
@@ -106,16 +159,34 @@ def _plots(suite: str, rows: list[dict[str, Any]]) -> list[str]:
     fig.suptitle(f"{suite}: quality (95% CI)", fontsize=11)
     images.append(_png(fig))
     plt.close(fig)
-    key = next((k for k in ("generated_tokens_per_s", "scored_tokens_per_s") if rows[0]["results"]["timings"].get(k)), None)
-    if key:
-        fig, ax = plt.subplots(figsize=(4.5, 3.0))
-        ax.bar(range(len(rows)), [r["results"]["timings"].get(key) or 0 for r in rows], color="#55a868")
-        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel(key.replace("_", " "))
-        ax.set_title(f"{suite}: speed", fontsize=10)
-        images.append(_png(fig))
-        plt.close(fig)
     return images
+
+
+def _speed_plots(speed: list[dict[str, Any]]) -> list[str]:
+    """Tokens/s, latency p50/p95 and TTFT at batch 1 and batched, one group per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [s["label"] for s in speed]
+    x = np.arange(len(speed))
+    panels = [("tokens/s", [("batch1", "tokens_per_s", "@1"), ("batched", "tokens_per_s", "@B")]),
+              ("latency s", [("batch1", "latency_p50_s", "p50 @1"), ("batch1", "latency_p95_s", "p95 @1"),
+                             ("batched", "latency_p50_s", "p50 @B"), ("batched", "latency_p95_s", "p95 @B")]),
+              ("time to first token s", [("batch1", "ttft_p50_s", "@1"), ("batched", "ttft_p50_s", "@B")])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels):
+        width = 0.8 / len(series)
+        for j, (group, key, name) in enumerate(series):
+            ax.bar(x + j * width - 0.4 + width / 2, [s[group][key] for s in speed], width, label=name)
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle("speed (uncached, own process per model)", fontsize=11)
+    image = _png(fig)
+    plt.close(fig)
+    return [image]
 
 
 def html_page(bench: dict[str, Any]) -> str:
@@ -135,5 +206,12 @@ def html_page(bench: dict[str, Any]) -> str:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>")
         parts.append(f"</table><p class='legend'>{html.escape(_legend())}</p>")
         parts += [f"<img alt='{html.escape(suite)} plot' src='data:image/png;base64,{img}'>" for img in _plots(suite, rows)]
+    if bench.get("speed"):
+        header, cells = speed_table(bench["speed"])
+        parts.append("<h2>Speed (uncached)</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        for line in cells:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>")
+        parts.append(f"</table><p class='legend'>{html.escape(_speed_legend(bench['speed']))}</p>")
+        parts += [f"<img alt='speed plot' src='data:image/png;base64,{img}'>" for img in _speed_plots(bench["speed"])]
     parts.append("</body></html>")
     return "".join(parts)

@@ -1,10 +1,18 @@
 """`eval run`: evaluate one model on one suite, with provenance, timings and a cache.
 
-Flow: validate the suite → resolve and hash the model → load the records → either read
-the raw outputs from the result cache or run the backend → score every metric with a
-bootstrap interval → write ``results.json`` and ``samples.jsonl``. Per-sample sufficient
-statistics go into samples.jsonl so that two result directories can be compared with a
-paired test later without re-running anything (`llmops.eval.api.paired_compare`).
+Flow: validate the suite → resolve and hash the model → load the records and render the
+requests → either read the raw outputs from the result cache or run the backend → filter
+answers and score every metric with a bootstrap interval → write ``results.json`` and
+``samples.jsonl``.
+
+The cache key (`output_cache_key`) holds everything that decides the raw outputs and
+nothing else: metrics (and answer filters) are recomputed from cached outputs, so adding a
+metric never re-runs the model, while a new library version, device, dtype or (outside
+fp32 greedy) batch size does. A model behind an API (``--backend openai``) is never
+cached. Under ``accelerate launch`` each rank runs a shard and rank 0 writes
+(`llmops.eval.parallel`). Per-sample sufficient statistics go into samples.jsonl so that
+two result directories can be compared with a paired test later without re-running
+anything (`llmops.eval.api.paired_compare`).
 """
 
 from __future__ import annotations
@@ -32,7 +40,12 @@ from llmops.models.refs import ResolvedModel, resolve
 log = logging.getLogger(__name__)
 RUN_OPTIONS = ("dtype", "device", "batch_size", "base_url", "api_key_env", "concurrency", "engine_options")
 REMOTE_BACKENDS = ("openai",)
-LIBRARIES = ("llmops", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
+LIBRARIES = ("llmops", "torch", "transformers", "tokenizers", "peft", "sacrebleu", "rouge-score", "numpy", "scipy", "vllm")
+# Libraries whose version can change a backend's raw outputs (the metric libraries cannot).
+OUTPUT_LIBRARIES = {"hf": ("llmops", "torch", "transformers", "tokenizers", "peft"),
+                    "vllm": ("llmops", "torch", "transformers", "tokenizers", "vllm")}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "tokenizer.model", "vocab.txt", "chat_template.jinja")
 
 
 def library_versions() -> dict[str, str]:
@@ -59,7 +72,57 @@ def model_fingerprint(model_ref: str | ResolvedModel) -> tuple[Path, str]:
 
 def generation_params(suite: Suite) -> GenerationParams:
     g = suite.generation
-    return GenerationParams(g.max_new_tokens, g.temperature, g.top_p, tuple(g.stop), suite.seed)
+    return GenerationParams(g.max_new_tokens, g.temperature, g.top_p, tuple(g.stop), suite.seed, top_k=g.top_k,
+                            repetition_penalty=g.repetition_penalty)
+
+
+def tokenizer_fingerprint(model: ResolvedModel) -> str:
+    """Hash of the tokenizer files: token-level scores compare only between equal ones."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        path = model.tokenizer_path / name
+        if path.is_file():
+            h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def requests_fingerprint(samples: list[Sample]) -> str:
+    """Hash of the rendered requests (prompt text, special-token flag, choices, text):
+    what the model actually sees, after templates, few-shot selection and chat templates."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.prompt, s.add_special_tokens, s.messages, s.choices, s.text], ensure_ascii=False).encode()
+                 + b"\n")
+    return h.hexdigest()
+
+
+def resolve_device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def output_cache_key(
+    model_hash: str, suite: Suite, samples: list[Sample], backend: str, dtype: str, device: str, batch_size: Any,
+    versions: dict[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """(key, parts): the parts are what decides the raw outputs. The batch size is left out
+    only for fp32 deterministic runs (greedy decoding or scoring), whose outputs do not
+    depend on it (tested); in bf16/fp16 or when sampling they do."""
+    deterministic = suite.task != "generate" or suite.generation.temperature == 0.0
+    parts = {
+        "model": model_hash, "task": suite.task, "requests": requests_fingerprint(samples),
+        "settings": suite.outputs_payload(), "backend": backend,
+        "libraries": {k: versions.get(k) for k in OUTPUT_LIBRARIES[backend]}, "device": device, "dtype": dtype,
+        "batch_size": None if (dtype == "float32" and deterministic) else batch_size,
+    }
+    return cache.cache_key(**parts), parts
 
 
 # ---------------------------------------------------------------- model calls
@@ -88,7 +151,7 @@ def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any
             lls = [next(scored) for _ in s.choices]
             raw.append({"logprobs": [x.logprob for x in lls], "n_tokens": [x.n_tokens for x in lls]})
         return raw
-    scored = backend.loglikelihood_rolling([s.text for s in samples])
+    scored = backend.loglikelihood_rolling([s.text for s in samples], stride=suite.stride)
     return [{"logprob": x.logprob, "n_tokens": x.n_tokens} for x in scored]
 
 
@@ -146,11 +209,10 @@ def score_samples(suite: Suite, samples: list[Sample], raw: list[dict[str, Any]]
         elif metric.input_kind == "judged":
             res = metric.compute([s.question for s in samples], [aggregate(a, suite.aggregate) for a in answers],
                                  [s.references for s in samples])
-        elif metric.input_kind == "choices":
-            chars = [[len(suite.choice_prefix + c) for c in s.choices] for s in samples]
-            res = metric.compute([r["logprobs"] for r in raw], chars, [s.gold for s in samples])
+        elif metric.input_kind == "choices":  # normalised by the choice's own length, as lm-eval
+            res = metric.compute([r["logprobs"] for r in raw], [s.choices for s in samples], [s.gold for s in samples])
         else:
-            res = metric.compute([r["logprob"] for r in raw], [r["n_tokens"] for r in raw])
+            res = metric.compute([r["logprob"] for r in raw], [r["n_tokens"] for r in raw], [s.text for s in samples])
         for name, value in res.items():
             if name in results:
                 raise ValueError(f"two metrics of the suite produce `{name}`")
@@ -169,7 +231,7 @@ def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: 
     answers = filtered_answers(suite, raw) if suite.task == "generate" else []
     rows = []
     for i, (s, r) in enumerate(zip(samples, raw)):
-        row: dict[str, Any] = {"index": s.index}
+        row: dict[str, Any] = {"index": s.index, "add_special_tokens": s.add_special_tokens}
         if suite.task == "generate":
             row.update(prompt=s.prompt, output=r["output"], references=s.references, n_tokens=r["n_tokens"],
                        finish_reason=r.get("finish_reason"))
@@ -230,21 +292,24 @@ def run_suite(
     from llmops.data import dataset_fingerprint
 
     data_fp = dataset_fingerprint(evaluated + (pool if fewshot else []))
-    key = cache.cache_key(model=mhash, suite=suite.hash, data=data_fp, backend=backend, dtype=dtype)
-
     tokenizer = None
     if suite.task != "perplexity" and not remote:
         from llmops.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(model)
     samples = build_samples(suite, evaluated, tokenizer, pool)
+    batch_size = options.get("batch_size", suite.generation.batch_size)
+    device = options["base_url"] if remote else resolve_device(options.get("device"))
+    versions = library_versions()
+    key, key_parts = (None, {}) if remote else output_cache_key(mhash, suite, samples, backend, dtype, device,
+                                                               batch_size, versions)
 
     world = current_world()  # > 1 under `accelerate launch`: each rank runs a shard, rank 0 writes
     engine_options: dict[str, Any] = {}
     cached = cache.load(key) if use_cache else None
     if cached is not None and len(cached.get("raw", [])) == len(samples):
-        raw, timings, hit = cached["raw"], cached["timings"], True
-        log.info("eval cache hit %s: not running the model", key[:12])
+        raw, timings, effective, hit = cached["raw"], cached["timings"], cached.get("generation_effective"), True
+        log.info("eval cache hit %s: not running the model (metrics recomputed)", key[:12])
         if not world.is_main:
             finish(world)
             return {}
@@ -254,10 +319,9 @@ def run_suite(
                               **suite.engine, **options.get("engine_options", {})}
         engine = load_backend(
             backend, model or str(model_ref), tokenizer=tokenizer, dtype=dtype, **engine_options,
-            device=device_for(world, options.get("device")),
+            device=device_for(world, options.get("device")) or device,
             base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
-            concurrency=options.get("concurrency", 8),
-            batch_size=options.get("batch_size", suite.generation.batch_size), max_length=suite.max_length,
+            concurrency=options.get("concurrency", 8), batch_size=batch_size, max_length=suite.max_length,
             seed=suite.seed,
         )
         t0 = time.perf_counter()
@@ -265,6 +329,7 @@ def run_suite(
             raw = run_sharded(world, samples, lambda part: _execute(engine, suite, part))
             timings = _timings(engine, time.perf_counter() - t0)
             timings.update(device=str(getattr(engine, "device", backend)), world_size=world.size)
+            effective = engine.effective_generation_config(generation_params(suite)) if suite.task == "generate" else None
         finally:
             engine.close()
         hit = False
@@ -272,7 +337,7 @@ def run_suite(
             finish(world)
             return {}
         if use_cache:
-            cache.store(key, {"raw": raw, "timings": timings})
+            cache.store(key, {"raw": raw, "timings": timings, "generation_effective": effective, "key_parts": key_parts})
 
     metrics, results = score_samples(suite, samples, raw)
     metric_table = {}
@@ -283,7 +348,7 @@ def run_suite(
         metric_table[name] = {
             "score": res.score, "ci_low": low, "ci_high": high, "confidence": suite.bootstrap.confidence,
             "n": len(samples), "higher_is_better": res.higher_is_better, "binary": res.binary,
-            "signature": res.signature, "spec": res.extra["spec"],
+            "tokenizer_dependent": owner.tokenizer_dependent(name), "signature": res.signature, "spec": res.extra["spec"],
         }
     results_doc = {
         "suite": suite.name,
@@ -297,10 +362,14 @@ def run_suite(
             # the folder's own hash (= the registry's version hash); model_hash also covers an adapter's base
             "artifact_hash": model.own_sha256 if model else None,
             "suite_path": str(Path(suite_path)), "suite_hash": suite.hash, "suite": suite.model_dump(mode="json"),
-            "dataset_fingerprint": data_fp, "generation": suite.generation.model_dump(mode="json"),
-            "seed": suite.seed, "limit": limit, "world_size": world.size, "engine": engine_options, "backend": backend, "dtype": dtype, "device": options.get("device"),
-            "libraries": library_versions(), "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
-            "cache_key": key, "cache_hit": hit, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "dataset_fingerprint": data_fp, "requests_fingerprint": requests_fingerprint(samples),
+            "tokenizer_hash": tokenizer_fingerprint(model) if model else None,
+            "generation": suite.generation.model_dump(mode="json"), "generation_effective": effective,
+            "stride": suite.stride, "seed": suite.seed, "limit": limit, "world_size": world.size, "engine": engine_options,
+            "backend": backend, "dtype": dtype, "device": device, "batch_size": batch_size,
+            "libraries": versions, "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
+            "cache_key": key, "cache_key_parts": key_parts, "cache_hit": hit,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
     out = Path(out_dir)

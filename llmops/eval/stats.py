@@ -4,7 +4,9 @@ All functions take per-sample statistics matrices (n, k) and a ``reduce`` that m
 column sums to a corpus score (see `llmops.eval.metrics.base`). Resampling rows of the
 statistics — not per-sample scores — is what makes the tests valid for corpus metrics
 such as BLEU, chrF, TER and perplexity (Koehn 2004; Riezler & Maxwell 2005). Binary
-per-sample outcomes (exact match, accuracy) get McNemar's exact test instead.
+per-sample outcomes (exact match, accuracy) get McNemar's exact test instead. Every paired
+test also reports a paired-bootstrap percentile interval of the delta, and `holm` corrects
+the p-values of several metrics compared at once (Holm 1979, step-down).
 
 Every function is deterministic given its ``seed``.
 """
@@ -75,11 +77,13 @@ def _check_paired(a: np.ndarray, b: np.ndarray) -> None:
 def paired_bootstrap(
     baseline: np.ndarray, candidate: np.ndarray, reduce: Reduce, n_resamples: int = 1000, seed: int = 0
 ) -> PairedResult:
-    """Paired bootstrap test (Koehn 2004, with the null-centred p-value sacrebleu uses).
+    """Paired bootstrap test (Koehn 2004), two-sided, with the null distribution obtained by
+    centring the resampled deltas on their mean.
 
-    Both systems are scored on the same resamples; the p-value is the share of
-    resampled deltas whose distance from their mean is at least the observed delta,
-    i.e. how often a difference this large arises by sampling alone.
+    Both systems are scored on the same resamples; the p-value is the share of centred
+    resampled deltas at least as far from zero as the observed delta. This is not
+    sacrebleu's ``--paired-bs`` p-value (which compares each resample's delta with the
+    observed one differently); the two agree in direction, not digit for digit.
     """
     a, b = np.asarray(baseline), np.asarray(candidate)
     _check_paired(a, b)
@@ -156,21 +160,58 @@ def mcnemar(baseline_correct: np.ndarray, candidate_correct: np.ndarray) -> Pair
     )
 
 
+def delta_interval(
+    baseline: np.ndarray, candidate: np.ndarray, reduce: Reduce, n_resamples: int = 1000, confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval of ``score(candidate) - score(baseline)``."""
+    a, b = np.asarray(baseline), np.asarray(candidate)
+    _check_paired(a, b)
+    counts = _resample_counts(len(a), n_resamples, seed)
+    deltas = np.array([reduce(sb) - reduce(sa) for sa, sb in zip(_weighted_sums(counts, a), _weighted_sums(counts, b))])
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm–Bonferroni adjusted p-values (family-wise error control over all entries):
+    the k-th smallest p is multiplied by (m - k + 1), kept monotone, capped at 1."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m, running, out = len(order), 0.0, {}
+    for rank, name in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[name]))
+        out[name] = running
+    return out
+
+
+def direction(delta: float, p_adjusted: float, higher_is_better: bool, alpha: float = 0.05) -> str:
+    """"better", "worse" or "no difference" (at level `alpha`, after correction)."""
+    if p_adjusted >= alpha or delta == 0:
+        return "no difference"
+    return "better" if (delta > 0) == higher_is_better else "worse"
+
+
 def paired_test(
     baseline: np.ndarray, candidate: np.ndarray, reduce: Reduce, binary: bool, method: str = "bootstrap",
     n_resamples: int = 1000, seed: int = 0,
 ) -> PairedResult:
-    """McNemar for binary outcomes; otherwise paired bootstrap or approximate randomisation."""
+    """McNemar for binary outcomes; otherwise paired bootstrap or approximate randomisation.
+    Every result carries ``detail["delta_ci95"]``, a paired bootstrap interval of the delta."""
     if binary:
         result = mcnemar(np.asarray(baseline)[:, 0], np.asarray(candidate)[:, 0])
         # McNemar reports the raw means; re-express with the metric's own reduction.
-        return PairedResult(
+        result = PairedResult(
             result.test, reduce(np.asarray(baseline).sum(0)), reduce(np.asarray(candidate).sum(0)),
             reduce(np.asarray(candidate).sum(0)) - reduce(np.asarray(baseline).sum(0)), result.p_value, result.n,
             result.detail,
         )
-    if method == "bootstrap":
-        return paired_bootstrap(baseline, candidate, reduce, n_resamples, seed)
-    if method in {"randomization", "ar"}:
-        return approximate_randomization(baseline, candidate, reduce, n_resamples, seed)
-    raise ValueError(f"unknown paired test `{method}` (bootstrap, randomization)")
+    elif method == "bootstrap":
+        result = paired_bootstrap(baseline, candidate, reduce, n_resamples, seed)
+    elif method in {"randomization", "ar"}:
+        result = approximate_randomization(baseline, candidate, reduce, n_resamples, seed)
+    else:
+        raise ValueError(f"unknown paired test `{method}` (bootstrap, randomization)")
+    if "delta_ci95" not in result.detail:
+        result.detail["delta_ci95"] = list(delta_interval(baseline, candidate, reduce, n_resamples, seed=seed))
+    return result

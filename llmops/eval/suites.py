@@ -78,8 +78,20 @@ class GenerationSpec(_Strict):
     temperature: float = Field(0.0, ge=0, description="0 means greedy decoding.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (with temperature > 0).")
     stop: list[str] = Field(default_factory=list, description="Cut the output at the first of these strings.")
-    batch_size: int = Field(32, gt=0, description="Requests per forward batch (does not change greedy fp32 outputs).")
+    top_k: int = Field(0, ge=0, description="Sample only from the k most likely tokens (0: no cut; sampling only).")
+    repetition_penalty: float = Field(1.0, gt=0, description="CTRL-style repetition penalty (1.0: none).")
     n: int = Field(1, ge=1, le=64, description="Samples per prompt (needs temperature > 0 when > 1); see `aggregate`.")
+    batch_size: int | Literal["auto"] = Field(
+        32, description="Requests per forward batch, or `auto` (on a GPU the largest that fits; 64 on CPU). "
+        "Does not change greedy fp32 outputs; in bf16/fp16 it does, and it is part of the cache key there.",
+    )
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("batch_size must be a positive integer or `auto`")
+        return v
 
     @field_validator("stop")
     @classmethod
@@ -114,6 +126,10 @@ class Suite(_Strict):
     choice_prefix: str = Field(" ", description="multiple_choice: put before each choice (template prompts).")
     text: str | None = Field(None, description="perplexity: field holding the text.")
     max_length: int | None = Field(None, gt=1, description="Context window in tokens (default: the model's).")
+    stride: int | None = Field(
+        None, gt=0, description="perplexity: tokens predicted per window after the first (default: lm-evaluation-harness's "
+        "rolling windows, a full window each); smaller strides give every prediction more context.",
+    )
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     engine: dict[str, Any] = Field(
         default_factory=dict,
@@ -165,6 +181,8 @@ class Suite(_Strict):
             raise ValueError("engine.dtype: set the dtype with --dtype (it is part of the result's provenance)")
         if self.task != "generate" and (self.filters or self.generation.n > 1):
             raise ValueError(f"filters and generation.n apply to task `generate`, not `{self.task}`")
+        if self.stride is not None and self.task != "perplexity":
+            raise ValueError("`stride` applies to task `perplexity` only")
         if self.prompt and self.prompt.template is not None:
             _check_template(self.prompt.template, "prompt.template")
         return self
@@ -178,6 +196,15 @@ class Suite(_Strict):
         data = self.model_dump(mode="json")
         data.pop("name"), data.pop("description")
         data["generation"].pop("batch_size")
+        return data
+
+    def outputs_payload(self) -> dict[str, Any]:
+        """The settings that decide the model's raw outputs (not the metrics, the bootstrap
+        or the batch size): one part of the result-cache key."""
+        data = self.hash_payload()
+        for key in ("metrics", "bootstrap", "prompt", "dataset", "references", "choices", "answer", "text",
+                    "filters", "aggregate"):  # answers are filtered and scored from the cached outputs
+            data.pop(key)  # the rendered requests are keyed instead
         return data
 
     @property
@@ -243,10 +270,10 @@ def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> tup
             data.setdefault("dataset", {})["limit"] = value
         elif key == "fewshot":
             data.setdefault("prompt", {})["fewshot"] = value
-        elif key in {"seed", "max_length"}:
+        elif key in {"seed", "max_length", "stride"}:
             data[key] = value
         else:
-            allowed = [*GenerationSpec.model_fields, "limit", "fewshot", "seed", "max_length"]
+            allowed = [*GenerationSpec.model_fields, "limit", "fewshot", "seed", "max_length", "stride"]
             close = difflib.get_close_matches(key, allowed, n=1)
             raise ConfigError(f"unknown suite override `{key}`" + (f" (did you mean `{close[0]}`?)" if close else f" (one of {', '.join(allowed)})"))
     try:

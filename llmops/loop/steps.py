@@ -81,7 +81,7 @@ def compare(baseline_dir: str | Path, candidate_dir: str | Path) -> dict[str, An
     from llmops.eval.api import paired_compare
 
     return {k: {f: v[f] for f in ("baseline", "candidate", "delta", "p_value", "test")}
-            for k, v in paired_compare(baseline_dir, candidate_dir).items()}
+            for k, v in paired_compare(baseline_dir, candidate_dir).items() if "refused" not in v}
 
 
 def attach_eval(name: str, version: int, results_dir: str | Path, db_url: str) -> None:

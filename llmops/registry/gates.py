@@ -223,7 +223,12 @@ class GateEvaluator:
             missing = f"{cand.name}/{cand.version}" if cand_ev is None else f"{cand.name}/{base_version} ({against})"
             return None, (False, f"{missing} has no evaluation on suite `{rule.suite}` to compare")
         comparison = self.compare(self.store.eval_dir(base_ev), self.store.eval_dir(cand_ev))
-        metrics = rule.metrics or sorted(comparison)
+        # Without a metric list, metrics the comparison refused (token-level scores of models
+        # with different tokenizers) are left out; a named one that was refused fails the gate.
+        metrics = rule.metrics or sorted(m for m, row in comparison.items() if "refused" not in row)
+        refused = [m for m in metrics if "refused" in comparison.get(m, {})]
+        if refused:
+            return None, (False, "; ".join(f"{m}: not comparable ({comparison[m]['refused']})" for m in refused))
         absent = [m for m in metrics if m not in comparison or "deltas" not in comparison[m]]
         if absent or not metrics:
             return None, (False, f"the comparison has no bootstrap replicates for {absent or 'any metric'} "

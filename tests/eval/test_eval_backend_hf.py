@@ -82,11 +82,30 @@ def test_long_text_is_scored_in_windows(backend) -> None:
         backend.max_length = old
     ids = backend.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert res.n_tokens == len(ids) > 8
-    expected = 0.0
-    for start in range(0, len(ids), 8):
-        ctx = [backend.tokenizer.eos_token_id] if start == 0 else [ids[start - 1]]
-        expected += _manual_logprob(backend.model, ctx, ids[start : start + 8])
+    # lm-evaluation-harness's rolling windows (context_len=1): full windows after the first
+    # see one token before them, the last, shorter one sees the whole window before it.
+    expected, done = _manual_logprob(backend.model, [backend.tokenizer.eos_token_id], ids[:8]), 8
+    while done < len(ids):
+        end = min(done + 8, len(ids))
+        expected += _manual_logprob(backend.model, ids[end - 9 : done], ids[done:end])
+        done = end
+    assert len(ids) % 8 != 0  # the last window is a short one (the case that differs from disjoint windows)
     assert res.logprob == pytest.approx(expected, abs=1e-3)
+
+
+def test_rolling_windows_cover_every_token_once_with_stride() -> None:
+    from llmops.eval.backends.base import rolling_windows
+
+    tokens = list(range(100, 123))
+    for stride in (None, 1, 3, 8):
+        windows = rolling_windows([0], tokens, 8, stride)
+        assert [t for _, cont in windows for t in cont] == tokens
+        for ctx, cont in windows[1:]:
+            assert len(ctx) + len(cont) <= 9  # one window: input of at most max_length tokens
+            assert ctx == tokens[tokens.index(cont[0]) - len(ctx) : tokens.index(cont[0])]
+    assert [len(c) for c, _ in rolling_windows([0], tokens, 8, 3)[1:]] == [6] * 5
+    with pytest.raises(ValueError, match="stride"):
+        rolling_windows([0], tokens, 8, 9)
 
 
 def test_vllm_backend_missing_is_a_clear_error(random_llama: Path) -> None:

@@ -99,7 +99,7 @@ def test_accuracy_on_known_answers(mc_suite: Path, two_models, tmp_path: Path) -
 def test_bench_reports_and_paired_tests(mc_suite: Path, two_models, tmp_path: Path, capsys) -> None:
     weak, strong = two_models
     out = tmp_path / "bench"
-    rc = main(["bench", weak, weak, strong, "--suite", str(mc_suite), "--out", str(out),
+    rc = main(["bench", weak, weak, strong, "--suite", str(mc_suite), "--out", str(out), "--no-speed",
                "--label", "base", "--label", "same", "--label", "better"])
     assert rc == 0
     bench = json.loads((out / "bench.json").read_text())
@@ -108,6 +108,13 @@ def test_bench_reports_and_paired_tests(mc_suite: Path, two_models, tmp_path: Pa
     same, better = rows[1]["comparison"]["accuracy"], rows[2]["comparison"]["accuracy"]
     assert same["test"] == "mcnemar" and same["p_value"] == 1.0 and same["delta"] == 0
     assert better["delta"] == pytest.approx(0.5) and better["p_value"] < 0.05
+    assert better["direction"] == "better" and same["direction"] == "no difference"
+    low, high = better["delta_ci95"]
+    assert 0 < low <= 0.5 <= high  # the delta's interval excludes zero
+    # Holm over accuracy, accuracy_norm, accuracy_bytes: each adjusted p is at least the raw one
+    cmp = rows[2]["comparison"]
+    assert all(cmp[m]["p_holm"] >= cmp[m]["p_value"] for m in ("accuracy", "accuracy_norm", "accuracy_bytes"))
+    assert better["p_holm"] <= min(1.0, 3 * better["p_value"]) + 1e-12
     md = (out / "report.md").read_text()
     assert "## arithmetic_mc" in md and "| better |" in md and "mcnemar" in md
     html = (out / "report.html").read_text()

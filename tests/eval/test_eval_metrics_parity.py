@@ -115,12 +115,13 @@ def test_exact_match_and_token_f1() -> None:
 
 def test_multiple_choice_and_perplexity() -> None:
     acc = build_metric("accuracy").compute(
-        [[-1.0, -2.0, -3.0], [-5.0, -4.0], [-10.0, -9.0]], [[1, 1, 1], [10, 1], [20, 2]], [0, 0, 0]
+        [[-1.0, -2.0, -3.0], [-5.0, -4.0], [-10.0, -9.0]], [["a", "b", "c"], ["a" * 10, "b"], ["a" * 20, "bb"]],
+        [0, 0, 0],
     )
     assert acc["accuracy"].score == pytest.approx(1 / 3)
     # per-char: sample 2 → [-0.5, -4] picks 0 (gold); sample 3 → [-0.5, -4.5] picks 0
     assert acc["accuracy_norm"].score == pytest.approx(1.0)
-    ppl = build_metric("perplexity").compute([-10.0, -20.0], [5, 5])["perplexity"]
+    ppl = build_metric("perplexity").compute([-10.0, -20.0], [5, 5], ["one two", "three four"])["perplexity"]
     assert ppl.score == pytest.approx(np.exp(30 / 10))
 
 

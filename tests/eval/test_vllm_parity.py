@@ -9,8 +9,13 @@ guard: ``.venv-vllm/bin/python tests/eval/test_vllm_parity.py``.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # adversarial_checkpoint helper (also when run as a script)
 
 PROMPTS = [
     "Return the number of items in the list.",
@@ -48,7 +53,18 @@ def compare(max_new_tokens: int = 32) -> dict:
     vl_out = vl.generate(prompts, params)
     vl_ll = vl.loglikelihood(ll_requests)
     vl.close()
+    # The same weights with a generation_config.json asking for repetition penalty, n-gram
+    # blocking and beams: the suite says greedy, so vLLM must decode exactly like hf on the original.
+    from adversarial_checkpoint import adversarial_copy
+    from llmops.models.refs import resolve
+
+    with tempfile.TemporaryDirectory() as tmp:
+        adversarial = adversarial_copy(resolve(MODEL).path, Path(tmp) / "adversarial")
+        va = load_backend("vllm", str(adversarial), dtype="float32", enforce_eager=True)
+        va_out = va.generate(prompts, params)
+        va.close()
     return {"hf": [g.token_ids for g in hf_out], "vllm": [g.token_ids for g in vl_out],
+            "vllm_adversarial": [g.token_ids for g in va_out],
             "hf_ll": [x.logprob for x in hf_ll], "vllm_ll": [x.logprob for x in vl_ll]}
 
 
@@ -61,10 +77,13 @@ def test_vllm_greedy_matches_hf_token_for_token() -> None:
     assert sum(len(t) for t in result["hf"]) > 4 * len(result["hf"])  # real generations, not empty ones
     for a, b in zip(result["hf_ll"], result["vllm_ll"]):
         assert a == pytest.approx(b, abs=1e-3)
+    assert result["vllm_adversarial"] == result["hf"], "the checkpoint's generation_config.json leaked into vLLM decoding"
 
 
 if __name__ == "__main__":
     out = compare()
     same = sum(a == b for a, b in zip(out["hf"], out["vllm"]))
     print(f"greedy token-for-token equal: {same}/{len(out['hf'])}")
+    adv = sum(a == b for a, b in zip(out["hf"], out["vllm_adversarial"]))
+    print(f"adversarial generation_config.json, vLLM vs hf greedy: {adv}/{len(out['hf'])}")
     print("max |Δ loglik|:", max(abs(a - b) for a, b in zip(out["hf_ll"], out["vllm_ll"])))

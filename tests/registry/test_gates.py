@@ -295,3 +295,25 @@ def test_comparison_rules_without_a_comparison_function_are_a_clear_error(sqlite
     api.promote("docs", v1, "production", gates, db_url=sqlite_url, compare=fake_bootstrap())
     with pytest.raises(ConfigError, match="need a comparison function"):
         api.promote("docs", v2, "production", gates, db_url=sqlite_url)
+def test_no_regression_gate_on_a_refused_metric(sqlite_url, tmp_path):
+    """Token-level scores of models with different tokenizers come back refused: a gate that
+    names such a metric fails with the reason; without a metric list it is left out."""
+    gates = tmp_path / "g.yaml"
+    gates.write_text("aliases:\n  production:\n    rules:\n"
+                     "      - {name: ppl, type: no_regression, suite: docstrings, margin: 0.01, metrics: [perplexity]}\n")
+    gates_all = tmp_path / "g2.yaml"
+    gates_all.write_text("aliases:\n  production:\n    rules:\n"
+                         "      - {type: no_regression, suite: docstrings, margin: 0.01}\n")
+    base = fake_bootstrap()
+
+    def refusing(baseline: Path, candidate: Path) -> dict:
+        out = base(baseline, candidate)
+        out["perplexity"] = {"refused": "the tokenizers differ", "higher_is_better": False}
+        return out
+
+    v1 = _version(tmp_path, sqlite_url, 1, 0.40)
+    v2 = _version(tmp_path, sqlite_url, 2, 0.40)
+    api.promote("docs", v1, "production", gates, db_url=sqlite_url, compare=refusing)
+    with pytest.raises(PromotionRefused, match=r"perplexity: not comparable \(the tokenizers differ\)"):
+        api.promote("docs", v2, "production", gates, db_url=sqlite_url, compare=refusing)
+    assert api.promote("docs", v2, "production", gates_all, db_url=sqlite_url, compare=refusing).decision == "accepted"

@@ -20,15 +20,28 @@ from typing import Any
 
 @dataclass(frozen=True)
 class GenerationParams:
+    """Everything that decides a decoded output. Backends set every decoding field of their
+    engine from this (neutral values where it says nothing), never from the checkpoint's
+    ``generation_config.json``: a checkpoint that ships ``repetition_penalty``, n-gram
+    blocking or beams is still decoded exactly as the suite says."""
+
     max_new_tokens: int = 64
     temperature: float = 0.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    top_k: int = 0  # 0: no top-k cut (sampling only)
+    repetition_penalty: float = 1.0
+    ignore_eos: bool = False  # fixed-length decoding (speed measurements)
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {**asdict(self), "stop": list(self.stop), "greedy": self.greedy}
 
 
 @dataclass(frozen=True)
@@ -115,17 +128,31 @@ def encode_pair(tokenizer: Any, context: str, continuation: str, add_special_tok
     return ctx, whole[n:]
 
 
-def rolling_windows(context: list[int], tokens: list[int], max_length: int) -> list[tuple[list[int], list[int]]]:
-    """Disjoint windows covering `tokens`: the first conditioned on `context`, each later
-    one on the token before it (backends cut contexts from the left to fit the window).
+def rolling_windows(
+    context: list[int], tokens: list[int], max_length: int, stride: int | None = None
+) -> list[tuple[list[int], list[int]]]:
+    """Windows covering `tokens`, each predicting its tokens once, as (context, continuation).
 
-    Every token is predicted exactly once, so the sum over windows is the text's
-    log-likelihood under a context window of `max_length`.
+    ``stride=None`` reproduces lm-evaluation-harness's rolling log-likelihood
+    (``get_rolling_token_windows`` with ``context_len=1`` + ``make_disjoint_window``): the
+    first window is conditioned on `context`, each later one predicts up to `max_length`
+    new tokens and sees every earlier token that still fits in the window — one token for
+    a full window, more for the last, shorter one. With ``stride=s`` (1 <= s <= max_length)
+    each later window predicts `s` new tokens after ``max_length + 1 - s`` tokens of
+    context (the sliding-window perplexity of the transformers docs): smaller strides give
+    every prediction more context and cost more forward passes.
     """
-    windows = []
-    for start in range(0, len(tokens), max_length):
-        ctx = context if start == 0 else [tokens[start - 1]]
-        windows.append((ctx, tokens[start : start + max_length]))
+    if stride is not None and not 1 <= stride <= max_length:
+        raise ValueError(f"stride must be between 1 and the window ({max_length}), got {stride}")
+    step = stride or max_length
+    first = min(max_length, len(tokens))
+    windows = [(context, tokens[:first])] if tokens else []
+    done = first
+    while done < len(tokens):
+        end = min(done + step, len(tokens))
+        start_ctx = max(0, end - max_length - 1)
+        windows.append((tokens[start_ctx:done], tokens[done:end]))
+        done = end
     return windows
 
 
@@ -146,8 +173,17 @@ class Backend(ABC):
     def loglikelihood(self, requests: list[tuple[Prompt, str]]) -> list[Loglikelihood]:
         """log P(continuation | context) for each (context prompt, continuation) pair."""
 
-    def loglikelihood_rolling(self, texts: list[str]) -> list[Loglikelihood]:
-        """log P(text) of each whole text (perplexity), in windows when it is long."""
+    def effective_generation_config(self, params: GenerationParams) -> dict[str, Any]:
+        """The decoding configuration the engine runs with (recorded in results.json)."""
+        return {"engine": self.name, "config": params.as_dict(), "checkpoint_overridden": {}}
+
+    def reset_peak_memory(self) -> None:
+        """Start a new peak-memory measurement (accelerators; RSS peaks are per process)."""
+
+    def loglikelihood_rolling(self, texts: list[str], stride: int | None = None) -> list[Loglikelihood]:
+        """log P(text) of each whole text (perplexity), in windows when it is long (see `rolling_windows`)."""
+        if stride is not None:
+            raise NotImplementedError(f"the {self.name} backend has no stride option")
         return self.loglikelihood([(Prompt("", False), t) for t in texts])
 
     def peak_memory_mb(self) -> dict[str, float]:
@@ -173,11 +209,11 @@ class TokenBackend(Backend):
     def score_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
         """Log-likelihood of each continuation token list given its context token list."""
 
-    def loglikelihood(self, requests: list[tuple[Prompt, str]]) -> list[Loglikelihood]:
+    def loglikelihood(self, requests: list[tuple[Prompt, str]], stride: int | None = None) -> list[Loglikelihood]:
         """log P(continuation | context) for each (context prompt, continuation) pair.
 
         An empty context scores the continuation as a whole text (perplexity); texts
-        longer than the context window are scored in disjoint windows.
+        longer than the context window are scored in rolling windows (`rolling_windows`).
         """
         pairs: list[tuple[list[int], list[int]]] = []
         spans: list[tuple[int, int]] = []
@@ -185,7 +221,7 @@ class TokenBackend(Backend):
             c_ids, t_ids = encode_pair(self.tokenizer, ctx.text, cont, ctx.add_special_tokens)
             if not t_ids:
                 raise ValueError(f"request {i}: the continuation is empty after tokenisation")
-            windows = rolling_windows(c_ids, t_ids, self.max_length)
+            windows = rolling_windows(c_ids, t_ids, self.max_length, stride)
             spans.append((len(pairs), len(pairs) + len(windows)))
             pairs.extend(windows)
         scored = self.score_tokens(pairs)
@@ -194,3 +230,6 @@ class TokenBackend(Backend):
             parts = scored[a:b]
             out.append(Loglikelihood(sum(p.logprob for p in parts), sum(p.n_tokens for p in parts), all(p.greedy for p in parts)))
         return out
+
+    def loglikelihood_rolling(self, texts: list[str], stride: int | None = None) -> list[Loglikelihood]:
+        return self.loglikelihood([(Prompt("", False), t) for t in texts], stride=stride)

@@ -5,6 +5,10 @@ both backends condition on identical inputs; with ``dtype="float32"`` (``auto`` 
 silently run bf16) greedy outputs match `hf` token for token (``make test-vllm``).
 vLLM starts worker processes: scripts that use it need an ``if __name__ == "__main__":``
 guard. LoRA adapter directories are served with ``enable_lora`` and a ``LoRARequest``.
+
+Decoding is exactly `GenerationParams`: the engine is started with
+``generation_config="vllm"`` (vLLM's own neutral defaults, not the checkpoint's
+``generation_config.json``) and every SamplingParams field that changes tokens is set.
 """
 
 from __future__ import annotations
@@ -75,8 +79,31 @@ class VLLMBackend(TokenBackend):
         self.max_length = context_window(window, max_length)
         self.llm = vllm.LLM(
             model=str(path), tokenizer=str(path), dtype=dtype, seed=seed, enforce_eager=enforce_eager,
-            max_model_len=window, trust_remote_code=trust_remote_code, **engine_kwargs,
+            max_model_len=window, trust_remote_code=trust_remote_code, generation_config="vllm", **engine_kwargs,
         )
+        gen_path = Path(path) / "generation_config.json"
+        ignored = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
+        self.checkpoint_generation_config = {
+            k: v for k, v in ignored.items() if not k.endswith("token_id") and k not in {"transformers_version", "_from_model_config"}
+        }
+
+    def _sampling(self, params: GenerationParams):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=1, max_tokens=params.max_new_tokens, min_tokens=params.max_new_tokens if params.ignore_eos else 0,
+            ignore_eos=params.ignore_eos, temperature=params.temperature,
+            top_p=params.top_p if not params.greedy else 1.0, top_k=params.top_k if params.top_k and not params.greedy else -1,
+            min_p=0.0, repetition_penalty=params.repetition_penalty, presence_penalty=0.0, frequency_penalty=0.0,
+            seed=params.seed if not params.greedy else None, stop=list(params.stop) or None, skip_special_tokens=True,
+        )
+
+    def effective_generation_config(self, params: GenerationParams) -> dict[str, Any]:
+        sampling = self._sampling(params)
+        fields = ("n", "max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k", "min_p",
+                  "repetition_penalty", "presence_penalty", "frequency_penalty", "seed", "stop", "skip_special_tokens")
+        return {"engine": "vllm.SamplingParams", "config": {f: getattr(sampling, f, None) for f in fields},
+                "checkpoint_overridden": self.checkpoint_generation_config}
 
     def _run(self, token_lists: list[list[int]], sampling) -> list[Any]:
         from vllm.inputs import TokensPrompt
@@ -85,17 +112,11 @@ class VLLMBackend(TokenBackend):
         return self.llm.generate(prompts, sampling, lora_request=self.lora, use_tqdm=False)
 
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Generation]:
-        from vllm import SamplingParams
-
         budget = self.max_length - params.max_new_tokens
         if budget < 1:
             raise ValueError(f"max_new_tokens={params.max_new_tokens} leaves no room in a {self.max_length}-token window")
         encoded = [encode_prompt(self.tokenizer, p)[-budget:] for p in prompts]  # keep the end of over-long prompts
-        sampling = SamplingParams(
-            max_tokens=params.max_new_tokens, temperature=params.temperature,
-            top_p=params.top_p if not params.greedy else 1.0, seed=params.seed if not params.greedy else None,
-            stop=list(params.stop) or None, skip_special_tokens=True,
-        )
+        sampling = self._sampling(params)
         t0 = time.perf_counter()
         outputs = self._run(encoded, sampling)
         elapsed = time.perf_counter() - t0

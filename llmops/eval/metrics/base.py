@@ -56,6 +56,11 @@ class Metric(ABC):
     def binary(self, output: str) -> bool:
         return False
 
+    def tokenizer_dependent(self, output: str) -> bool:
+        """Whether the score is counted in the model's own tokens (then two models with
+        different tokenizers cannot be compared on it)."""
+        return False
+
     def higher_is_better(self, output: str) -> bool:
         return True
 

@@ -1,15 +1,22 @@
 """Metrics computed from model log-likelihoods: multiple-choice accuracy and perplexity.
 
-Multiple choice follows the convention of lm-evaluation-harness: the predicted choice
-is the one whose continuation has the highest total log-likelihood (``accuracy``), or
-the highest log-likelihood per character of the choice text (``accuracy_norm``), which
-removes the bias towards short answers. Perplexity is a corpus metric:
-``exp(sum of NLL / sum of tokens)``, so its statistics are (NLL, tokens) per text.
+Multiple choice follows lm-evaluation-harness (``acc``, ``acc_norm``, ``acc_bytes``): the
+predicted choice is the one whose continuation has the highest total log-likelihood
+(``accuracy``), the highest log-likelihood per character of the choice text itself —
+not of the delimiter before it nor of the prompt (``accuracy_norm``) — or per UTF-8 byte
+of the choice (``accuracy_bytes``). The last two remove the bias towards short answers.
+
+Perplexity is a corpus metric: ``exp(sum of NLL / sum of units)``, its statistics are
+(NLL, units) per text. ``perplexity`` counts the model's tokens, so it compares only
+models that share a tokenizer; ``word_perplexity``, ``byte_perplexity`` and
+``bits_per_byte`` count whitespace-separated words and UTF-8 bytes of the text exactly as
+lm-evaluation-harness does, so they compare any two models.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,40 +35,46 @@ class MultipleChoice(Metric):
         super().__init__()
 
     def outputs(self) -> tuple[str, ...]:
-        return ("accuracy", "accuracy_norm")
+        return ("accuracy", "accuracy_norm", "accuracy_bytes")
 
     def binary(self, output: str) -> bool:
         return True
 
-    def predictions(self, logprobs: list[list[float]], choice_chars: list[list[int]]) -> tuple[list[int], list[int]]:
-        """(raw argmax, length-normalised argmax) per sample."""
-        raw = [int(np.argmax(lp)) for lp in logprobs]
-        norm = [int(np.argmax([lp / max(n, 1) for lp, n in zip(lps, ns)])) for lps, ns in zip(logprobs, choice_chars)]
-        return raw, norm
+    @staticmethod
+    def predictions(logprobs: list[list[float]], choices: list[list[str]]) -> dict[str, list[int]]:
+        """Predicted choice index per sample: raw, per character and per byte of the choice
+        (first maximum on ties, as numpy's argmax in lm-eval)."""
+        def pick(lps: list[float], sizes: list[int]) -> int:
+            return int(np.argmax(np.asarray(lps, dtype=float) / np.asarray(sizes, dtype=float)))
 
-    def sample_stats(
-        self, logprobs: list[list[float]], choice_chars: list[list[int]], gold: list[int]
-    ) -> dict[str, np.ndarray]:
-        if not (len(logprobs) == len(choice_chars) == len(gold)) or not gold:
-            raise DataError("multiple choice: logprobs, choice lengths and gold answers must be equally long and non-empty")
-        for i, (lps, g) in enumerate(zip(logprobs, gold)):
-            if not 0 <= g < len(lps):
-                raise DataError(f"sample {i}: gold answer index {g} is outside its {len(lps)} choices")
-        raw, norm = self.predictions(logprobs, choice_chars)
-        ones = np.ones(len(gold))
         return {
-            "accuracy": np.column_stack([np.equal(raw, gold).astype(float), ones]),
-            "accuracy_norm": np.column_stack([np.equal(norm, gold).astype(float), ones]),
+            "accuracy": [int(np.argmax(lp)) for lp in logprobs],
+            "accuracy_norm": [pick(lps, [len(c) for c in cs]) for lps, cs in zip(logprobs, choices)],
+            "accuracy_bytes": [pick(lps, [len(c.encode("utf-8")) for c in cs]) for lps, cs in zip(logprobs, choices)],
         }
 
-    def compute(self, logprobs: list[list[float]], choice_chars: list[list[int]], gold: list[int]) -> dict[str, MetricResult]:
-        return self.results(self.sample_stats(logprobs, choice_chars, gold))
+    def sample_stats(self, logprobs: list[list[float]], choices: list[list[str]], gold: list[int]) -> dict[str, np.ndarray]:
+        if not (len(logprobs) == len(choices) == len(gold)) or not gold:
+            raise DataError("multiple choice: logprobs, choices and gold answers must be equally long and non-empty")
+        for i, (lps, cs, g) in enumerate(zip(logprobs, choices, gold)):
+            if len(lps) != len(cs):
+                raise DataError(f"sample {i}: {len(lps)} log-likelihoods for {len(cs)} choices")
+            if not 0 <= g < len(lps):
+                raise DataError(f"sample {i}: gold answer index {g} is outside its {len(lps)} choices")
+            if any(not c for c in cs):
+                raise DataError(f"sample {i}: an empty choice cannot be length-normalised")
+        ones = np.ones(len(gold))
+        return {name: np.column_stack([np.equal(pred, gold).astype(float), ones])
+                for name, pred in self.predictions(logprobs, choices).items()}
+
+    def compute(self, logprobs: list[list[float]], choices: list[list[str]], gold: list[int]) -> dict[str, MetricResult]:
+        return self.results(self.sample_stats(logprobs, choices, gold))
 
     def reduce(self, output: str, sums: np.ndarray) -> float:
         return float(sums[0] / sums[1]) if sums[1] else 0.0
 
     def signature(self) -> str:
-        return "accuracy|select:argmax-loglik|norm:per-char"
+        return "accuracy|select:argmax-loglik|norm:per-char-of-choice,per-byte-of-choice"
 
 
 class Perplexity(Metric):
@@ -74,21 +87,42 @@ class Perplexity(Metric):
         super().__init__()
 
     def outputs(self) -> tuple[str, ...]:
-        return ("perplexity",)
+        return ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
     def higher_is_better(self, output: str) -> bool:
         return False
 
-    def sample_stats(self, logprobs: list[float], n_tokens: list[int]) -> dict[str, np.ndarray]:
-        if len(logprobs) != len(n_tokens) or not n_tokens:
-            raise DataError("perplexity: log-likelihoods and token counts must be equally long and non-empty")
-        return {"perplexity": np.column_stack([-np.asarray(logprobs, dtype=float), np.asarray(n_tokens, dtype=float)])}
+    @staticmethod
+    def count_words(text: str) -> int:
+        """lm-evaluation-harness's word count (``len(re.split(r"\s+", text))``)."""
+        return len(re.split(r"\s+", text))
 
-    def compute(self, logprobs: list[float], n_tokens: list[int]) -> dict[str, MetricResult]:
-        return self.results(self.sample_stats(logprobs, n_tokens))
+    def sample_stats(self, logprobs: list[float], n_tokens: list[int], texts: list[str]) -> dict[str, np.ndarray]:
+        if not (len(logprobs) == len(n_tokens) == len(texts)) or not n_tokens:
+            raise DataError("perplexity: log-likelihoods, token counts and texts must be equally long and non-empty")
+        nll = -np.asarray(logprobs, dtype=float)
+        words = np.asarray([self.count_words(t) for t in texts], dtype=float)
+        nbytes = np.asarray([len(t.encode("utf-8")) for t in texts], dtype=float)
+        return {
+            "perplexity": np.column_stack([nll, np.asarray(n_tokens, dtype=float)]),
+            "word_perplexity": np.column_stack([nll, words]),
+            "byte_perplexity": np.column_stack([nll, nbytes]),
+            "bits_per_byte": np.column_stack([nll, nbytes]),
+        }
+
+    def compute(self, logprobs: list[float], n_tokens: list[int], texts: list[str]) -> dict[str, MetricResult]:
+        return self.results(self.sample_stats(logprobs, n_tokens, texts))
 
     def reduce(self, output: str, sums: np.ndarray) -> float:
-        return math.exp(sums[0] / sums[1]) if sums[1] else float("nan")
+        if not sums[1]:
+            return float("nan")
+        if output == "bits_per_byte":
+            return float(sums[0] / sums[1] / math.log(2))
+        return math.exp(sums[0] / sums[1])
+
+    def tokenizer_dependent(self, output: str) -> bool:
+        """Whether the score's unit is the model's token (not comparable across tokenizers)."""
+        return output == "perplexity"
 
     def signature(self) -> str:
-        return "perplexity|exp(sum_nll/sum_tokens)|tokens:model"
+        return "perplexity|exp(sum_nll/sum_units)|units:tokens,words(re.split(\\s+)),utf8-bytes|bpb:nll/bytes/ln2"

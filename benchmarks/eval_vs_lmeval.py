@@ -1,0 +1,85 @@
+"""Wall time of `llmops eval run --no-cache` against lm-evaluation-harness on the same
+200-prompt docstring task and model, with the outputs compared sample by sample.
+
+    .venv-lmeval/bin/python benchmarks/eval_vs_lmeval.py [--repeats 3]
+
+(`make test-lmeval` builds .venv-lmeval, which holds both harnesses on the same torch and
+transformers.) Both are run as a user would: each command in a fresh process, lm-eval
+through its CLI (`lm_eval --model hf ... --include_path`, batch 32, BLEU/chrF/TER), llmops
+through its CLI with a suite like eval/docstring_summary.yaml (chat prompt, greedy, 48
+tokens, BLEU and ROUGE, batch size auto) on the same 200 prompts. Runs alternate
+between the two so that machine load hits both alike; the machine is shared, so the
+script prints the load average and the ratio of medians measured in this one run.
+Target (issue 14): llmops ≤ 0.25 × lm-eval with 200/200 identical outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "eval"))
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from lmeval_tasks import lmeval_model_args, write_tasks
+
+    from llmops.models.refs import resolve
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+    model = resolve("builtin:tiny").path
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # 200 prompts: the test split has 64 here, so the train split's first 200 (speed, not quality)
+        tasks = write_tasks(tmp, n_gen=200, gen_split="train", gen_metrics=("bleu", "rouge"))
+        lmeval_cmd = [str(bin_dir / "lm_eval"), "--model", "hf", "--model_args", lmeval_model_args(model, "gen", device=False), "--device", "cpu",
+                      "--tasks", "llmops_gen", "--include_path", str(tmp / "lmeval"), "--batch_size", "32",
+                      "--apply_chat_template", "--log_samples", "--output_path", str(tmp / "lmeval-out")]
+        ours_cmd = [sys.executable, "-m", "llmops.cli.main", "eval", "run", "--model", "builtin:tiny", "--suite",
+                    str(tasks["gen"]["suite"]), "--out", str(tmp / "llmops-out"), "--no-cache"]
+        load_before = os.getloadavg()
+        times: dict[str, list[float]] = {"lm-eval": [], "llmops": []}
+        for _ in range(args.repeats):
+            times["lm-eval"].append(timed(lmeval_cmd, env))
+            times["llmops"].append(timed(ours_cmd, env))
+        load_after = os.getloadavg()
+
+        ours = [json.loads(line)["output"] for line in (tmp / "llmops-out" / "samples.jsonl").read_text().splitlines()]
+        sample_file = next((tmp / "lmeval-out").rglob("samples_llmops_gen_*.jsonl"))
+        rows = sorted((json.loads(line) for line in sample_file.read_text().splitlines()), key=lambda r: r["doc_id"])
+        theirs = [r["filtered_resps"][0] for r in rows]
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    same = sum(a == b for a, b in zip(ours, theirs))
+    print(f"cpus {os.cpu_count()} · load average before {load_before[0]:.1f} after {load_after[0]:.1f} "
+          "(shared machine: compare the ratio, not the seconds)")
+    for name, values in times.items():
+        print(f"{name:8s} wall s: " + ", ".join(f"{v:.2f}" for v in values) + f"  (median {med[name]:.2f})")
+    print(f"identical outputs: {same}/{len(theirs)} (llmops {len(ours)} samples)")
+    print(f"ratio llmops / lm-eval (medians): {med['llmops'] / med['lm-eval']:.3f}  (target <= 0.25)")
+
+
+if __name__ == "__main__":
+    main()
