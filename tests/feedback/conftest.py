@@ -18,7 +18,7 @@ def client(db_url: str, keys: Keys):
 
     from llmops.feedback.api import create_app
 
-    with TestClient(create_app(db_url), raise_server_exceptions=False) as c:
+    with TestClient(create_app(db_url), raise_server_exceptions=False, base_url="http://localhost") as c:
         yield c
 
 

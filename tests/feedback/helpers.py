@@ -22,6 +22,7 @@ class Keys:
     service: str
     rater: str
     rater2: str
+    client: str = ""
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {getattr(self, role)}"}
@@ -38,6 +39,7 @@ def make_keys(db_url: str) -> Keys:
             "service": create_key(s, "service", "model-server").token,
             "rater": create_key(s, "rater", "alice").token,
             "rater2": create_key(s, "rater", "bob").token,
+            "client": create_key(s, "client", "app-backend").token,
         }
     return Keys(**tokens)
 
