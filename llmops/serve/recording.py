@@ -16,6 +16,7 @@ by, e.g. ``registry:docs@production``); ``model_version`` is the version that an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +27,7 @@ from llmops.serve.errors import ServeError
 from llmops.serve.generation import GenRequest, GenResult
 
 SOURCE = "llmops.serve"
+log = logging.getLogger(__name__)
 
 
 def _prompt_and_context(req: GenRequest, index: int) -> tuple[str, str | None]:
@@ -75,6 +77,7 @@ class Recorder:
             with self.store.transaction() as session:
                 created = [create_item(session, item) for item in items]
         except DBAPIError as exc:
-            raise ServeError(503, f"the feedback database could not record this generation; retry ({exc.orig})",
+            log.error("recording a generation failed: %s", type(exc.orig).__name__)
+            raise ServeError(503, "the feedback database could not record this generation; retry",
                              code="database_unavailable") from None
         return [c.item_id for c in created], [rid for c in created for rid in c.response_ids]
