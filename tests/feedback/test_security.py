@@ -1,0 +1,89 @@
+"""Keys are checked before anything is queued; a flood (fake keys, or one greedy key) starves nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import httpx
+import pytest
+
+from .helpers import Server, make_keys, new_item
+
+
+def test_key_verifier_caches_and_honours_revocation_within_its_ttl(sqlite_url: str) -> None:
+    from functools import partial
+
+    from llmops.db import session_factory
+    from llmops.db.engine import read_only_session
+    from llmops.feedback.auth import KeyVerifier, revoke_key
+    from llmops.feedback.errors import Unauthenticated
+
+    keys = make_keys(sqlite_url)
+    now = [0.0]
+    v = KeyVerifier(partial(read_only_session, sqlite_url), ttl_s=5.0, clock=lambda: now[0])
+    assert v.authenticate(keys.rater).rater_name == "alice" and v.lookups == 1
+    assert v.authenticate(keys.rater).role.value == "rater" and v.lookups == 1  # cached: no second read
+    fake = "llmf_0123456789ab_notarealsecret"
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):
+            v.authenticate(fake)
+    assert v.lookups == 2  # the failure is cached too: a repeated fake costs one read per TTL
+    with session_factory(sqlite_url)() as s, s.begin():
+        revoke_key(s, keys.rater.split("_")[1])
+    assert v.authenticate(keys.rater)  # still cached (bounded delay) ...
+    now[0] += 5.01
+    with pytest.raises(Unauthenticated, match="revoked"):  # ... and refused once the TTL has passed
+        v.authenticate(keys.rater)
+
+
+def test_authenticate_is_a_plain_function_for_other_subsystems(sqlite_url: str) -> None:
+    from llmops.feedback.auth import authenticate
+    from llmops.feedback.errors import Unauthenticated
+
+    keys = make_keys(sqlite_url)
+    assert authenticate(keys.admin, sqlite_url).role.value == "admin"
+    with pytest.raises(Unauthenticated):
+        authenticate("llmf_0123456789ab_wrong", sqlite_url)
+
+
+async def _flood(base: str, keys, rids: list[int]) -> tuple[list[int], list[int], list[int]]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
+        fakes = [f"llmf_{i:012x}_{'x' * 40}" for i in range(400)]  # well-formed, distinct, unknown
+        fake = [c.post("/v1/ratings", json={"response_id": rids[0], "score": 3},
+                       headers={"Authorization": f"Bearer {t}"}) for t in fakes]
+        # one valid key sending far more at once than its share of the queue
+        greedy = [c.post("/v1/items", json={"prompt": "p", "responses": [{"text": "t"}]},
+                         headers=keys.headers("service")) for _ in range(60)]
+
+        async def rater(who: str) -> list[int]:  # a person: one rating after the other, during the flood
+            return [(await c.post("/v1/ratings", json={"response_id": rid, "score": 4}, headers=keys.headers(who)))
+                    .status_code for rid in rids]
+
+        answers = await asyncio.gather(*fake, *greedy, rater("rater"), rater("rater2"))
+    codes = [getattr(r, "status_code", r) for r in answers]
+    return codes[:len(fake)], codes[len(fake):len(fake) + len(greedy)], codes[-2] + codes[-1]
+
+
+def test_a_flood_of_fake_keys_and_a_greedy_key_starve_no_valid_rater(sqlite_url: str, monkeypatch) -> None:
+    """A tiny write queue (8) and share (4 per key): if fakes reached the writer, or one key could
+    take the whole queue, the valid raters would get 503/429. They get 201, every one of them."""
+    keys = make_keys(sqlite_url)
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    with TestClient(create_app(sqlite_url), base_url="http://localhost") as c:
+        item = new_item(c, keys, n=16)
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_QUEUE", "8")
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_PER_KEY", "4")
+    srv = Server(sqlite_url).start()
+    try:
+        fake, greedy, valid = asyncio.run(_flood(srv.base, keys, item["response_ids"]))
+    finally:
+        srv.stop()
+    assert set(fake) == {401}
+    assert set(valid) == {201}, valid  # 32 ratings from two raters, all stored
+    assert set(greedy) <= {201, 429} and 429 in greedy  # the greedy key was held to its share
+    assert os.environ["LLMOPS_FEEDBACK_MAX_QUEUE"] == "8"
