@@ -13,6 +13,11 @@ def keys(db_url: str) -> Keys:
 
 
 @pytest.fixture
+def keys_sqlite(sqlite_url: str) -> Keys:
+    return make_keys(sqlite_url)
+
+
+@pytest.fixture
 def client(db_url: str, keys: Keys):
     from fastapi.testclient import TestClient
 

@@ -25,7 +25,7 @@ from llmops.feedback.tables import Comparison, Item, Rating
 
 from .helpers import Keys
 
-UNKNOWN_KEY = "llmf_0123456789ab_" + "x" * 43  # well formed, so it reaches the writer
+UNKNOWN_KEY = "llmf_0123456789ab_" + "x" * 43  # well formed, yet refused before the queue
 
 
 def count(db_url: str, model) -> int:
@@ -237,12 +237,6 @@ def test_full_queue_answers_503_with_retry_after(sqlite_url: str, keys_sqlite: K
     assert refused.json()["error"]["code"] == "overloaded"
     assert committer.stats.rejected == 1 and count(sqlite_url, Rating) == 2
 
-
-@pytest.fixture
-def keys_sqlite(sqlite_url: str) -> Keys:
-    from .helpers import make_keys
-
-    return make_keys(sqlite_url)
 
 
 def _insert(n: int) -> Callable:
