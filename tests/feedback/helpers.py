@@ -60,8 +60,8 @@ def free_port() -> int:
 class Server:
     """`llmops feedback serve` as a real subprocess (so it can be SIGKILLed)."""
 
-    def __init__(self, db_url: str, workers: int = 1) -> None:
-        self.db_url, self.workers = db_url, workers
+    def __init__(self, db_url: str, workers: int = 1, args: list[str] | None = None) -> None:
+        self.db_url, self.workers, self.args = db_url, workers, list(args or [])
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -70,7 +70,7 @@ class Server:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmops", "feedback", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--workers", str(self.workers)],
+             "--workers", str(self.workers), *self.args],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
