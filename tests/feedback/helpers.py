@@ -67,22 +67,30 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> Server:
+        import tempfile
+
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # A file, not a pipe: a server logging errors under load must never block on a full pipe.
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmops", "feedback", "serve", "--db", self.db_url, "--port", str(self.port),
              "--workers", str(self.workers), *self.args],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.stderr()[-2000:]}")
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError("server did not become healthy")
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL the whole process group (uvicorn and any workers): no graceful shutdown."""
