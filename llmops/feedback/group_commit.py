@@ -171,7 +171,27 @@ class Intake:
 
     @staticmethod
     def apply_unit(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
-        """Run one unit in its own SAVEPOINT: its failure is its own, unless the rollback fails too."""
+        """Run one unit in its own SAVEPOINT: its failure is its own, unless the rollback fails too.
+
+        A unit marked ``core_only`` (Core statements, no ORM objects: a rating) gets a plain
+        driver-level SAVEPOINT with a fixed name — no ORM bookkeeping, no statement to compile —
+        which is most of what a rating costs the writer; the others get the ORM's nested
+        transaction, which also keeps the session's object state right after a failed flush.
+        """
+        if getattr(work, "core_only", False):
+            conn = session.connection()
+            conn.exec_driver_sql("SAVEPOINT llmops_unit")
+            try:
+                value = work(session)
+                conn.exec_driver_sql("RELEASE SAVEPOINT llmops_unit")
+            except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
+                try:
+                    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT llmops_unit")
+                    conn.exec_driver_sql("RELEASE SAVEPOINT llmops_unit")
+                except Exception as fatal:
+                    raise _Abort("could not roll back a failed write's savepoint") from fatal
+                return False, exc
+            return True, value
         savepoint = session.begin_nested()
         try:
             value = work(session)

@@ -37,7 +37,6 @@ from llmops.feedback.group_commit import (
     MAX_BATCH,
     MAX_PER_OWNER,
     MAX_QUEUE,
-    WATCH_S,
     Intake,
     _Unit,
     discard,
@@ -85,11 +84,9 @@ class LoopCommitter:
         self._pending.append(unit)
         self._ensure_writer(loop)
         self._wake.set()
-        while True:
-            done, _ = await asyncio.wait({unit.future}, timeout=WATCH_S)
-            if done:
-                return unit.future.result()
-            self._ensure_writer(loop)  # a writer task that died is replaced; its batch fails
+        # No polling: a writer task that dies is replaced by its done-callback, which fails
+        # the batch it held (outcome unknown), so this await always ends.
+        return await unit.future
 
     def queued(self) -> int:
         return len(self._pending)
@@ -126,10 +123,22 @@ class LoopCommitter:
             log.error("feedback writer task died (%s); starting a new one",
                       "cancelled" if task.cancelled() else type(task.exception()).__name__)
             lost, self._inflight = self._inflight, []
-            self.intake.fail(lost, RuntimeError("writer task died"), committing=True)
+            if lost:
+                self.intake.fail(lost, RuntimeError("writer task died"), committing=True)
             self.intake.batch_started = None
         self._loop, self._wake = loop, asyncio.Event()
         self._task = loop.create_task(self._writer(), name="feedback-loop-commit")
+        self._task.add_done_callback(self._writer_done)
+
+    def _writer_done(self, task: asyncio.Task) -> None:
+        """Replace a writer task that ended while the committer is open (a bug, a cancellation)."""
+        if self._closed or task is not self._task or self._loop is None or self._loop.is_closed():
+            return
+        if not self._pending and not self._inflight:
+            return  # idle (e.g. the loop is shutting down): the next `run` starts a writer if needed
+        self._ensure_writer(self._loop)
+        if self._pending:
+            self._wake.set()
 
     async def _writer(self) -> None:
         while True:

@@ -129,12 +129,35 @@ def create_app(
         def rater_page() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
 
+    app.openapi = partial(_openapi_with_auth, app)  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit)
     app.add_middleware(MetricsMiddleware)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.add_middleware(RequestId)
     return app
+
+
+def _openapi_with_auth(app: FastAPI) -> dict:
+    """The schema, plus the bearer scheme and Idempotency-Key header that `call_for` reads directly."""
+    from fastapi.openapi.utils import get_openapi
+
+    from llmops.feedback.api.call import OPENAPI_AUTH
+
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "API key from `llmops feedback keys create`"}
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, op in operations.items():
+                op["security"] = OPENAPI_AUTH["security"]
+                if method == "post":
+                    op.setdefault("parameters", []).extend(OPENAPI_AUTH["parameters"])
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def app_from_env() -> FastAPI:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +37,13 @@ from llmops.feedback.policies import Action, Principal, authorize
 from llmops.feedback.schemas import MAX_IDEMPOTENCY_KEY_CHARS
 from llmops.feedback.store import integrity_error
 
-_bearer = HTTPBearer(auto_error=False, description="API key from `llmops feedback keys create`")
+# Documented on every authenticated route (the dependency itself reads the headers directly).
+OPENAPI_AUTH = {
+    "security": [{"bearer": []}],
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {
+        "type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_CHARS, "pattern": "^[!-~]+$"},
+        "description": "Retry-safe writes: the same key and body return the first answer and store nothing twice."}],
+}
 SessionFactory = Callable[[], Session]
 
 
@@ -71,15 +77,22 @@ class Call:
         status: int = 201,
         kind: str,
         stored: Callable[[dict], dict] | None = None,
+        core: bool = False,
     ) -> JSONResponse:
         """Apply `fn` through the group committer; answer only after its batch committed.
 
         `stored` maps the answer to what the idempotency record keeps (default: the answer
         itself); key creation passes a redactor, so no secret is ever written to the store.
+        `core=True` declares that `fn` uses Core statements only (no ORM objects), which lets
+        the committer isolate it with a plain SAVEPOINT (`group_commit.Intake.apply_unit`).
         """
-        fingerprint = hashlib.sha256(
-            json.dumps([self.route, payload.model_dump(mode="json")], sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        fingerprint = (
+            hashlib.sha256(
+                json.dumps([self.route, payload.model_dump(mode="json")], sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+            if self.idempotency_key
+            else ""
+        )
         principal = self.principal
 
         def work(session: Session) -> tuple[JSONResponse, bool]:  # (answer, written rather than replayed)
@@ -103,6 +116,7 @@ class Call:
             return JSONResponse(body, status_code=status), True
 
         try:
+            work.core_only = core  # type: ignore[attr-defined]
             response, written = await self.committer.run(work, owner=principal.key_id)  # after the batch's COMMIT
         except IntegrityError as exc:
             if self.idempotency_key:
@@ -143,24 +157,29 @@ def _replay(record: Row, fingerprint: str) -> JSONResponse:
     return JSONResponse(record.response_body, status_code=record.status_code, headers={"Idempotent-Replayed": "true"})
 
 
-def call_for(action: Action) -> Callable[..., Call]:
-    """A dependency giving the route a `Call` for `action`: 401/403 before anything is queued."""
+_IDEMPOTENCY_KEY = re.compile(rf"[!-~]{{1,{MAX_IDEMPOTENCY_KEY_CHARS}}}")  # printable ASCII, no spaces
 
-    async def dependency(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-        idempotency_key: str | None = Header(
-            None,
-            alias="Idempotency-Key",
-            max_length=MAX_IDEMPOTENCY_KEY_CHARS,
-            pattern="^[!-~]+$",  # printable ASCII, no spaces
-            description="Retry-safe writes: the same key and body return the first answer and store nothing twice.",
-        ),
-    ) -> Call:
-        if credentials is None:
+
+def call_for(action: Action) -> Callable[..., Call]:
+    """A dependency giving the route a `Call` for `action`: 401/403 before anything is queued.
+
+    It reads the two headers itself (no FastAPI sub-dependencies or header models): this
+    runs on every request, and at 1,000 ratings/s each 0.1 ms of it is a tenth of a core.
+    The OpenAPI schema still documents the bearer scheme and the Idempotency-Key header.
+    """
+
+    async def dependency(request: Request) -> Call:
+        headers = request.headers
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("missing bearer API key (Authorization: Bearer llmf_...)")
+        idempotency_key = headers.get("idempotency-key")
+        if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise Invalid(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters "
+                          "without spaces", field="Idempotency-Key")
         state = request.app.state
-        principal = await verify(state.verifier, credentials.credentials)
+        principal = await verify(state.verifier, token)
         authorize(principal, action)
         route = getattr(request.scope.get("route"), "path", request.url.path)
         return Call(
