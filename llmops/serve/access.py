@@ -18,8 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
+from llmops.feedback.api.call import verify
 from llmops.feedback.auth import KeyVerifier
 from llmops.feedback.errors import FeedbackError
 from llmops.feedback.policies import Action, Principal, allowed
@@ -73,9 +73,7 @@ class Access:
                              code="invalid_api_key")
         token = token.strip()
         try:
-            principal = self.verifier.cached(token)
-            if principal is None:
-                principal = await run_in_threadpool(self.verifier.authenticate, token)
+            principal = await verify(self.verifier, token)
         except FeedbackError as exc:
             raise ServeError(401, f"invalid API key: {exc.message}", code="invalid_api_key") from None
         if not allowed(principal, Action.GENERATE):
