@@ -87,3 +87,34 @@ def test_a_flood_of_fake_keys_and_a_greedy_key_starve_no_valid_rater(sqlite_url:
     assert set(valid) == {201}, valid  # 32 ratings from two raters, all stored
     assert set(greedy) <= {201, 429} and 429 in greedy  # the greedy key was held to its share
     assert os.environ["LLMOPS_FEEDBACK_MAX_QUEUE"] == "8"
+
+
+def test_database_errors_never_carry_bound_parameters(sqlite_url: str) -> None:
+    """`hide_parameters`: a failing statement's message (which reaches the log) omits the values."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from llmops.db import get_engine
+
+    make_keys(sqlite_url)
+    secretish = "rater-text-that-must-not-reach-a-log"
+    with pytest.raises(IntegrityError) as err, get_engine(sqlite_url).begin() as conn:
+        conn.execute(text("INSERT INTO feedback_raters (id, name, created_at) VALUES (1, :n, '2026-01-01')"),
+                     {"n": secretish})
+    assert secretish not in str(err.value) and "hidden due to hide_parameters" in str(err.value)
+
+
+def test_postgres_sessions_have_connect_statement_and_lock_timeouts(pg_url: str, monkeypatch) -> None:
+    from llmops.db.engine import _engine_for, get_engine
+
+    with get_engine(pg_url).connect() as conn:
+        got = {name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+               for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")}
+        dsn = conn.connection.dbapi_connection.info.dsn
+    assert got == {"statement_timeout": "30s", "lock_timeout": "5s", "idle_in_transaction_session_timeout": "1min"}
+    assert "connect_timeout=5" in dsn.split()
+    _engine_for.cache_clear()
+    monkeypatch.setenv("LLMOPS_PG_LOCK_TIMEOUT_MS", "1500")
+    with get_engine(pg_url).connect() as conn:
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1500ms"
+    _engine_for.cache_clear()

@@ -9,7 +9,6 @@ database, the query or its parameters reaches the client. A well-formed incoming
 from __future__ import annotations
 
 import contextvars
-import logging
 import re
 import uuid
 
@@ -52,11 +51,3 @@ class RequestId:
             await self.app(scope, receive, send_with_id)
         finally:
             current.reset(token)
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds ``record.request_id`` so a log format can carry ``%(request_id)s``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current.get()
-        return True
