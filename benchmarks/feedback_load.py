@@ -4,9 +4,14 @@ For each backend (SQLite, PostgreSQL) a real `llmops feedback serve` process is 
 on loopback with the benchmark-only no-op endpoint enabled (LLMOPS_FEEDBACK_BENCH_NOOP=1,
 never set in production). An open-loop generator sends POSTs on a schedule (request i at
 t0 + i/rate, latency measured from the *scheduled* time, so queueing is not hidden) over
-persistent HTTP/1.1 connections, first to ``/bench/noop`` (parses a rating, no database:
-the ceiling of this app on this machine), then to ``/v1/ratings``. Afterwards the rows are
-counted: every acknowledged (201) rating must be stored.
+persistent HTTP/1.1 connections, first to ``/bench/noop`` (authenticates the key and parses
+a rating, no database: the ceiling of this app on this machine), then to ``/v1/ratings``.
+Afterwards the rows are counted: every acknowledged (201) rating must be stored.
+
+Commit modes, side by side in one run: ``group`` is the default (on SQLite the event-loop
+writer of `llmops.feedback.loop_commit`, on PostgreSQL the writer thread),
+``thread-writer`` forces the writer thread (the SQLite design before it), ``per-write``
+commits every write alone. SQLite runs with ``synchronous=FULL`` (checked and printed).
 
     .venv/bin/python benchmarks/feedback_load.py [--rates 250,500,1000,1500] [--duration 3]
 
@@ -41,7 +46,7 @@ async def _connect(port: int):
 async def _post(conn, path: str, body: bytes, token: str) -> int:
     reader, writer = conn
     writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
     )
     status = int((await reader.readline()).split()[1])
@@ -140,8 +145,9 @@ def _pg_database() -> tuple[str, callable] | None:
 
 MODES = {
     # name: environment of the server process
-    "group": {},  # group commit (the default)
-    "per-write": {"LLMOPS_FEEDBACK_MAX_BATCH": "1"},  # one transaction (one fsync) per write: the old behaviour
+    "group": {},  # group commit (the default: event-loop writer on SQLite, writer thread on PostgreSQL)
+    "thread-writer": {"LLMOPS_FEEDBACK_WRITER": "thread"},  # group commit in a writer thread (the old SQLite design)
+    "per-write": {"LLMOPS_FEEDBACK_MAX_BATCH": "1"},  # one transaction (one fsync) per write
 }
 
 
@@ -223,6 +229,12 @@ def run_backend(
     for r in results:
         r["lost"] = acked - stored if r["endpoint"] == "ratings" else 0
     print(f"{name}: acknowledged {acked}, stored {stored}, lost {acked - stored}")
+    if name == "sqlite":
+        from llmops.db import get_engine
+
+        with get_engine(url).connect() as conn:  # the same connect hook as the server's engine
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        print(f"sqlite: PRAGMA synchronous = {sync} ({ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}.get(sync) })")
     return results
 
 
@@ -231,7 +243,7 @@ def main() -> int:
     ap.add_argument("--rates", default="250,500,1000,1500")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per offered load")
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--modes", default="group,per-write", help=f"commit modes to compare: {','.join(MODES)}")
+    ap.add_argument("--modes", default="group,thread-writer", help=f"commit modes to compare: {','.join(MODES)}")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers")
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
@@ -262,11 +274,17 @@ def main() -> int:
         batch = f"{r['mean_batch']:6.1f}" if r["mean_batch"] else f"{'-':>6}"
         print(f"{r['backend']:9} {r['mode']:9} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['acked_per_s']:8.0f} "
               f"{r['p50_ms']:7.1f} {r['p99_ms']:8.1f} {r['cpu_ms_per_req']:10.2f} {batch} {r['lost']:4d}  {r['statuses']}")
-    sqlite_at_target = [r for r in rows if r["backend"] == "sqlite" and r["endpoint"] == "ratings"
-                        and r["mode"] == "group" and r["offered_per_s"] == TARGET_RATE]
-    for r in sqlite_at_target:
-        met = r["acked_per_s"] >= 0.98 * TARGET_RATE and r["p99_ms"] < TARGET_P99_MS and r["lost"] == 0
-        print(f"target (>= {TARGET_RATE}/s acked, p99 < {TARGET_P99_MS:.0f} ms, 0 lost on SQLite): {'MET' if met else 'NOT MET'}")
+    at_target = [r for r in rows if r["endpoint"] == "ratings" and r["mode"] == "group"
+                 and r["offered_per_s"] == TARGET_RATE]
+    for r in at_target:
+        rate_ok = r["acked_per_s"] >= 0.98 * TARGET_RATE and r["lost"] == 0
+        if r["backend"] == "sqlite":
+            met = rate_ok and r["p99_ms"] < TARGET_P99_MS
+            print(f"target sqlite (>= {TARGET_RATE}/s acked, p99 < {TARGET_P99_MS:.0f} ms, 0 lost, synchronous=FULL): "
+                  f"{'MET' if met else 'NOT MET'} (p99 {r['p99_ms']:.1f} ms)")
+        else:
+            print(f"target {r['backend']} (>= {TARGET_RATE}/s acked, 0 lost): {'MET' if rate_ok else 'NOT MET'} "
+                  f"({r['acked_per_s']:.0f}/s)")
     return 1 if any(r["lost"] for r in rows) else 0
 
 

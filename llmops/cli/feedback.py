@@ -20,12 +20,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     s.add_argument("--log-level", default="warning")
+    s.add_argument("--migrate", action="store_true",
+                   help="apply pending migrations first (advisory-locked); without it a database behind the code "
+                        "is refused")
+    s.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="Host header values to answer (repeatable; default: localhost, 127.0.0.1; '*' for any)")
+    s.add_argument("--rater-view", choices=["blind", "full"], default="blind",
+                   help="blind (default): raters see prompt and responses only, shuffled per rater; full: also "
+                        "model versions and metadata")
+    s.add_argument("--no-admin-api", action="store_true", help="leave out key management and exports")
     s.set_defaults(func=serve)
 
     k = sub.add_parser("keys", help="create, list or revoke API keys")
     ksub = k.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     kc = ksub.add_parser("create", help="create a key and print it once (only its hash is stored)")
-    kc.add_argument("--role", required=True, choices=["admin", "service", "rater"])
+    kc.add_argument("--role", required=True, choices=["admin", "service", "rater", "client"],
+                    help="client: may only call a model server's generation endpoints")
     kc.add_argument("--name", help="rater identity the key's feedback is filed under (default: a fresh one)")
     kc.add_argument("--db", help=db_help)
     kc.set_defaults(func=keys_create)
@@ -57,12 +67,16 @@ def serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from llmops.db import upgrade
+    from llmops.db.migrate import prepare
     from llmops.settings import database_url
 
     url = database_url(args.db)
-    upgrade(url)  # once, here, not racing in every worker
+    prepare(url, args.migrate)  # once, here, not racing in every worker
     os.environ["LLMOPS_DATABASE_URL"] = url
+    os.environ["LLMOPS_FEEDBACK_RATER_VIEW"] = args.rater_view
+    os.environ["LLMOPS_FEEDBACK_ADMIN_API"] = "0" if args.no_admin_api else "1"
+    if args.allowed_host:
+        os.environ["LLMOPS_FEEDBACK_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llmops-prom-")
     uvicorn.run(
@@ -76,17 +90,20 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sessions(db: str | None):
-    from llmops.db import session_factory, upgrade
+def _sessions(db: str | None, *, writes: bool):
+    """Sessions after the schema check: never migrates an existing database (`llmops db upgrade` does);
+    a write command may create the schema of an empty one (first key of a fresh install)."""
+    from llmops.db import session_factory
+    from llmops.db.migrate import prepare
 
-    upgrade(db)
+    prepare(db, migrate=False, create_if_empty=writes)
     return session_factory(db)
 
 
 def keys_create(args: argparse.Namespace) -> int:
     from llmops.feedback import auth
 
-    with _sessions(args.db)() as s, s.begin():
+    with _sessions(args.db, writes=True)() as s, s.begin():
         new = auth.create_key(s, args.role, args.name)
     print(new.token)
     import sys
@@ -98,7 +115,7 @@ def keys_create(args: argparse.Namespace) -> int:
 def keys_list(args: argparse.Namespace) -> int:
     from llmops.feedback import auth
 
-    with _sessions(args.db)() as s:
+    with _sessions(args.db, writes=False)() as s:
         rows = auth.list_keys(s)
         print(f"{'KEY_ID':14} {'ROLE':8} {'STATUS':8} {'CREATED':26} NAME")
         for k in rows:
@@ -110,7 +127,7 @@ def keys_list(args: argparse.Namespace) -> int:
 def keys_revoke(args: argparse.Namespace) -> int:
     from llmops.feedback import auth
 
-    with _sessions(args.db)() as s, s.begin():
+    with _sessions(args.db, writes=True)() as s, s.begin():
         auth.revoke_key(s, args.key_id)
     print(f"revoked {args.key_id}")
     return 0

@@ -1,7 +1,8 @@
 """Wire the registry's injected `authenticate(token) -> Principal` to the feedback store's API keys.
 
 The registry (layer 3) may not import the feedback package (same layer); the CLI may.
-Roles are the feedback service's: admin, service, rater (see `llmops.registry.governance`).
+Roles are the feedback service's: admin, service, rater (see `llmops.registry.governance`);
+a ``client`` key (model-server callers) has no registry role and is refused there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def key_authenticator(db_url: str | None):
     """`authenticate(token) -> Principal` backed by the API keys in the database at `db_url`."""
     from llmops.db import session_factory
     from llmops.db.schema import ensure_all
-    from llmops.feedback.auth import authenticate as feedback_authenticate
+    from llmops.feedback.auth import verify_in_session
     from llmops.feedback.errors import Unauthenticated
     from llmops.registry.governance import Principal, Unauthorized
     from llmops.settings import database_url
@@ -31,7 +32,7 @@ def key_authenticator(db_url: str | None):
             raise Unauthorized("missing API key")
         with sessions() as session, session.begin():
             try:
-                p = feedback_authenticate(session, token)
+                p = verify_in_session(session, token)  # uncached: a revocation counts at once
             except Unauthenticated as exc:
                 raise Unauthorized(f"API key refused: {exc}") from None
         return Principal(f"key:{p.key_id}:{p.rater_name}", p.role.value)

@@ -36,6 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-feedback-api", action="store_true",
                    help="do not mount the feedback API on this port (generations are still recorded)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--migrate", action="store_true",
+                   help="apply pending database migrations first (advisory-locked); without it a database behind "
+                        "the code is refused")
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="Host header values to answer (repeatable; default: localhost, 127.0.0.1; '*' for any)")
+    p.add_argument("--rate-limit", type=float, default=10.0, metavar="PER_S",
+                   help="generation requests per second per API key, sustained (0: no limit)")
+    p.add_argument("--rate-burst", type=int, default=20, help="requests one key may send at once")
+    p.add_argument("--max-tokens-cap", type=int, default=4096, help="largest max_tokens a request may ask for")
+    p.add_argument("--enable-admin-api", action="store_true",
+                   help="also expose key management and exports on this port (default: only on `llmops feedback "
+                        "serve`)")
     p.set_defaults(func=serve)
 
 
@@ -45,17 +57,23 @@ def serve(args: argparse.Namespace) -> int:
     from llmops.errors import UserError
     from llmops.serve.app import create_app
 
-    for name in ("max_batch_size", "default_max_tokens", "threads"):
+    for name in ("max_batch_size", "default_max_tokens", "threads", "max_tokens_cap", "rate_burst"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_wait_ms < 0 or args.poll_interval < 0:
-        raise UserError("--max-wait-ms and --poll-interval must not be negative")
+    if args.max_wait_ms < 0 or args.poll_interval < 0 or args.rate_limit < 0:
+        raise UserError("--max-wait-ms, --poll-interval and --rate-limit must not be negative")
     app = create_app(
         args.model, db_url=args.db, backend=args.backend, max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms, poll_interval_s=args.poll_interval, dtype=args.dtype, device=args.device,
         default_max_tokens=args.default_max_tokens, seed=args.seed, torch_threads=args.threads,
         request_log=args.request_log,
         feedback_api=not args.no_feedback_api,
+        migrate=args.migrate,
+        allowed_hosts=args.allowed_host,
+        rate_limit_per_s=args.rate_limit or None,
+        rate_burst=args.rate_burst,
+        max_tokens_cap=args.max_tokens_cap,
+        admin_api=args.enable_admin_api,
     )
     # One process: the batch worker owns the model (more workers would load it once each).
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)

@@ -2,12 +2,17 @@
 
 SQLite (embedded default) runs in WAL mode with a busy timeout, foreign keys on and
 ``synchronous=FULL`` so a committed write survives a crash of the process or machine.
-PostgreSQL is reached with ``postgresql+psycopg://...``. `upgrade` applies every
-store's alembic migrations (one revision branch per store, ``upgrade heads``).
+PostgreSQL is reached with ``postgresql+psycopg://...`` with connect, statement, lock
+and idle-in-transaction timeouts (a stalled database answers 503 instead of hanging a
+worker forever). Engines never log bound parameters (``hide_parameters``): an error
+message must not carry a rater's text or a key hash into a log. `upgrade` applies every
+store's alembic migrations (one revision branch per store, ``upgrade heads``) under a
+PostgreSQL advisory lock (`llmops.db.migrate`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from llmops.settings import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL timeouts (env LLMOPS_PG_<NAME> overrides): bound every wait on the database.
+PG_TIMEOUTS = {
+    "CONNECT_TIMEOUT_S": 5,  # TCP connect + auth
+    "STATEMENT_TIMEOUT_MS": 30_000,  # any one statement
+    "LOCK_TIMEOUT_MS": 5_000,  # waiting for a row/table lock
+    "IDLE_IN_TRANSACTION_TIMEOUT_MS": 60_000,  # a client that opened a transaction and went away
+}
+POOL_TIMEOUT_S = 10  # waiting for a pooled connection
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _upgrade_lock = threading.Lock()
 
@@ -41,6 +54,8 @@ def _engine_for(url: str) -> Engine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             pool_size=8,
             max_overflow=16,
+            pool_timeout=POOL_TIMEOUT_S,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -66,7 +81,34 @@ def _engine_for(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    t = pg_timeouts()
+    options = (
+        f"-c statement_timeout={t['STATEMENT_TIMEOUT_MS']} -c lock_timeout={t['LOCK_TIMEOUT_MS']} "
+        f"-c idle_in_transaction_session_timeout={t['IDLE_IN_TRANSACTION_TIMEOUT_MS']}"
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
+        connect_args={"connect_timeout": t["CONNECT_TIMEOUT_S"], "options": options},
+    )
+
+
+def pg_timeouts() -> dict[str, int]:
+    """The PostgreSQL timeouts in effect (defaults, overridden by LLMOPS_PG_<NAME>)."""
+    out = {}
+    for name, default in PG_TIMEOUTS.items():
+        raw = os.environ.get(f"LLMOPS_PG_{name}", str(default))
+        try:
+            out[name] = int(raw)
+        except ValueError:
+            from llmops.errors import ConfigError
+
+            raise ConfigError(f"LLMOPS_PG_{name} must be an integer, got {raw!r}") from None
+    return out
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -78,22 +120,39 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
 
 
-def read_only_session(url: str | None = None) -> Session:
-    """A session for reads: on SQLite it begins DEFERRED, so it never waits for writers."""
+def read_only_session(url: str | None = None, *, snapshot: bool = False) -> Session:
+    """A session for reads: on SQLite it begins DEFERRED, so it never waits for writers.
+
+    ``snapshot=True`` pins every statement of the transaction to one snapshot: on
+    PostgreSQL ``REPEATABLE READ READ ONLY`` (READ COMMITTED, the default, lets each
+    statement see rows committed after the previous one); SQLite's WAL read
+    transaction already reads one snapshot from its first statement on.
+    """
     engine = get_engine(url)
     if engine.dialect.name == "sqlite":
         engine = engine.execution_options(sqlite_begin="DEFERRED")
+    elif snapshot:
+        engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     return Session(bind=engine, expire_on_commit=False)
 
 
-def upgrade(url: str | None = None) -> None:
-    """Bring the database to the newest schema of every store (idempotent)."""
-    from alembic import command
+def alembic_config(url: str | None = None):
     from alembic.config import Config
 
-    engine = get_engine(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.attributes["engine"] = engine
+    cfg.attributes["engine"] = get_engine(url)
+    return cfg
+
+
+def upgrade(url: str | None = None) -> None:
+    """Bring the database to the newest schema of every store (idempotent).
+
+    On PostgreSQL the migration runs under a transaction-scoped advisory lock taken in
+    the alembic environment, so two servers started at once on an empty database
+    migrate one after the other; on SQLite ``BEGIN IMMEDIATE`` serialises them.
+    """
+    from alembic import command
+
     with _upgrade_lock:
-        command.upgrade(cfg, "heads")
+        command.upgrade(alembic_config(url), "heads")

@@ -1,7 +1,13 @@
 """API keys: ``llmf_<key_id>_<secret>``, of which only sha256(secret) is stored.
 
 The key id is a public lookup handle (shown by ``keys list``); the 256-bit secret is
-compared in constant time. A high-entropy random secret needs no slow password hash:
+compared in constant time. `KeyVerifier` checks a token *before* any work is queued
+(the request dependency calls it): answers are cached by sha256(token) for at most
+``ttl_s`` seconds, so a revoked key stops working within that delay, and unknown or
+wrong tokens are cached too, so a flood of fake tokens costs one read per distinct
+token per TTL and never reaches the writer. `authenticate(token)` is the same check
+as a plain function (process-wide verifier per database), for other subsystems that
+accept these keys by dependency injection. A high-entropy random secret needs no slow password hash:
 sha256 cannot be brute-forced back from 2**256. There are no default credentials: the
 first admin key comes from ``llmops feedback keys create --role admin`` on the server.
 """
@@ -12,6 +18,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -94,7 +104,7 @@ _KEY_LOOKUP = (
 _MEMO = "llmops.feedback.principals"
 
 
-def authenticate(session: Session, token: str) -> Principal:
+def verify_in_session(session: Session, token: str) -> Principal:
     """The principal of a bearer token; Unauthenticated when unknown, revoked or wrong.
 
     Successes are remembered for the rest of the session's transaction (``session.info``):
@@ -118,3 +128,88 @@ def authenticate(session: Session, token: str) -> Principal:
         raise Unauthenticated("API key revoked")
     memo[token] = principal = Principal(key_id=key_id, role=Role(row.role), rater_id=row.id, rater_name=row.name)
     return principal
+
+
+AUTH_CACHE_TTL_S = 5.0  # the longest a revoked key keeps working on a running server
+AUTH_CACHE_MAX = 10_000  # distinct tokens remembered (LRU); a flood of fresh fakes only evicts fakes' answers
+
+
+class KeyVerifier:
+    """Token → principal before any work is queued: a cached, hashed lookup in a read-only transaction.
+
+    The cache is keyed by sha256(token) (no token is kept) and holds successes and
+    failures alike for `ttl_s`; `forget()` drops everything (e.g. right after a revoke
+    on this process). Thread-safe; `cached()` never touches the database, so an event
+    loop can answer a known key without a thread hop.
+    """
+
+    def __init__(self, read_session: Callable[[], Session], *, ttl_s: float = AUTH_CACHE_TTL_S,
+                 max_entries: int = AUTH_CACHE_MAX, clock: Callable[[], float] = time.monotonic) -> None:
+        self._read_session = read_session
+        self.ttl_s, self.max_entries, self._clock = ttl_s, max_entries, clock
+        self._cache: OrderedDict[str, tuple[float, Principal | Unauthenticated]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.lookups = 0  # database lookups made (tests and metrics)
+
+    def cached(self, token: str) -> Principal | None:
+        """The cached principal, or None when the database must be asked; raises a cached failure."""
+        digest = _sha256(token)
+        with self._lock:
+            entry = self._cache.get(digest)
+            if entry is None:
+                return None
+            expires, answer = entry
+            if expires < self._clock():
+                del self._cache[digest]
+                return None
+            self._cache.move_to_end(digest)
+        if isinstance(answer, Unauthenticated):
+            raise Unauthenticated(answer.message)
+        return answer
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal of `token` (Unauthenticated when malformed, unknown, wrong or revoked)."""
+        if (known := self.cached(token)) is not None:
+            return known
+        parse_token(token)  # malformed: refused without a lookup, and not cached (cheap anyway)
+        try:
+            with self._read_session() as session, session.begin():
+                self.lookups += 1
+                answer: Principal | Unauthenticated = verify_in_session(session, token)
+        except Unauthenticated as exc:
+            answer = exc
+        with self._lock:
+            self._cache[_sha256(token)] = (self._clock() + self.ttl_s, answer)
+            self._cache.move_to_end(_sha256(token))
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        if isinstance(answer, Unauthenticated):
+            raise answer
+        return answer
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+_verifiers: dict[str, KeyVerifier] = {}
+_verifiers_lock = threading.Lock()
+
+
+def verifier_for(db_url: str | None = None) -> KeyVerifier:
+    """The process-wide verifier of a database (one cache per URL)."""
+    from functools import partial
+
+    from llmops.db.engine import read_only_session
+    from llmops.settings import database_url
+
+    url = database_url(db_url)
+    with _verifiers_lock:
+        if url not in _verifiers:
+            _verifiers[url] = KeyVerifier(partial(read_only_session, url))
+        return _verifiers[url]
+
+
+def authenticate(token: str, db_url: str | None = None) -> Principal:
+    """`authenticate(token) -> Principal`: the API-key check as a plain function (cached, see `KeyVerifier`)."""
+    return verifier_for(db_url).authenticate(token)

@@ -64,3 +64,21 @@ class Overloaded(Unavailable):
     """The write queue is full: back-pressure instead of an unbounded backlog."""
 
     code = "overloaded"
+
+
+class OutcomeUnknown(Unavailable):
+    """The database failed *during* COMMIT: the write may or may not be stored.
+
+    Only a retry with the same ``Idempotency-Key`` tells: it returns the stored answer if
+    the first attempt committed, and writes once if it did not.
+    """
+
+    code = "outcome_unknown"
+
+
+class TooManyRequests(FeedbackError):
+    """A caller passed its rate limit or its share of the write queue: slow down, others are served."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after_s = 1

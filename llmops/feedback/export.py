@@ -16,9 +16,12 @@ Rules (docs/feedback.md has the long form):
   ranks higher), the random choice is seeded per (seed, item), rows are ordered by
   item id. The same feedback and parameters give the same file and the same
   ``snapshot_id``.
-- **Consistent snapshot without locks:** ratings and comparisons are immutable rows, so
-  reading everything up to the high-water ids taken first is a consistent cut, on
-  SQLite and on PostgreSQL under READ COMMITTED alike.
+- **Pinned snapshot:** the export reads in one transaction-wide snapshot
+  (``REPEATABLE READ READ ONLY`` on PostgreSQL, a WAL read transaction on SQLite): a
+  high-water id alone does not pin rows on PostgreSQL, where a lower id can commit after
+  a higher one was seen. `record_snapshot` stores the rows themselves, as the exact JSON
+  text served (``feedback_export_rows``), so a snapshot id re-read later gives the same
+  bytes however many ratings arrived since.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from llmops.feedback.agreement import krippendorff_alpha
 from llmops.feedback.errors import Invalid
-from llmops.feedback.tables import Comparison, ComparisonEntry, ExportSnapshot, Item, Rating, Response
+from llmops.feedback.tables import Comparison, ComparisonEntry, ExportRow, ExportSnapshot, Item, Rating, Response
 
 STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower")
 
@@ -189,8 +192,13 @@ def _row(item: Item, texts: dict[int, str], chosen: int, rejected: int, margin: 
     }
 
 
+def row_json(row: dict[str, Any]) -> str:
+    """The one serialisation of a row (stored, served and written to files alike)."""
+    return json.dumps(row, ensure_ascii=False)
+
+
 def record_snapshot(session: Session, result: ExportResult) -> None:
-    """Remember the export in the store so a registry lineage's snapshot id can be looked up."""
+    """Remember the export and its rows, so its snapshot id (lineage) can be looked up and re-read."""
     if session.get(ExportSnapshot, result.snapshot_id) is None:
         session.add(
             ExportSnapshot(
@@ -204,6 +212,32 @@ def record_snapshot(session: Session, result: ExportResult) -> None:
             )
         )
         session.flush()
+    if result.rows and session.scalar(select(func.count()).where(ExportRow.snapshot_id == result.snapshot_id)) == 0:
+        session.execute(
+            ExportRow.__table__.insert(),
+            [{"snapshot_id": result.snapshot_id, "seq": i, "row_json": row_json(r)} for i, r in enumerate(result.rows)],
+        )
+
+
+def read_snapshot_rows(session: Session, snapshot_id: str, after: int, limit: int) -> tuple[list[str], int | None]:
+    """(row JSON texts with seq > `after`, the last seq if more follow) of a stored snapshot."""
+    rows = session.execute(
+        select(ExportRow.seq, ExportRow.row_json)
+        .where(ExportRow.snapshot_id == snapshot_id, ExportRow.seq > after)
+        .order_by(ExportRow.seq)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [r.row_json for r in rows], (rows[-1].seq if more else None)
+
+
+def build_pinned(db_url: str | None, strategy: str, min_margin: float, seed: int) -> ExportResult:
+    """`build_export` inside one pinned read snapshot (see the module docstring)."""
+    from llmops.db.engine import read_only_session
+
+    with read_only_session(db_url, snapshot=True) as session, session.begin():
+        return build_export(session, strategy, min_margin, seed)
 
 
 def export_preferences(
@@ -214,14 +248,13 @@ def export_preferences(
     seed: int = 0,
 ) -> ExportResult:
     """Write preference pairs to `out_path` (JSONL, atomically) and ``<out>.meta.json``."""
-    from llmops.db import session_factory, upgrade
-    from llmops.db.engine import read_only_session
+    from llmops.db import session_factory
+    from llmops.db.migrate import check_schema
 
-    upgrade(db_url)
-    # Read in a snapshot that never holds the write lock (a live server keeps writing),
-    # then record the snapshot in a short write transaction.
-    with read_only_session(db_url) as session, session.begin():
-        result = build_export(session, strategy, min_margin, seed)
+    check_schema(db_url)
+    # Read in a pinned snapshot that never holds the write lock (a live server keeps
+    # writing), then record the snapshot in a short write transaction.
+    result = build_pinned(db_url, strategy, min_margin, seed)
     with session_factory(db_url)() as session, session.begin():
         record_snapshot(session, result)
     out = Path(out_path)
@@ -229,7 +262,7 @@ def export_preferences(
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for row in result.rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(row_json(row) + "\n")
     os.replace(tmp, out)
     meta = out.with_name(out.name + ".meta.json")
     meta.write_text(

@@ -11,8 +11,20 @@ COMMIT returns are the requests' futures resolved; a failed COMMIT fails every r
 of the batch (nothing in it was acknowledged).
 
 Back-pressure: the queue holds at most `max_queue` units; `submit` raises `Overloaded`
-(HTTP 503 with Retry-After) beyond that, so a burst never grows an unbounded backlog.
+(HTTP 503 with Retry-After) beyond that, so a burst never grows an unbounded backlog,
+and one caller (``owner``, the API key) holds at most `max_per_owner` of them
+(`TooManyRequests`, 429): a flooding key is slowed down, the others keep their 2xx.
 `close()` stops intake and drains what is queued before the writer exits.
+
+Honest failures: an error before COMMIT fails the batch with "nothing was stored"; an
+error *during* COMMIT (the connection died with the COMMIT in flight) fails it with
+`OutcomeUnknown` ("retry with the same Idempotency-Key"), because the database may
+have committed. Liveness: a writer thread that died is restarted on the next submit
+(the batch it held fails as outcome-unknown), and `health()` reports a batch running
+longer than `hang_after_s` so /readyz can take the server out of rotation.
+
+`llmops.feedback.loop_commit.LoopCommitter` is the same contract with the statements on
+the event loop and only BEGIN/COMMIT in a thread (SQLite's fast path).
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmops.feedback import metrics
-from llmops.feedback.errors import Overloaded, Unavailable
+from llmops.feedback.errors import OutcomeUnknown, Overloaded, TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +50,14 @@ T = TypeVar("T")
 MAX_BATCH = 256  # units per transaction: bounds the transaction's size and the writer's lock hold
 MAX_QUEUE = 2_048  # units waiting; beyond this submit() answers 503 instead of queueing
 MAX_WAIT_S = 0.0  # extra wait for a fuller batch; 0 = take what queued up during the last commit
+MAX_PER_OWNER = 256  # units one caller (API key) may have queued or in flight
+WATCH_S = 0.5  # how often a waiting request checks that the writer is alive
+HANG_AFTER_S = 15.0  # a batch running longer than this makes the writer unhealthy (readiness fails)
+NOTHING_STORED = "the database could not complete this write; nothing was stored, retry"
+OUTCOME_UNKNOWN = (
+    "outcome unknown: the database failed while committing this write; retry with the same Idempotency-Key "
+    "(the retry returns the stored answer if it was committed)"
+)
 
 
 @dataclass
@@ -51,6 +71,9 @@ class GroupCommitStats:
     rejected: int = 0  # submits refused with Overloaded
     largest_batch: int = 0
     busy_s: float = 0.0  # time spent applying and committing batches
+    throttled: int = 0  # submits refused because the owner had its whole share queued
+    outcome_unknown: int = 0  # batches whose COMMIT failed in flight
+    restarts: int = 0  # dead writers replaced
 
 
 class _Abort(Exception):
@@ -61,6 +84,125 @@ class _Abort(Exception):
 class _Unit(Generic[T]):
     work: Callable[[Session], T]
     future: Future
+    owner: str | None = None
+
+
+def discard(session: Session) -> None:
+    """After a failed COMMIT: drop the connection (never reuse one in an unknown state)."""
+    try:
+        if session.in_transaction():
+            session.connection().invalidate()
+    except Exception:  # noqa: BLE001 - it is being thrown away anyway
+        log.debug("could not invalidate the connection of a failed commit", exc_info=True)
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001
+        log.debug("rollback after a failed commit failed", exc_info=True)
+
+
+class Intake:
+    """Admission shared by both committers: queue bound, per-owner share, stats, batch clock."""
+
+    def __init__(self, max_batch: int, max_queue: int, max_per_owner: int, hang_after_s: float) -> None:
+        if max_batch < 1 or max_queue < 1 or max_per_owner < 1 or hang_after_s <= 0:
+            raise ValueError("max_batch, max_queue and max_per_owner must be >= 1, hang_after_s > 0")
+        self.max_batch, self.max_queue, self.max_per_owner = max_batch, max_queue, max_per_owner
+        self.hang_after_s = hang_after_s
+        self.stats = GroupCommitStats()
+        self._owned: dict[str, int] = {}
+        self._owned_lock = threading.Lock()
+        self.batch_started: float | None = None  # monotonic start of the batch in progress
+
+    def admit(self, owner: str | None, queued: int) -> None:
+        """Raise unless one more unit of `owner` fits (call under the queue's lock)."""
+        if queued >= self.max_queue:
+            self.stats.rejected += 1
+            raise Overloaded(f"write queue full ({self.max_queue} waiting); nothing was stored, retry")
+        if owner is not None:
+            with self._owned_lock:
+                if self._owned.get(owner, 0) >= self.max_per_owner:
+                    self.stats.throttled += 1
+                    raise TooManyRequests(
+                        f"this API key has {self.max_per_owner} writes in flight; wait for their answers "
+                        "(nothing was stored, retry)"
+                    )
+                self._owned[owner] = self._owned.get(owner, 0) + 1
+
+    def track(self, unit: _Unit) -> None:
+        if unit.owner is not None:
+            unit.future.add_done_callback(lambda _f, owner=unit.owner: self._release(owner))
+
+    def _release(self, owner: str) -> None:
+        with self._owned_lock:
+            left = self._owned.get(owner, 1) - 1
+            if left:
+                self._owned[owner] = left
+            else:
+                self._owned.pop(owner, None)
+
+    def hung(self) -> bool:
+        started = self.batch_started
+        return started is not None and time.monotonic() - started > self.hang_after_s
+
+    def settle(self, batch: list[_Unit], outcomes: list[tuple[bool, Any]]) -> None:
+        """Resolve a committed batch's futures with each unit's own result or error."""
+        self.stats.commits += 1
+        self.stats.units += len(batch)
+        for unit, (ok, value) in zip(batch, outcomes):
+            if unit.future.done():
+                continue
+            if ok:
+                unit.future.set_result(value)
+            else:
+                unit.future.set_exception(value)
+
+    def fail(self, batch: list[_Unit], exc: BaseException, *, committing: bool) -> None:
+        """Fail every unresolved unit: nothing stored (before COMMIT) or outcome unknown (during it)."""
+        self.stats.failed_commits += 1
+        if committing:
+            self.stats.outcome_unknown += 1
+        log.error("group commit of %d writes failed %s: %s", len(batch),
+                  "during COMMIT (outcome unknown)" if committing else "before COMMIT", type(exc).__name__)
+        error = OutcomeUnknown(OUTCOME_UNKNOWN) if committing else Unavailable(NOTHING_STORED)
+        error.__cause__ = exc
+        for unit in batch:
+            if not unit.future.done():
+                unit.future.set_exception(error)
+
+    @staticmethod
+    def apply_unit(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
+        """Run one unit in its own SAVEPOINT: its failure is its own, unless the rollback fails too.
+
+        A unit marked ``core_only`` (Core statements, no ORM objects: a rating) gets a plain
+        driver-level SAVEPOINT with a fixed name — no ORM bookkeeping, no statement to compile —
+        which is most of what a rating costs the writer; the others get the ORM's nested
+        transaction, which also keeps the session's object state right after a failed flush.
+        """
+        if getattr(work, "core_only", False):
+            conn = session.connection()
+            conn.exec_driver_sql("SAVEPOINT llmops_unit")
+            try:
+                value = work(session)
+                conn.exec_driver_sql("RELEASE SAVEPOINT llmops_unit")
+            except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
+                try:
+                    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT llmops_unit")
+                    conn.exec_driver_sql("RELEASE SAVEPOINT llmops_unit")
+                except Exception as fatal:
+                    raise _Abort("could not roll back a failed write's savepoint") from fatal
+                return False, exc
+            return True, value
+        savepoint = session.begin_nested()
+        try:
+            value = work(session)
+            savepoint.commit()  # flushes, then RELEASE: constraint violations surface here
+        except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
+            try:
+                savepoint.rollback()
+            except Exception as fatal:
+                raise _Abort("could not roll back a failed write's savepoint") from fatal
+            return False, exc
+        return True, value
 
 
 class GroupCommitter:
@@ -79,14 +221,18 @@ class GroupCommitter:
         max_batch: int = MAX_BATCH,
         max_queue: int = MAX_QUEUE,
         max_wait_s: float = MAX_WAIT_S,
+        max_per_owner: int = MAX_PER_OWNER,
+        hang_after_s: float = HANG_AFTER_S,
         name: str = "feedback-group-commit",
     ) -> None:
-        if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_batch and max_queue must be >= 1, max_wait_s >= 0")
+        if max_wait_s < 0:
+            raise ValueError("max_wait_s must be >= 0")
         self._sessions = sessions
+        self.intake = Intake(max_batch, max_queue, max_per_owner, hang_after_s)
+        self.stats = self.intake.stats
         self.max_batch, self.max_queue, self.max_wait_s = max_batch, max_queue, max_wait_s
-        self.stats = GroupCommitStats()
         self._queue: deque[_Unit] = deque()
+        self._inflight: list[_Unit] = []
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -94,25 +240,62 @@ class GroupCommitter:
 
     # ------------------------------------------------------------ intake
 
-    def submit(self, work: Callable[[Session], T]) -> Future[T]:
-        """Queue `work`; the future resolves after the COMMIT that made it durable."""
-        unit = _Unit(work, Future())
+    def submit(self, work: Callable[[Session], T], owner: str | None = None) -> Future[T]:
+        """Queue `work` (counted against `owner`'s share); the future resolves after the COMMIT that made it durable."""
+        unit = _Unit(work, Future(), owner)
         with self._cond:
             if self._closed:
                 raise Unavailable("the server is shutting down; nothing was stored, retry")
-            if len(self._queue) >= self.max_queue:
-                self.stats.rejected += 1
-                raise Overloaded(f"write queue full ({self.max_queue} waiting); nothing was stored, retry")
-            if self._thread is None:  # started lazily: apps built without a lifespan still work
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            self.intake.admit(owner, len(self._queue))
+            self.intake.track(unit)
+            if self._thread is None or not self._thread.is_alive():
+                self._start_writer()
             self._queue.append(unit)
             self._cond.notify()
         return unit.future
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """`submit` and await the durable result without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(work))
+    def _start_writer(self) -> None:
+        """Start the writer (lazily: apps built without a lifespan still work), or replace a dead one."""
+        if self._thread is not None:
+            self.stats.restarts += 1
+            log.error("group-commit writer thread died; starting a new one")
+            lost, self._inflight = self._inflight, []
+            self.intake.fail(lost, RuntimeError("writer thread died"), committing=True)
+            self.intake.batch_started = None
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Callable[[Session], T], owner: str | None = None) -> T:
+        """`submit` and await the durable result without blocking the event loop.
+
+        While waiting it checks the writer every `WATCH_S`: a writer that died with this
+        unit in flight is replaced, which fails the unit (outcome unknown) instead of
+        leaving the request waiting forever.
+        """
+        future = asyncio.wrap_future(self.submit(work, owner))
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=WATCH_S)
+            if done:
+                return future.result()
+            self.revive()
+
+    def revive(self) -> bool:
+        """Replace a dead writer thread (True if one was replaced)."""
+        with self._cond:
+            if self._closed or self._thread is None or self._thread.is_alive():
+                return False
+            self._start_writer()
+            return True
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def health(self) -> dict[str, Any]:
+        """Liveness of the writer for /readyz: dead (and not yet restarted) or hung is not ready."""
+        thread = self._thread
+        alive = thread is None or thread.is_alive()  # not started yet is fine: the first submit starts it
+        return {"writer": "thread", "alive": alive, "hung": self.intake.hung(), "queued": self.queued(),
+                "restarts": self.stats.restarts}
 
     def queued(self) -> int:
         with self._cond:
@@ -144,7 +327,9 @@ class GroupCommitter:
                     timeout=max(0.0, deadline - time.monotonic()),
                 )
             n = min(self.max_batch, len(self._queue))
-            return [self._queue.popleft() for _ in range(n)]
+            batch = [self._queue.popleft() for _ in range(n)]
+            self._inflight = batch
+            return batch
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
@@ -152,17 +337,19 @@ class GroupCommitter:
             if live:
                 try:
                     self._apply_batch(live)
-                except BaseException as exc:  # noqa: BLE001 - never leave a request waiting forever
+                except Exception as exc:  # noqa: BLE001 - never leave a request waiting forever
                     log.exception("group-commit writer failed")
-                    for u in live:
-                        if not u.future.done():
-                            u.future.set_exception(exc)
+                    self.intake.fail(live, exc, committing=True)
+            with self._cond:
+                self._inflight = []
 
     def _apply_batch(self, batch: list[_Unit]) -> None:
         started = time.perf_counter()
+        self.intake.batch_started = time.monotonic()
         try:
             self._apply_and_commit(batch)
         finally:
+            self.intake.batch_started = None
             self.stats.busy_s += time.perf_counter() - started
 
     def _apply_and_commit(self, batch: list[_Unit]) -> None:
@@ -170,38 +357,21 @@ class GroupCommitter:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         metrics.BATCH_SIZE.observe(len(batch))
         outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self._sessions() as session:
-                with session.begin():
-                    for unit in batch:
-                        outcomes.append(self._apply_unit(session, unit.work))
-                # The context manager committed: every unit of the batch is durable now.
-        except Exception as exc:  # noqa: BLE001
-            self.stats.failed_commits += 1
-            log.error("group commit of %d writes failed: %s", len(batch), exc)
-            error = Unavailable("the database could not commit this write; nothing was stored, retry")
-            error.__cause__ = exc
-            for unit in batch:
-                unit.future.set_exception(error)
-            return
-        self.stats.commits += 1
-        self.stats.units += len(batch)
-        for unit, (ok, value) in zip(batch, outcomes):
-            if ok:
-                unit.future.set_result(value)
-            else:
-                unit.future.set_exception(value)
-
-    @staticmethod
-    def _apply_unit(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
-        savepoint = session.begin_nested()
-        try:
-            value = work(session)
-            savepoint.commit()  # flushes, then RELEASE: constraint violations surface here
-        except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
+        with self._sessions() as session:
             try:
-                savepoint.rollback()
-            except Exception as fatal:
-                raise _Abort("could not roll back a failed write's savepoint") from fatal
-            return False, exc
-        return True, value
+                session.begin()
+                for unit in batch:
+                    outcomes.append(self.intake.apply_unit(session, unit.work))
+            except Exception as exc:  # noqa: BLE001 - BEGIN or a statement failed: nothing is committed
+                self.intake.fail(batch, exc, committing=False)
+                return
+            try:
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - the COMMIT itself failed: it may have landed
+                discard(session)
+                self.intake.fail(batch, exc, committing=True)
+                return
+        # Committed: every unit of the batch is durable now.
+        self.intake.settle(batch, outcomes)
+
+    _apply_unit = staticmethod(Intake.apply_unit)

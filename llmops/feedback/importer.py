@@ -34,11 +34,12 @@ def read_items_jsonl(path: str | Path) -> list[ItemIn]:
 
 def import_items_jsonl(path: str | Path, db_url: str | None = None) -> tuple[int, list[int]]:
     """Store all items of the file in one transaction; returns (count, item ids)."""
-    from llmops.db import session_factory, upgrade
+    from llmops.db import session_factory
+    from llmops.db.migrate import prepare
     from llmops.feedback.store import create_item
 
     items = read_items_jsonl(path)
-    upgrade(db_url)
+    prepare(db_url, migrate=False, create_if_empty=True)  # never upgrades an existing database
     with session_factory(db_url)() as session, session.begin():
         ids = [create_item(session, item).item_id for item in items]
     return len(ids), ids

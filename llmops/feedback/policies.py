@@ -18,6 +18,7 @@ class Role(str, Enum):
     ADMIN = "admin"
     SERVICE = "service"
     RATER = "rater"
+    CLIENT = "client"  # may call the model server's generation endpoints, nothing of the feedback store
 
 
 class Action(str, Enum):
@@ -27,6 +28,8 @@ class Action(str, Enum):
     COMPARISONS_CREATE = "comparisons:create"
     EXPORT_READ = "export:read"
     KEYS_MANAGE = "keys:manage"
+    GENERATE = "generate"  # the model server's /v1/completions and /v1/chat/completions
+    ITEMS_READ_ALL = "items:read-all"  # unredacted items: model versions, metadata (user ids, system prompts)
 
 
 POLICY: dict[Action, frozenset[Role]] = {
@@ -36,6 +39,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.ITEMS_CREATE: frozenset({Role.SERVICE, Role.ADMIN}),
     Action.EXPORT_READ: frozenset({Role.ADMIN}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
+    Action.GENERATE: frozenset({Role.CLIENT, Role.SERVICE, Role.ADMIN}),
+    Action.ITEMS_READ_ALL: frozenset({Role.SERVICE, Role.ADMIN}),
 }
 
 

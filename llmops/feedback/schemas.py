@@ -195,7 +195,7 @@ class ItemPage(BaseModel):
 
 
 class KeyIn(Strict):
-    role: Literal["admin", "service", "rater"]
+    role: Literal["admin", "service", "rater", "client"]
     name: str | None = Field(None, min_length=1, max_length=MAX_NAME_CHARS, description="Rater name (default: a fresh one).")
 
 

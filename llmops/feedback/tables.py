@@ -35,7 +35,8 @@ from llmops.db.base import Base
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer, "sqlite")
-ROLES = ("admin", "service", "rater")
+ROLES = ("admin", "service", "rater", "client")
+FEEDBACK_HEAD = "feedback_0002"  # newest revision of the `feedback` alembic branch
 COMPARISON_KINDS = ("ranking", "pair", "tie")
 
 
@@ -208,3 +209,15 @@ class ExportSnapshot(Base):
     max_comparison_id: Mapped[int | None] = mapped_column(Id, nullable=True)
     agreement: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExportRow(Base):
+    """One preference row of a snapshot, stored as the exact JSON text served: re-reads are byte-identical."""
+
+    __tablename__ = "feedback_export_rows"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("feedback_exports.snapshot_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row_json: Mapped[str] = mapped_column(Text)

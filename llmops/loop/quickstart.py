@@ -169,8 +169,9 @@ class Quickstart:
         from llmops.serve.app import create_app
         from llmops.serve.server import ServerThread
 
+        # In-process simulated traffic: no per-key rate limit (the users are the loop itself).
         app = create_app(model_ref, db_url=self.db, max_batch_size=16, max_wait_ms=20, seed=self.s.seed,
-                         default_max_tokens=self.s.max_tokens)
+                         default_max_tokens=self.s.max_tokens, rate_limit_per_s=None)
         return ServerThread(app)
 
     def _collect_feedback(self) -> dict[str, Any]:
@@ -182,7 +183,7 @@ class Quickstart:
         with self._serve(f"registry:{s.name}@production") as srv:
             with tqdm(total=len(records), desc="simulated users", unit="req", leave=False) as bar:
                 served = raters.send_traffic(srv.url, records, s.choices, s.max_tokens, s.temperature, s.seed,
-                                             progress=bar)
+                                             progress=bar, client_token=raters.create_client_key(self.db))
             with tqdm(total=len(keys), desc="simulated raters", unit="rater", leave=False) as bar:
                 counts = raters.rate(srv.url, served, keys, compare=True, progress=bar)
         versions = sorted({x.model_version for x in served})
@@ -219,7 +220,8 @@ class Quickstart:
         answers = {}
         for version in (v1, v2):
             with self._serve(self._ref(version)) as srv:
-                served = raters.send_traffic(srv.url, records, 1, s.max_tokens, 0.0, s.seed)
+                served = raters.send_traffic(srv.url, records, 1, s.max_tokens, 0.0, s.seed,
+                                             client_token=raters.create_client_key(self.db))
                 raters.rate(srv.url, served, keys, compare=False)
                 answers[version] = served
         service = _service_key(self.db)

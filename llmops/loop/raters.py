@@ -60,6 +60,15 @@ def create_rater_keys(db_url: str, n_raters: int) -> list[RaterKey]:
     return keys
 
 
+def create_client_key(db_url: str) -> str:
+    """The `client` API key the simulated users generate with (the model server requires one)."""
+    from llmops.feedback.auth import create_key
+    from llmops.feedback.store import FeedbackStore
+
+    with FeedbackStore(db_url).transaction() as session:
+        return create_key(session, "client", f"simulated-users-{_suffix()}").token
+
+
 def _suffix() -> str:
     import secrets
 
@@ -80,7 +89,7 @@ class Served:
 
 
 def send_traffic(base_url: str, records: list[dict[str, Any]], n: int, max_tokens: int, temperature: float,
-                 seed: int, concurrency: int = 1, progress=None) -> list[Served]:
+                 seed: int, concurrency: int = 1, progress=None, client_token: str = "") -> list[Served]:
     """Simulated users: one chat request per record (the docstring as the user turn).
 
     Sequential by default: feedback item ids follow arrival order and the export is ordered
@@ -100,7 +109,9 @@ def send_traffic(base_url: str, records: list[dict[str, Any]], n: int, max_token
                       [c["response_id"] for c in data["choices"]], [c["message"]["content"] for c in data["choices"]],
                       data["llmops"]["model_version"])
 
-    with httpx.Client(base_url=base_url, timeout=300) as client, cf.ThreadPoolExecutor(concurrency) as pool:
+    headers = {"Authorization": f"Bearer {client_token}"} if client_token else {}
+    with httpx.Client(base_url=base_url, timeout=300, headers=headers) as client, \
+            cf.ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, enumerate(records)))
 
 

@@ -5,11 +5,17 @@ bound), and returns a FastAPI app serving
 
 - ``POST /v1/completions``, ``POST /v1/chat/completions`` (OpenAI-compatible; each
   answer carries the feedback ids of its choices), ``GET /v1/models``;
-- ``GET /healthz`` (model, version, batch statistics, database reachability) and
-  ``GET /metrics`` (Prometheus);
+- ``GET /healthz`` (liveness: model, version, batch statistics), ``GET /readyz``
+  (readiness: database, batch worker, feedback writer) and ``GET /metrics`` (Prometheus);
 - the feedback API and rater page on the same port (``/v1/items``, ``/v1/ratings``,
   ``/v1/comparisons``, ``/``...): the feedback app is mounted as a sub-application, so it
-  keeps its own authentication, error format and limits (docs/feedback.md).
+  keeps its own authentication, error format and limits (docs/feedback.md). Key
+  management and exports are left out unless ``admin_api=True`` (they belong on the
+  feedback service, not on an inference port).
+
+Generation requires an API key (role ``client``, ``service`` or ``admin``), is rate
+limited per key and capped per request (`llmops.serve.access`); the Host header must be
+one of ``allowed_hosts`` (DNS rebinding), see docs/serving.md.
 
 The batch worker and the registry watcher start with the app (ASGI lifespan) and stop
 with it.
@@ -24,13 +30,14 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from llmops.errors import UserError
 from llmops.serve import errors
+from llmops.serve.access import DEFAULT_BURST, DEFAULT_RATE_PER_S, Access, TokenBuckets
 from llmops.serve.batcher import MicroBatcher
 from llmops.serve.errors import ServeError
 from llmops.serve.generation import GenRequest
@@ -54,8 +61,11 @@ log = logging.getLogger(__name__)
 
 GENERATION_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (error.param names the field)"},
+    401: {"description": "Missing, malformed, unknown or revoked API key"},
+    403: {"description": "The key's role may not generate"},
     404: {"description": "Unknown model"},
-    413: {"description": "Body too large"},
+    413: {"description": "Body too large, more sequences than one batch, or max_tokens above the cap"},
+    429: {"description": "Per-key rate limit reached (Retry-After)"},
     503: {"description": "Overloaded, shutting down, or the feedback database is unavailable; retry"},
 }
 
@@ -82,9 +92,10 @@ class Server:
     """Everything one app holds: the model host, the batcher, the recorder, the metrics."""
 
     def __init__(self, host: ModelHost, batcher: MicroBatcher, recorder: Recorder, metrics: ServeMetrics,
-                 sessions, request_log: RequestLog | None = None) -> None:
+                 sessions, request_log: RequestLog | None = None, access: Access | None = None) -> None:
         self.host, self.batcher, self.recorder, self.metrics, self.sessions = host, batcher, recorder, metrics, sessions
         self.request_log = request_log
+        self.access = access
 
     def check_model(self, requested: str | None) -> None:
         current = self.host.current_model
@@ -125,6 +136,8 @@ class Server:
             prompts, messages = [], [m.as_template_message() for m in body.messages]
         else:
             prompts, messages = list(body.prompt), None
+        if self.access is not None:
+            self.access.check_size(len(prompts) or 1, body.n, body.max_tokens)
         req = GenRequest(kind=kind, prompts=prompts, messages=messages, n=body.n, max_tokens=body.max_tokens,
                          temperature=body.temperature, top_p=body.top_p, stop=tuple(body.stop or ()), seed=body.seed)
         result = await asyncio.wrap_future(self.batcher.submit(req))
@@ -197,8 +210,14 @@ def create_app(
     torch_threads: int | None = None,
     request_log: str | None = None,
     feedback_api: bool = True,
-    migrate: bool = True,
+    migrate: bool = False,
     backend_kwargs: dict[str, Any] | None = None,
+    allowed_hosts: tuple[str, ...] | list[str] | None = None,
+    rate_limit_per_s: float | None = DEFAULT_RATE_PER_S,
+    rate_burst: int = DEFAULT_BURST,
+    max_tokens_cap: int = 4096,
+    admin_api: bool = False,
+    rater_view: str = "blind",
 ) -> FastAPI:
     """Load `model_ref` and build the app (see the module docstring).
 
@@ -206,13 +225,26 @@ def create_app(
     (0 disables the watcher; `app.state.server.host.check()` still swaps on demand).
     `torch_threads` sets the intra-op threads of the batch worker (default: torch's).
     `request_log` appends one JSONL line per generation request (`llmops.serve.request_log`).
+    The schema must be current unless `migrate` (`llmops.db.migrate.prepare`).
+    `allowed_hosts` defaults to the loopback names (None in the list sense: pass ``["*"]``
+    to accept any Host); `rate_limit_per_s=None` disables the per-key limit.
     """
-    from llmops.db import session_factory, upgrade
+    from functools import partial
+
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from llmops.db import session_factory
+    from llmops.db.engine import read_only_session
+    from llmops.db.migrate import prepare
+    from llmops.feedback.api.app import DEFAULT_ALLOWED_HOSTS
+    from llmops.feedback.api.request_id import RequestId
+    from llmops.feedback.auth import KeyVerifier
     from llmops.settings import database_url
 
     url = database_url(db_url)
-    if migrate:
-        upgrade(url)
+    prepare(url, migrate)
+    if max_tokens_cap < 1:
+        raise UserError("max_tokens_cap must be at least 1")
     factory = _backend_factory(backend, dtype, device, max_batch_size, seed, backend_kwargs or {})
     host = ModelHost(model_ref, factory, url, poll_interval_s)
     metrics = ServeMetrics()
@@ -220,13 +252,16 @@ def create_app(
                            default_max_tokens=default_max_tokens, max_queue=max_queue, seed=seed,
                            torch_threads=torch_threads)
     log_file = RequestLog(request_log) if request_log else None
-    server = Server(host, batcher, Recorder(url), metrics, session_factory(url), log_file)
-
     feedback = None
     if feedback_api:
         from llmops.feedback.api.app import create_app as feedback_app
 
-        feedback = feedback_app(url, migrate=False)
+        # The outer app checks Host and assigns request ids; the feedback app keeps its own auth.
+        feedback = feedback_app(url, allowed_hosts=None, admin_api=admin_api, rater_view=rater_view)
+    verifier = feedback.state.verifier if feedback is not None else KeyVerifier(partial(read_only_session, url))
+    access = Access(verifier, TokenBuckets(rate_limit_per_s, rate_burst) if rate_limit_per_s else None,
+                    max_sequences=max_batch_size, max_tokens_cap=max_tokens_cap)
+    server = Server(host, batcher, Recorder(url), metrics, session_factory(url), log_file, access)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -252,12 +287,14 @@ def create_app(
 
     @app.post("/v1/completions", response_model=CompletionResponse, responses=GENERATION_ERRORS,
               summary="Text completion (OpenAI-compatible)")
-    async def completions(body: CompletionRequest) -> JSONResponse:
+    async def completions(body: CompletionRequest, request: Request) -> JSONResponse:
+        await access.principal(request)
         return JSONResponse(await server.generate("completion", body))
 
     @app.post("/v1/chat/completions", response_model=ChatResponse, responses=GENERATION_ERRORS,
               summary="Chat completion with the model's chat template (OpenAI-compatible)")
-    async def chat_completions(body: ChatRequest) -> JSONResponse:
+    async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse:
+        await access.principal(request)
         return JSONResponse(await server.generate("chat", body))
 
     @app.get("/v1/models", summary="The served model and the version answering now")
@@ -266,16 +303,27 @@ def create_app(
         return {"object": "list", "data": [{"id": host.served_ref, "object": "model",
                                             "created": int(info["loaded_at"]), "owned_by": "llmops", "llmops": info}]}
 
-    @app.get("/healthz", summary="Liveness: model, version, batching statistics, database")
+    @app.get("/healthz", summary="Liveness: model, version, batching statistics")
     def healthz() -> JSONResponse:
-        body: dict[str, Any] = {"status": "ok", "model": host.describe(), "batcher": dict(batcher.stats)}
+        return JSONResponse({"status": "ok", "model": host.describe(), "batcher": dict(batcher.stats)})
+
+    @app.get("/readyz", summary="Readiness: database reachable, batch worker and feedback writer alive")
+    def readyz() -> JSONResponse:
+        problems = []
         try:
             with server.sessions() as s:
                 s.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001
-            body.update(status="degraded", database=str(exc))
-            return JSONResponse(body, status_code=503)
-        return JSONResponse(body)
+        except Exception as exc:  # noqa: BLE001 - the detail goes to the log, not to the client
+            log.error("readiness: database unreachable: %s", type(exc).__name__)
+            problems.append("database unreachable")
+        if not batcher.alive():
+            problems.append("batch worker dead")
+        if feedback is not None:
+            writer = feedback.state.committer.health()
+            if not writer["alive"] or writer["hung"]:
+                problems.append("feedback writer dead or hung")
+        body = {"status": "ready" if not problems else "not ready", "problems": problems}
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def prometheus() -> Response:
@@ -289,4 +337,7 @@ def create_app(
 
     app.add_middleware(BodySizeLimit)
     app.add_middleware(_CountRequests, metrics=metrics)
+    hosts = list(DEFAULT_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.add_middleware(RequestId)
     return app

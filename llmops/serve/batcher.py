@@ -63,6 +63,11 @@ class MicroBatcher:
 
     # ------------------------------------------------------------ lifecycle
 
+    def alive(self) -> bool:
+        """False only when the worker was started and has died (readiness fails then)."""
+        thread = self._thread
+        return thread is None or thread.is_alive()
+
     def start(self) -> None:
         with self._lock:
             if self._thread is None:

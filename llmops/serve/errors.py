@@ -14,18 +14,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from llmops.feedback.api.request_id import request_id
+
 log = logging.getLogger(__name__)
 
 _TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 405: "invalid_request_error",
-          413: "invalid_request_error", 401: "authentication_error", 503: "server_error", 500: "server_error"}
+          413: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          429: "requests", 503: "server_error", 500: "server_error"}
 
 
 class ServeError(Exception):
     """An answer other than success, with what the client should see."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.headers = headers
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ServeError:
@@ -47,8 +52,16 @@ def _param(loc: tuple) -> str:
 
 
 async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
-    headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return error_response(exc.status, exc.message, exc.param, exc.code, headers)
+    headers = dict(exc.headers or {})
+    if exc.status == 503:
+        headers.setdefault("Retry-After", "1")
+    if exc.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    message = exc.message
+    if exc.status >= 500:  # the cause is in the log under the request id, never in the answer
+        log.error("request %s: %s", request_id(), exc.message)
+        message = f"{exc.message} (request id {request_id()})"
+    return error_response(exc.status, message, exc.param, exc.code, headers or None)
 
 
 async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,8 +82,8 @@ async def _http(_req: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal server error")
+    log.exception("request %s: unhandled error", request_id(), exc_info=exc)
+    return error_response(500, f"internal server error (request id {request_id()})")
 
 
 def install(app: FastAPI) -> None:

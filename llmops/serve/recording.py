@@ -6,8 +6,9 @@ receives exists. If the database cannot commit, the request fails with 503 (noth
 recorded; retrying is safe) rather than returning ids that do not exist.
 
 What is stored: the item's ``prompt`` is the completion prompt, or for chat the last
-message (earlier turns go to ``context`` as a transcript, and the full message list to
-``metadata.messages``), so an exported preference pair has the prompt a person would
+message (earlier user/assistant turns go to ``context`` as a transcript, and the full
+message list, system prompts included, to ``metadata.messages``: system prompts and the
+end-user id stay in metadata, which raters do not see), so an exported preference pair has the prompt a person would
 read. ``model`` is the reference the server was started with (what monitoring groups
 by, e.g. ``registry:docs@production``); ``model_version`` is the version that answered
 (``docs/3``, or the model hash for non-registry models).
@@ -15,6 +16,7 @@ by, e.g. ``registry:docs@production``); ``model_version`` is the version that an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +27,7 @@ from llmops.serve.errors import ServeError
 from llmops.serve.generation import GenRequest, GenResult
 
 SOURCE = "llmops.serve"
+log = logging.getLogger(__name__)
 
 
 def _prompt_and_context(req: GenRequest, index: int) -> tuple[str, str | None]:
@@ -32,7 +35,8 @@ def _prompt_and_context(req: GenRequest, index: int) -> tuple[str, str | None]:
         return req.prompts[index], None
     messages = req.messages or []
     last = messages[-1]["content"] if messages else ""
-    earlier = "\n".join(f"{m['role']}: {m['content']}" for m in messages[:-1]) or None
+    # System prompts are the operator's, not the conversation: they stay in metadata (hidden from raters).
+    earlier = "\n".join(f"{m['role']}: {m['content']}" for m in messages[:-1] if m["role"] != "system") or None
     prompt = last or req.rendered[0].text  # an empty last turn: store what the model saw
     return prompt, earlier[:MAX_CONTEXT_CHARS] if earlier else None
 
@@ -73,6 +77,7 @@ class Recorder:
             with self.store.transaction() as session:
                 created = [create_item(session, item) for item in items]
         except DBAPIError as exc:
-            raise ServeError(503, f"the feedback database could not record this generation; retry ({exc.orig})",
+            log.error("recording a generation failed: %s", type(exc.orig).__name__)
+            raise ServeError(503, "the feedback database could not record this generation; retry",
                              code="database_unavailable") from None
         return [c.item_id for c in created], [rid for c in created for rid in c.response_ids]

@@ -5,12 +5,13 @@ One line per request that reached generation: ``{"ts", "status", "endpoint",
 ``llmops monitor drift --current`` reads (prompts) and what an ``error_rate`` alert rule
 reads (status >= 500 counts as an error). Requests refused by validation (4xx before
 generation) carry no usable prompt and are not logged: they are the client's errors,
-counted in ``llmops_serve_requests_total``.
+counted in ``llmops_serve_requests_total``. The file is created (and kept) with mode 0600.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,10 @@ class RequestLog:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._fh = self.path.open("a", encoding="utf-8")
+        # Prompts are user data: the log is readable by its owner only (0600), whatever the umask.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(self.path, 0o600)  # an existing file keeps no wider mode either
+        self._fh = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps({"ts": datetime.now(timezone.utc).isoformat(), **record}, ensure_ascii=False)

@@ -18,16 +18,29 @@ from llmops.eval.backends.openai_api import OpenAIBackend
 REPO = Path(__file__).resolve().parents[2]
 
 
+KEY_ENV = "LLMOPS_TEST_SERVE_KEY"  # `llmops serve` needs a client key; the backend reads it from this variable
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    import os
+
+    from llmops.db import session_factory
+    from llmops.feedback.auth import create_key
     from llmops.serve.app import create_app
     from llmops.serve.server import ServerThread
 
     tmp = tmp_path_factory.mktemp("openai-backend")
-    app = create_app("builtin:tiny", db_url=f"sqlite:///{tmp / 'llmops.db'}", max_batch_size=8, max_wait_ms=20,
-                     torch_threads=1)
-    with ServerThread(app) as srv:
-        yield srv.url
+    db = f"sqlite:///{tmp / 'llmops.db'}"
+    app = create_app("builtin:tiny", db_url=db, max_batch_size=8, max_wait_ms=20, torch_threads=1, migrate=True,
+                     rate_limit_per_s=None)
+    with session_factory(db)() as s, s.begin():
+        os.environ[KEY_ENV] = create_key(s, "client", "eval-backend").token
+    try:
+        with ServerThread(app) as srv:
+            yield srv.url
+    finally:
+        os.environ.pop(KEY_ENV, None)
 
 
 def _outputs(out: Path) -> list[str]:
@@ -39,7 +52,7 @@ def test_chat_suite_through_llmops_serve_equals_the_hf_backend(server, tmp_path)
     suite = REPO / "eval" / "docstring_summary.yaml"
     hf = evaluate("builtin:tiny", suite, tmp_path / "hf", use_cache=False, limit=6)
     api = evaluate("builtin:tiny", suite, tmp_path / "api", backend="openai", base_url=f"{server}/v1", limit=6,
-                   concurrency=3)
+                   concurrency=3, api_key_env=KEY_ENV)
     assert _outputs(tmp_path / "api") == _outputs(tmp_path / "hf")
     assert api["metrics"]["rougeL"]["score"] == pytest.approx(hf["metrics"]["rougeL"]["score"])
     assert api["provenance"]["backend"] == "openai" and api["provenance"]["model_hash"] is None
@@ -54,7 +67,7 @@ def test_template_suite_uses_completions_and_matches(server, tmp_path):
                                  "prompt": {"template": "{q}"}, "references": "a",
                                  "generation": {"max_new_tokens": 12, "stop": ["."]}, "metrics": ["exact_match"]}))
     evaluate("builtin:tiny", suite, tmp_path / "hf", use_cache=False)
-    evaluate("builtin:tiny", suite, tmp_path / "api", backend="openai", base_url=f"{server}/v1")
+    evaluate("builtin:tiny", suite, tmp_path / "api", backend="openai", base_url=f"{server}/v1", api_key_env=KEY_ENV)
     assert _outputs(tmp_path / "api") == _outputs(tmp_path / "hf")
 
 
@@ -62,7 +75,7 @@ def test_template_suite_uses_completions_and_matches(server, tmp_path):
 def test_loglikelihood_tasks_are_refused_clearly_when_the_server_has_no_prompt_logprobs(server, tmp_path):
     with pytest.raises(UserError, match="does not return prompt log-probabilities"):
         evaluate("builtin:tiny", REPO / "eval" / "multiple_choice.yaml", tmp_path / "mc", backend="openai",
-                 base_url=f"{server}/v1", limit=2)
+                 base_url=f"{server}/v1", limit=2, api_key_env=KEY_ENV)
 
 
 def test_remote_backend_needs_a_base_url(tmp_path):

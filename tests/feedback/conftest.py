@@ -13,12 +13,17 @@ def keys(db_url: str) -> Keys:
 
 
 @pytest.fixture
+def keys_sqlite(sqlite_url: str) -> Keys:
+    return make_keys(sqlite_url)
+
+
+@pytest.fixture
 def client(db_url: str, keys: Keys):
     from fastapi.testclient import TestClient
 
     from llmops.feedback.api import create_app
 
-    with TestClient(create_app(db_url), raise_server_exceptions=False) as c:
+    with TestClient(create_app(db_url), raise_server_exceptions=False, base_url="http://localhost") as c:
         yield c
 
 

@@ -22,6 +22,7 @@ class Keys:
     service: str
     rater: str
     rater2: str
+    client: str = ""
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {getattr(self, role)}"}
@@ -38,6 +39,7 @@ def make_keys(db_url: str) -> Keys:
             "service": create_key(s, "service", "model-server").token,
             "rater": create_key(s, "rater", "alice").token,
             "rater2": create_key(s, "rater", "bob").token,
+            "client": create_key(s, "client", "app-backend").token,
         }
     return Keys(**tokens)
 
@@ -58,29 +60,37 @@ def free_port() -> int:
 class Server:
     """`llmops feedback serve` as a real subprocess (so it can be SIGKILLed)."""
 
-    def __init__(self, db_url: str, workers: int = 1) -> None:
-        self.db_url, self.workers = db_url, workers
+    def __init__(self, db_url: str, workers: int = 1, args: list[str] | None = None) -> None:
+        self.db_url, self.workers, self.args = db_url, workers, list(args or [])
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> Server:
+        import tempfile
+
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # A file, not a pipe: a server logging errors under load must never block on a full pipe.
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmops", "feedback", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--workers", str(self.workers)],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+             "--workers", str(self.workers), *self.args],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.stderr()[-2000:]}")
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError("server did not become healthy")
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL the whole process group (uvicorn and any workers): no graceful shutdown."""

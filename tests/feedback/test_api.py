@@ -20,7 +20,7 @@ def test_item_rating_comparison_roundtrip(client, keys, db_url):
     created = new_item(client, keys, n=3, context="ctx", metadata={"lang": "en"}, scale_min=0, scale_max=10)
     assert len(created["response_ids"]) == 3
     a, b, c = created["response_ids"]
-    got = client.get(f"/v1/items/{created['item_id']}", headers=keys.headers("rater")).json()
+    got = client.get(f"/v1/items/{created['item_id']}", headers=keys.headers("service")).json()
     assert [r["id"] for r in got["responses"]] == [a, b, c]
     assert (got["context"], got["metadata"], got["scale_max"]) == ("ctx", {"lang": "en"}, 10)
     assert got["responses"][1]["model"] == "m1"
@@ -213,3 +213,37 @@ def test_database_rejects_what_the_api_would(db_url, keys):
     with pytest.raises(IntegrityError), store.transaction() as s:
         s.add(Rating(**base, score=4))  # second rating by the same rater
     assert count(db_url, Rating) == 1
+
+
+def test_raters_get_a_blind_redacted_per_rater_shuffled_view(client, keys):
+    """Raters see prompt, context and texts only, in an order of their own; services see everything."""
+    item = new_item(client, keys, n=8, context="ctx", metadata={"user": "end-user-7", "system": "secret prompt"})
+    full = client.get(f"/v1/items/{item['item_id']}", headers=keys.headers("admin")).json()
+    assert full["metadata"]["user"] == "end-user-7" and full["responses"][0]["model"] == "m0"
+    views = {}
+    for rater in ("rater", "rater2"):
+        got = client.get(f"/v1/items/{item['item_id']}", headers=keys.headers(rater)).json()
+        assert got["metadata"] is None and got["context"] == "ctx"
+        assert all(r["model"] is None and r["model_version"] is None and r["generation_params"] is None
+                   for r in got["responses"])
+        assert [r["position"] for r in got["responses"]] == list(range(8))  # display order, not storage order
+        assert sorted(r["id"] for r in got["responses"]) == item["response_ids"]
+        again = client.get(f"/v1/items/{item['item_id']}", headers=keys.headers(rater)).json()
+        assert again == got  # stable for one rater across reloads
+        listed = client.get("/v1/items", headers=keys.headers(rater)).json()["items"][-1]
+        nxt = client.get("/v1/items/next", headers=keys.headers(rater)).json()
+        assert listed == got and nxt == got
+        views[rater] = [r["id"] for r in got["responses"]]
+    assert views["rater"] != views["rater2"]  # each rater gets an order of its own (8! orders)
+    assert views["rater"] != item["response_ids"] or views["rater2"] != item["response_ids"]
+
+
+def test_full_rater_view_is_a_project_choice(db_url, keys):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    with TestClient(create_app(db_url, rater_view="full"), base_url="http://localhost") as c:
+        item = new_item(c, keys, n=2, metadata={"user": "u"})
+        got = c.get(f"/v1/items/{item['item_id']}", headers=keys.headers("rater")).json()
+        assert got["metadata"] == {"user": "u"} and [r["model"] for r in got["responses"]] == ["m0", "m1"]

@@ -10,10 +10,10 @@ import pytest
 
 from .helpers import new_item
 
-PUBLIC = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/openapi.json"), ("GET", "/docs"),
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 ALL, WRITERS, ADMIN = {"admin", "service", "rater"}, {"admin", "service"}, {"admin"}
-# (method, path template) → roles allowed
+# (method, path template) → roles allowed; `client` keys (model-server callers) get none of them
 EXPECTED = {
     ("GET", "/v1/items"): ALL,
     ("GET", "/v1/items/next"): ALL,
@@ -24,6 +24,9 @@ EXPECTED = {
     ("POST", "/v1/ratings/bulk"): ALL,
     ("POST", "/v1/comparisons"): ALL,
     ("GET", "/v1/export/preferences"): ADMIN,
+    ("POST", "/v1/exports"): ADMIN,
+    ("GET", "/v1/exports/{snapshot_id}"): ADMIN,
+    ("GET", "/v1/exports/{snapshot_id}/rows"): ADMIN,
     ("POST", "/v1/keys"): ADMIN,
     ("GET", "/v1/keys"): ADMIN,
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,
@@ -40,6 +43,9 @@ def test_every_route_is_in_the_matrix(client):
 def _request(client, keys, method, path, headers, item):
     a, b = item["response_ids"]
     path = path.replace("{item_id}", str(item["item_id"])).replace("{key_id}", keys.rater2.split("_")[1])
+    if "{snapshot_id}" in path:
+        made = client.post("/v1/exports", json={}, headers=keys.headers("admin"))
+        path = path.replace("{snapshot_id}", made.json()["snapshot_id"])
     bodies = {
         "/v1/items": {"prompt": "p", "responses": [{"text": "r"}]},
         "/v1/items/bulk": {"items": [{"prompt": "p", "responses": [{"text": "r"}]}]},
@@ -47,6 +53,7 @@ def _request(client, keys, method, path, headers, item):
         "/v1/ratings/bulk": {"ratings": [{"response_id": b, "score": 3}]},
         "/v1/comparisons": {"item_id": item["item_id"], "chosen": a, "rejected": b},
         "/v1/keys": {"role": "rater"},
+        "/v1/exports": {},
     }
     return client.request(method, path, json=bodies.get(path) if method == "POST" else None, headers=headers)
 
@@ -59,7 +66,7 @@ def test_role_matrix(client, keys):
     for endpoint in sorted(EXPECTED, key=lambda e: e[0] == "DELETE"):  # revoke last
         method, path = endpoint
         item = new_item(client, keys, n=2)
-        for role in ("rater", "service", "admin"):
+        for role in ("client", "rater", "service", "admin"):
             r = _request(client, keys, method, path, keys.headers(role), item)
             if role in EXPECTED[endpoint]:
                 assert r.status_code in (200, 201), (endpoint, role, r.text)
@@ -99,3 +106,35 @@ def test_keys_api_shows_secret_once_and_stores_only_a_hash(client, keys, db_url)
         stored = s.scalar(select(ApiKey).where(ApiKey.key_id == made["key_id"]))
     secret = token.split("_")[2]
     assert secret not in stored.secret_sha256 and len(stored.secret_sha256) == 64
+
+
+def test_no_secret_is_ever_stored(client, keys, db_url, tmp_path):
+    """Keys created over HTTP (with and without Idempotency-Key, and a replay) leave no secret anywhere:
+    not in any column of any table, not in the database file or its WAL."""
+    from sqlalchemy import inspect, select, text
+
+    from llmops.db import get_engine
+
+    admin = keys.headers("admin")
+    first = client.post("/v1/keys", json={"role": "rater", "name": "carol"}, headers={**admin, "Idempotency-Key": "k-1"})
+    replay = client.post("/v1/keys", json={"role": "rater", "name": "carol"}, headers={**admin, "Idempotency-Key": "k-1"})
+    plain = client.post("/v1/keys", json={"role": "client"}, headers=admin)
+    assert first.status_code == plain.status_code == 201 and first.json()["key"].startswith("llmf_")
+    assert replay.headers.get("idempotent-replayed") == "true" and replay.json()["key"] is None
+    assert replay.json()["key_id"] == first.json()["key_id"]  # same key, not a second one
+    tokens = [first.json()["key"], plain.json()["key"]]
+    needles = [t for token in tokens for t in (token, token.split("_")[2])]
+    engine = get_engine(db_url)
+    with engine.connect() as conn:
+        for table in inspect(engine).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                cells = " ".join(str(v) for v in row)
+                assert not any(n in cells for n in needles), table
+    if db_url.startswith("sqlite"):
+        path = db_url.split("///", 1)[1]
+        import os
+
+        for f in (path, path + "-wal"):
+            if os.path.exists(f):
+                data = open(f, "rb").read()
+                assert not any(n.encode() in data for n in needles), f

@@ -54,7 +54,8 @@ def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_
     page.wait_for_selector("#rate:not([hidden])")
     assert page.inner_text("#prompt") == "What is 2+2?"
     assert page.inner_text("#context") == "Arithmetic quiz"
-    assert page.locator(".response pre").nth(1).inner_text() == "<b>five</b>"  # shown as text, not HTML
+    shown = [page.locator(".response pre").nth(i).inner_text() for i in range(2)]
+    assert sorted(shown) == ["4", "<b>five</b>"]  # shown as text, not HTML (in this rater's blind order)
 
     page.keyboard.press("4")  # score response A
     page.keyboard.press("j")  # next response
@@ -70,7 +71,8 @@ def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_
     with session_factory(sqlite_url)() as s:
         ratings = {r.response_id: (r.score, r.critique) for r in s.scalars(select(Rating))}
         ranks = {e.response_id: e.rank for e in s.scalars(select(ComparisonEntry))}
-    a, b = first.response_ids
+    by_text = dict(zip(["4", "<b>five</b>"], first.response_ids))
+    a, b = by_text[shown[0]], by_text[shown[1]]  # A and B are the page's first and second response
     assert ratings == {a: (4, "B is wrong."), b: (2, "B is wrong.")}
     assert ranks == {a: 1, b: 2}
 

@@ -26,6 +26,15 @@ def rater_key(db_url: str, name: str) -> str:
         return create_key(s, "rater", name).token
 
 
+def client_key(db_url: str, name: str, role: str = "client") -> str:
+    """A key allowed to generate (what `llmops feedback keys create --role client` prints)."""
+    from llmops.db import session_factory
+    from llmops.feedback.auth import create_key
+
+    with session_factory(db_url)() as s, s.begin():
+        return create_key(s, role, name).token
+
+
 def metric_samples(text: str, name: str) -> dict[tuple, float]:
     """{(sample name, labels...): value} of one metric family in a Prometheus exposition."""
     from prometheus_client.parser import text_string_to_metric_families

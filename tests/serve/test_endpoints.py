@@ -59,7 +59,8 @@ def test_chat_uses_template_and_records_the_conversation(served: Served) -> None
     ids = out["llmops"]["response_ids"]
     assert len(set(ids)) == 2 and [c["response_id"] for c in out["choices"]] == ids
     item = FeedbackStore(served.db_url, migrate=False).get_item(out["llmops"]["item_id"])
-    assert item.prompt == messages[-1]["content"] and item.context == "system: Summarize."
+    assert item.prompt == messages[-1]["content"] and item.context is None  # system prompt: metadata only
+    assert item.metadata["messages"][0] == messages[0]
     assert item.metadata["messages"] == messages and item.metadata["user"] == "u-1"
     assert out["choices"][0]["finish_reason"] in ("stop", "length")
     assert complete(served, prompt="x", max_tokens=1, temperature=0)["choices"][0]["finish_reason"] == "length"
@@ -183,8 +184,11 @@ def test_errors_beyond_the_schema(served: Served) -> None:
     c = served.client
     r = c.post("/v1/completions", content=b'{"prompt": ', headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
-    r = c.post("/v1/completions", json={"prompt": "x", "max_tokens": 100_000})
+    r = c.post("/v1/completions", json={"prompt": "x", "max_tokens": 4000})  # under the cap, past the window
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    r = c.post("/v1/completions", json={"prompt": "x", "max_tokens": 100_000})  # past the server's cap
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    assert r.json()["error"]["param"] == "max_tokens"
     r = c.post("/v1/completions", json={"prompt": "word " * 5000, "max_tokens": 4})
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
     r = c.post("/v1/completions", json={"prompt": "x", "model": "gpt-4"})
@@ -205,7 +209,8 @@ def test_request_log_feeds_the_drift_and_error_rate_monitors(served: Served) -> 
     complete(served, prompt="Logged prompt one", max_tokens=2, temperature=0)
     served.client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Logged chat"}],
                                                      "max_tokens": 2})
-    assert served.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 100_000}).status_code == 400
+    assert served.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 4000}).status_code == 400
+    assert served.request_log.stat().st_mode & 0o777 == 0o600  # prompts are user data: owner-only
     lines = [json.loads(line) for line in served.request_log.read_text().splitlines()]
     assert {"ts", "status", "endpoint", "latency_s"} <= set(lines[-1])
     ok = [line for line in lines if line["status"] == 200]

@@ -30,9 +30,10 @@ def test_serve_rate_compare_export_round_trip(served: Served, tmp_path) -> None:
     r = c.post("/v1/comparisons", json={"item_id": item_id, "chosen": a[0], "rejected": b[0]}, headers=bob)
     assert r.status_code == 201, r.text
     # the feedback API keeps its own contract (auth, error format) under the shared port
-    denied = c.post("/v1/ratings", json={"response_id": a[0], "score": 5})
+    denied = c.post("/v1/ratings", json={"response_id": a[0], "score": 5}, headers={"Authorization": "Bearer nope"})
     assert denied.status_code == 401 and denied.json()["error"]["code"] == "unauthenticated"
-    assert c.get(f"/v1/items/{item_id}", headers=alice).json()["responses"][0]["text"] == a[1]
+    shown = c.get(f"/v1/items/{item_id}", headers=alice).json()["responses"]
+    assert {r["text"] for r in shown} == {a[1], b[1]} and all(r["model"] is None for r in shown)  # blind view
 
     result = export_preferences(served.db_url, tmp_path / "prefs.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "prefs.jsonl").read_text().splitlines()]

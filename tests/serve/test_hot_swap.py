@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from .helpers import metric_samples, tiny_dir
+from .helpers import client_key, metric_samples, tiny_dir
 
 
 def perturbed_copy(src, dst):
@@ -40,9 +40,10 @@ def test_alias_move_swaps_the_model_without_restart(tmp_path, monkeypatch) -> No
     set_alias("docs", "production", v1.version, db_url=db)
 
     app = create_app("registry:docs@production", db_url=db, max_wait_ms=0, poll_interval_s=0.2,
-                     torch_threads=1)
+                     torch_threads=1, rate_limit_per_s=None)
     body = {"prompt": "Return the", "max_tokens": 12, "temperature": 0}
-    with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as c:
+    auth = {"Authorization": f"Bearer {client_key(db, 'hot-swap-client')}"}
+    with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=auth) as c:
         first = c.post("/v1/completions", json=body).json()
         assert first["model"] == "registry:docs/1" and first["llmops"]["model_version"] == "docs/1"
         assert first["llmops"]["model"] == "registry:docs@production"

@@ -33,7 +33,7 @@ def test_chat_request_becomes_one_item_with_a_response_per_choice(db_url: str) -
     assert len(item_ids) == 1 and len(response_ids) == 2
     item = FeedbackStore(db_url, migrate=False).get_item(item_ids[0])
     assert item.prompt == "Sum 2+2"
-    assert item.context == "system: Be brief.\nuser: Hi\nassistant: Hello"
+    assert item.context == "user: Hi\nassistant: Hello"  # the system prompt stays in metadata only
     assert item.metadata["messages"] == messages and item.metadata["user"] == "user-7"
     assert item.metadata["resolved_ref"] == "registry:docs/3" and item.metadata["request_id"] == "chatcmpl-x"
     first, second = item.responses

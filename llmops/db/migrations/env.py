@@ -23,7 +23,16 @@ if engine is None:
 
     engine = get_engine()
 
+# Any number of processes may run this at once (replicas starting together): on
+# PostgreSQL they queue on one advisory lock, held until this migration's COMMIT.
+MIGRATION_LOCK_KEY = 0x6C6C6D6F7073  # "llmops"
+MIGRATION_LOCK_TIMEOUT = "120s"
+
 with engine.connect() as connection:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SET lock_timeout = '{MIGRATION_LOCK_TIMEOUT}'")
+        connection.exec_driver_sql("SET statement_timeout = 0")  # a big migration may take long
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

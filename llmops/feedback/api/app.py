@@ -1,58 +1,103 @@
 """Application factory of the feedback service.
 
-`create_app(db_url)` wires the routers, the error format, the body-size limit, metrics,
-the group committer every write goes through (started on first use, drained on
-shutdown) and the rater page (static files from the top-level ``feedback/`` folder,
-served at ``/``). ``benchmark_noop=True`` adds ``POST /bench/noop`` (parses a rating,
-touches no database) as the throughput ceiling for `benchmarks/feedback_load.py`; it is
-never enabled by ``llmops feedback serve`` unless LLMOPS_FEEDBACK_BENCH_NOOP=1.
+`create_app(db_url)` wires the routers, the error format, the body-size limit, the
+trusted-host check, request ids, metrics, the key verifier (keys are checked before any
+work is queued), the group committer every write goes through (started on first use,
+drained on shutdown) and the rater page (static files from the top-level ``feedback/``
+folder, served at ``/``). ``admin_api=False`` leaves out key management and exports
+(what the model server mounts). ``benchmark_noop=True`` adds ``POST /bench/noop``
+(authenticates and parses a rating, touches no database) as the throughput ceiling for
+`benchmarks/feedback_load.py`; it is never enabled by ``llmops feedback serve`` unless
+LLMOPS_FEEDBACK_BENCH_NOOP=1.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from llmops.feedback.api import errors
+from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.limits import BodySizeLimit
+from llmops.feedback.api.request_id import RequestId
 from llmops.feedback.api.routes import comparisons, export, items, keys, ops, ratings
-from llmops.feedback.group_commit import MAX_BATCH, MAX_QUEUE, MAX_WAIT_S, GroupCommitter
+from llmops.feedback.auth import AUTH_CACHE_TTL_S, KeyVerifier
+from llmops.feedback.group_commit import MAX_BATCH, MAX_PER_OWNER, MAX_QUEUE, MAX_WAIT_S, GroupCommitter
 from llmops.feedback.metrics import MetricsMiddleware
+from llmops.feedback.policies import Action
 from llmops.feedback.schemas import Created, RatingIn
 from llmops.resources import path as resource_path
 
 STATIC_DIR = resource_path("feedback")  # the rater page, shipped inside the package
+from llmops.feedback.views import FeedbackOptions
+
+# Loopback names only: a DNS-rebinding page (Host: attacker.example resolving to 127.0.0.1)
+# is refused. Serving other names is an explicit choice (--allowed-host).
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+WRITERS = ("auto", "loop", "thread")
+
+
+def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_queue: int,
+                   max_wait_s: float, max_per_owner: int):
+    """`auto`: statements on the event loop for SQLite (`loop_commit`), a writer thread for PostgreSQL."""
+    if writer not in WRITERS:
+        raise ValueError(f"writer must be one of {WRITERS}, got {writer!r}")
+    if writer == "loop" or (writer == "auto" and dialect == "sqlite" and max_wait_s == 0):
+        if dialect != "sqlite":
+            raise ValueError("the event-loop writer is for SQLite only (PostgreSQL statements may wait on locks)")
+        from llmops.feedback.loop_commit import LoopCommitter
+
+        return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner)
+    return GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_wait_s=max_wait_s,
+                          max_per_owner=max_per_owner)
 
 
 def create_app(
     db_url: str | None = None,
     *,
-    migrate: bool = True,
+    migrate: bool = False,
     benchmark_noop: bool = False,
     max_batch: int = MAX_BATCH,
     max_queue: int = MAX_QUEUE,
     max_wait_s: float = MAX_WAIT_S,
+    max_per_owner: int = MAX_PER_OWNER,
+    writer: str = "auto",
+    allowed_hosts: Sequence[str] | None = DEFAULT_ALLOWED_HOSTS,
+    admin_api: bool = True,
+    rater_view: str = "blind",
+    auth_ttl_s: float = AUTH_CACHE_TTL_S,
 ) -> FastAPI:
-    """The feedback API over `db_url`; `max_*` tune the group committer (see `group_commit`)."""
-    from llmops.db import session_factory, upgrade
-    from llmops.db.engine import read_only_session
+    """The feedback API over `db_url` (see the module docstring).
 
-    if migrate:
-        upgrade(db_url)
+    The schema must be current (`llmops.db.migrate.check_schema`) unless `migrate`, which
+    upgrades it first under an advisory lock. `allowed_hosts=None` disables the Host
+    check (only behind a proxy that does it). `max_*` and `writer` tune the group
+    committer (`group_commit`, `loop_commit`).
+    """
+    from llmops.db import get_engine, session_factory
+    from llmops.db.engine import read_only_session
+    from llmops.db.migrate import prepare
+
+    if rater_view not in ("blind", "full"):
+        raise ValueError(f"rater_view must be 'blind' or 'full', got {rater_view!r}")
+    prepare(db_url, migrate)
     sessions = session_factory(db_url)
-    committer = GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_wait_s=max_wait_s)
+    committer = make_committer(sessions, get_engine(db_url).dialect.name, writer, max_batch=max_batch,
+                               max_queue=max_queue, max_wait_s=max_wait_s, max_per_owner=max_per_owner)
+    read_sessions = partial(read_only_session, db_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         # The server stopped taking requests and answered the ones in flight: drain the rest.
-        committer.close()
+        await committer.aclose()
 
     app = FastAPI(
         title="llmops feedback",
@@ -61,16 +106,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sessions = sessions
-    app.state.read_sessions = partial(read_only_session, db_url)
+    app.state.read_sessions = read_sessions
+    app.state.snapshot_sessions = partial(read_only_session, db_url, snapshot=True)
     app.state.committer = committer
+    app.state.verifier = KeyVerifier(read_sessions, ttl_s=auth_ttl_s)
+    app.state.options = FeedbackOptions(rater_view=rater_view)  # type: ignore[arg-type]
     errors.install(app)
-    for module in (items, ratings, comparisons, export, keys, ops):
+    modules = [items, ratings, comparisons, ops] + ([export, keys] if admin_api else [])
+    for module in modules:
         app.include_router(module.router)
 
     if benchmark_noop:
 
         @app.post("/bench/noop", status_code=201, response_model=Created, include_in_schema=False)
-        async def noop(body: RatingIn) -> dict:
+        async def noop(body: RatingIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> dict:
             return {"id": 0}
 
     if STATIC_DIR.is_dir():
@@ -80,18 +129,48 @@ def create_app(
         def rater_page() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
 
+    app.openapi = partial(_openapi_with_auth, app)  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit)
     app.add_middleware(MetricsMiddleware)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(RequestId)
     return app
 
 
-def app_from_env() -> FastAPI:
-    """uvicorn factory for `llmops feedback serve` (the CLI migrated already and set the URL).
+def _openapi_with_auth(app: FastAPI) -> dict:
+    """The schema, plus the bearer scheme and Idempotency-Key header that `call_for` reads directly."""
+    from fastapi.openapi.utils import get_openapi
 
-    LLMOPS_FEEDBACK_MAX_BATCH, LLMOPS_FEEDBACK_MAX_QUEUE and LLMOPS_FEEDBACK_MAX_WAIT_MS tune
-    the group committer (e.g. MAX_BATCH=1 gives one transaction per write, for comparison).
+    from llmops.feedback.api.call import OPENAPI_AUTH
+
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "API key from `llmops feedback keys create`"}
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, op in operations.items():
+                op["security"] = OPENAPI_AUTH["security"]
+                if method == "post":
+                    op.setdefault("parameters", []).extend(OPENAPI_AUTH["parameters"])
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for `llmops feedback serve` (the CLI prepared the schema and set the URL).
+
+    LLMOPS_FEEDBACK_MAX_BATCH, LLMOPS_FEEDBACK_MAX_QUEUE, LLMOPS_FEEDBACK_MAX_WAIT_MS,
+    LLMOPS_FEEDBACK_MAX_PER_KEY and LLMOPS_FEEDBACK_WRITER tune the group committer (e.g.
+    MAX_BATCH=1 gives one transaction per write, for comparison); LLMOPS_FEEDBACK_ALLOWED_HOSTS
+    (comma-separated, ``*`` for any), LLMOPS_FEEDBACK_ADMIN_API=0 and LLMOPS_FEEDBACK_RATER_VIEW
+    come from the CLI's flags.
     """
     env = os.environ.get
+    hosts = env("LLMOPS_FEEDBACK_ALLOWED_HOSTS")
     return create_app(
         env("LLMOPS_DATABASE_URL"),
         migrate=False,
@@ -99,4 +178,9 @@ def app_from_env() -> FastAPI:
         max_batch=int(env("LLMOPS_FEEDBACK_MAX_BATCH", MAX_BATCH)),
         max_queue=int(env("LLMOPS_FEEDBACK_MAX_QUEUE", MAX_QUEUE)),
         max_wait_s=float(env("LLMOPS_FEEDBACK_MAX_WAIT_MS", MAX_WAIT_S * 1000)) / 1000,
+        max_per_owner=int(env("LLMOPS_FEEDBACK_MAX_PER_KEY", MAX_PER_OWNER)),
+        writer=env("LLMOPS_FEEDBACK_WRITER", "auto"),
+        allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else DEFAULT_ALLOWED_HOSTS,
+        admin_api=env("LLMOPS_FEEDBACK_ADMIN_API", "1") != "0",
+        rater_view=env("LLMOPS_FEEDBACK_RATER_VIEW", "blind"),
     )

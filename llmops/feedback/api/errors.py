@@ -1,5 +1,9 @@
 """Every error leaves the API as ``{"error": {"code", "message", "field"}}`` with a 4xx status
-for bad input; only a broken server answers 5xx (503 when the database is unavailable)."""
+for bad input; only a broken server answers 5xx (503 when the database is unavailable).
+
+Server-side failures answer a generic message with the request id; the cause (exception
+type and text, never bound parameters: engines use ``hide_parameters``) is logged under
+that id only."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from llmops.feedback.errors import FeedbackError, Unavailable
+from llmops.feedback.api.request_id import request_id
+from llmops.feedback.errors import FeedbackError, TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,11 @@ async def _feedback_error(_req: Request, exc: FeedbackError) -> JSONResponse:
     headers = None
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(exc, Unavailable):
+    elif isinstance(exc, (Unavailable, TooManyRequests)):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    if exc.status >= 500:
+        log.error("request %s: %s (%s)", request_id(), exc.message, type(exc.__cause__).__name__)
+        return _error(exc.status, exc.code, f"{exc.message} (request id {request_id()})", exc.field, headers)
     return _error(exc.status, exc.code, exc.message, exc.field, headers)
 
 
@@ -54,13 +62,15 @@ async def _http_error(_req: Request, exc: HTTPException) -> JSONResponse:
 
 async def _db_error(_req: Request, exc: DBAPIError) -> JSONResponse:
     # Not the client's fault and nothing was acknowledged: tell it to retry.
-    log.error("database error: %s", exc)
-    return _error(503, "database_unavailable", "the database could not complete the request; retry", headers={"Retry-After": "1"})
+    log.error("request %s: database error: %s", request_id(), exc)
+    return _error(503, "database_unavailable",
+                  f"the database could not complete the request; retry (request id {request_id()})",
+                  headers={"Retry-After": "1"})
 
 
 async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return _error(500, "internal", "internal server error")
+    log.exception("request %s: unhandled error", request_id(), exc_info=exc)
+    return _error(500, "internal", f"internal server error (request id {request_id()})")
 
 
 def install(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from llmops.feedback.schemas import (
     ItemPage,
 )
 from llmops.feedback.api.routes.bulk import bulk_out
+from llmops.feedback.views import for_principal, page_for_principal
 
 router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERRORS)
 
@@ -38,20 +39,24 @@ async def create_items_bulk(body: BulkItemsIn, call: Call = Depends(call_for(Act
     return await call.write(write, body, status=200, kind="items_bulk")
 
 
-@router.get("", response_model=ItemPage, summary="List items (keyset pagination)")
+@router.get("", response_model=ItemPage, summary="List items (keyset pagination; raters get the blind view)")
 def list_items(
     cursor: str | None = Query(None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT),
     call: Call = Depends(call_for(Action.ITEMS_READ)),
 ) -> ItemPage:
-    return call.read(lambda s, _p: store.list_items(s, cursor, limit))
+    return call.read(lambda s, p: page_for_principal(store.list_items(s, cursor, limit), p, call.options))
 
 
 @router.get("/next", response_model=ItemOut | None, summary="The next item the caller has not fully rated")
 def next_item(call: Call = Depends(call_for(Action.ITEMS_READ))) -> ItemOut | None:
-    return call.read(lambda s, p: store.next_item_for(s, p.rater_id))
+    def read(s, p):
+        item = store.next_item_for(s, p.rater_id)
+        return None if item is None else for_principal(item, p, call.options)
+
+    return call.read(read)
 
 
 @router.get("/{item_id}", response_model=ItemOut, summary="One item with its responses")
 def get_item(item_id: int = Path(ge=1, le=ID_MAX), call: Call = Depends(call_for(Action.ITEMS_READ))) -> ItemOut:
-    return call.read(lambda s, _p: store.get_item(s, item_id))
+    return call.read(lambda s, p: for_principal(store.get_item(s, item_id), p, call.options))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from llmops.feedback import auth
@@ -28,7 +28,13 @@ async def create_key(body: KeyIn, call: Call = Depends(call_for(Action.KEYS_MANA
         new = auth.create_key(s, body.role, body.name)
         return KeyOut(key_id=new.key_id, role=new.role, name=new.name, created_at=new.created_at.isoformat(), key=new.token)
 
-    return await call.write(write, body, kind="key")
+    # The secret is answered once and never stored: the idempotency record keeps the answer
+    # without it, so a replay says the key exists but cannot show it again.
+    return await call.write(write, body, kind="key", stored=_without_secret)
+
+
+def _without_secret(body: dict) -> dict:
+    return {**body, "key": None}
 
 
 @router.get("", response_model=list[KeyOut], summary="List API keys (never their secrets)")
@@ -38,9 +44,13 @@ def list_keys(call: Call = Depends(call_for(Action.KEYS_MANAGE))) -> list[KeyOut
 
 @router.delete("/{key_id}", response_model=KeyOut, summary="Revoke an API key")
 def revoke_key(
-    key_id: str = Path(pattern="^[0-9a-f]{1,32}$"), call: Call = Depends(call_for(Action.KEYS_MANAGE))
+    request: Request,
+    key_id: str = Path(pattern="^[0-9a-f]{1,32}$"),
+    call: Call = Depends(call_for(Action.KEYS_MANAGE)),
 ) -> KeyOut:
     def revoke(s, _p):
         return _out(auth.revoke_key(s, key_id))
 
-    return call.transact(revoke)
+    out = call.transact(revoke)
+    request.app.state.verifier.forget()  # at once on this process; others within the cache TTL
+    return out

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/ratings", tags=["ratings"], responses=ERRORS)
 
 @router.post("", status_code=201, response_model=Created, summary="Rate one response on its item's scale")
 async def create_rating(body: RatingIn, call: Call = Depends(call_for(Action.RATINGS_CREATE))) -> JSONResponse:
-    return await call.write(lambda s, p: {"id": store.add_rating(s, body, p.rater_id)}, body, kind="rating")
+    return await call.write(lambda s, p: {"id": store.add_rating(s, body, p.rater_id)}, body, kind="rating", core=True)
 
 
 @router.post("/bulk", response_model=BulkOut, summary="Many ratings; one result per element")
