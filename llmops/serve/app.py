@@ -41,6 +41,7 @@ from llmops.serve.access import DEFAULT_BURST, DEFAULT_RATE_PER_S, Access, Token
 from llmops.serve.batcher import MicroBatcher
 from llmops.serve.errors import ServeError
 from llmops.serve.generation import GenRequest
+from llmops.serve.logprobs import chat_logprobs, completion_logprobs
 from llmops.serve.host import ModelHost
 from llmops.serve.metrics import ServeMetrics
 from llmops.serve.recording import Recorder
@@ -138,8 +139,13 @@ class Server:
             prompts, messages = list(body.prompt), None
         if self.access is not None:
             self.access.check_size(len(prompts) or 1, body.n, body.max_tokens)
+        if isinstance(body, ChatRequest):
+            logprobs, echo = ((body.top_logprobs or 0) if body.logprobs else None), False
+        else:
+            logprobs, echo = body.logprobs, body.echo
         req = GenRequest(kind=kind, prompts=prompts, messages=messages, n=body.n, max_tokens=body.max_tokens,
-                         temperature=body.temperature, top_p=body.top_p, stop=tuple(body.stop or ()), seed=body.seed)
+                         temperature=body.temperature, top_p=body.top_p, stop=tuple(body.stop or ()), seed=body.seed,
+                         logprobs=logprobs, echo=echo)
         result = await asyncio.wrap_future(self.batcher.submit(req))
         request_id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}"
         item_ids, response_ids = await run_in_threadpool(self.recorder.record, req, result, request_id, body.user)
@@ -155,16 +161,34 @@ class Server:
                                  model=model.served_ref, model_version=model.version, model_sha256=model.sha256),
         }
         flat = [(i, c) for i, cs in enumerate(result.choices) for c in cs]
+        tok = model.backend.tokenizer
         if kind == "chat":
             choices = [ChatChoice(index=k, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason,
-                                  response_id=response_ids[k], item_id=item_ids[i]) for k, (i, c) in enumerate(flat)]
+                                  logprobs=chat_logprobs(tok, c), response_id=response_ids[k], item_id=item_ids[i])
+                       for k, (i, c) in enumerate(flat)]
             out = ChatResponse(choices=choices, **common)
         else:
-            choices = [CompletionChoice(index=k, text=c.text, finish_reason=c.finish_reason,
-                                        response_id=response_ids[k], item_id=item_ids[i]) for k, (i, c) in enumerate(flat)]
+            choices = [CompletionChoice(index=k, text=(prompts[i] + c.text) if echo else c.text,
+                                        finish_reason=c.finish_reason,
+                                        logprobs=completion_logprobs(tok, c, echo, prompts[i], logprobs or 0),
+                                        response_id=response_ids[k], item_id=item_ids[i])
+                       for k, (i, c) in enumerate(flat)]
             out = CompletionResponse(choices=choices, **common)
         self.metrics.latency.labels(kind).observe(time.perf_counter() - t0)
         return out.model_dump(mode="json")
+
+
+def _answer(out: dict[str, Any], kind: str, body: CompletionRequest | ChatRequest) -> Response:
+    """JSON, or server-sent events for `stream: true` (the answer is complete and recorded either way)."""
+    if not body.stream:
+        return JSONResponse(out)
+    from fastapi.responses import StreamingResponse
+
+    from llmops.serve.streaming import sse_chunks
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(sse_chunks(out, kind, include_usage), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
 
 
 class _CountRequests:
@@ -287,15 +311,15 @@ def create_app(
 
     @app.post("/v1/completions", response_model=CompletionResponse, responses=GENERATION_ERRORS,
               summary="Text completion (OpenAI-compatible)")
-    async def completions(body: CompletionRequest, request: Request) -> JSONResponse:
+    async def completions(body: CompletionRequest, request: Request) -> Response:
         await access.principal(request)
-        return JSONResponse(await server.generate("completion", body))
+        return _answer(await server.generate("completion", body), "completion", body)
 
     @app.post("/v1/chat/completions", response_model=ChatResponse, responses=GENERATION_ERRORS,
               summary="Chat completion with the model's chat template (OpenAI-compatible)")
-    async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse:
+    async def chat_completions(body: ChatRequest, request: Request) -> Response:
         await access.principal(request)
-        return JSONResponse(await server.generate("chat", body))
+        return _answer(await server.generate("chat", body), "chat", body)
 
     @app.get("/v1/models", summary="The served model and the version answering now")
     def models() -> dict[str, Any]:

@@ -20,7 +20,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmops.eval.backends.base import Generation, GenerationParams, Prompt, encode_prompt, truncate_at_stop
+from llmops.eval.backends.base import (
+    Generation,
+    GenerationParams,
+    Prompt,
+    TokenLogprob,
+    encode_prompt,
+    truncate_at_stop,
+)
 from llmops.serve.errors import ServeError, bad_request
 from llmops.serve.host import LoadedModel
 
@@ -38,6 +45,8 @@ class GenRequest:
     top_p: float
     stop: tuple[str, ...]
     seed: int | None
+    logprobs: int | None = None  # top alternatives per token; None: no log-probabilities
+    echo: bool = False  # completions: return (and score) the prompt too
     future: Future = field(default_factory=Future)
     enqueued_at: float = 0.0  # time.monotonic() when submitted
     # set by `prepare`
@@ -65,6 +74,9 @@ class Choice:
     text: str
     finish_reason: Literal["stop", "length"]
     completion_tokens: int
+    token_ids: list[int] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)  # with echo or logprobs: the prompt's token ids
+    logprobs: list[TokenLogprob] | None = None  # the prompt's (echo, from its 2nd token) and the output's
 
 
 @dataclass
@@ -172,6 +184,12 @@ def run_call(model: LoadedModel, params: GenerationParams, members: list[GenRequ
     tokens = 0
     for req, per_prompt in zip(members, slots):
         choices = [[finish(model, gens[r], req, eos) for r in prompt_rows] for prompt_rows in per_prompt]
+        if req.logprobs is not None or req.echo:
+            try:
+                attach_logprobs(model, req, choices)
+            except ServeError as exc:  # this request only; the others of the call are fine
+                fail(req, exc)
+                continue
         tokens += sum(c.completion_tokens for cs in choices for c in cs)
         result = GenResult(model, choices, req.prompt_tokens, req.budget, req.used_seed)
         if not req.future.done():
@@ -204,7 +222,24 @@ def finish(model: LoadedModel, gen: Generation, req: GenRequest, eos: set[int]) 
             text, reason = cut, "stop"
             toks = toks[: _tokens_until_stop(tok, toks, req.stop)]
     # A byte-level model can emit a NUL byte; no database stores it. Served == stored.
-    return Choice(text.replace("\x00", "\ufffd"), reason, len(toks))
+    return Choice(text.replace("\x00", "\ufffd"), reason, len(toks), toks)
+
+
+def attach_logprobs(model: LoadedModel, req: GenRequest, choices: list[list[Choice]]) -> None:
+    """Score each choice (and, with echo, its prompt) in one forward pass: OpenAI's logprobs/echo."""
+    tok = model.backend.tokenizer
+    for prompt, per_prompt in zip(req.rendered, choices):
+        prompt_ids = encode_prompt(tok, prompt)
+        for choice in per_prompt:
+            choice.prompt_ids = prompt_ids
+            if req.logprobs is None:
+                continue
+            ids = prompt_ids + choice.token_ids
+            start = 1 if req.echo else len(prompt_ids)
+            try:
+                choice.logprobs = model.backend.token_logprobs(ids, start, req.logprobs)
+            except NotImplementedError as exc:
+                raise bad_request(f"logprobs: {exc}", "logprobs") from None
 
 
 def _tokens_until_stop(tok: Any, toks: list[int], stop: tuple[str, ...]) -> int:

@@ -22,6 +22,8 @@ MAX_MESSAGES = 256
 MAX_TOKENS_LIMIT = 1 << 20  # an upper bound for the schema; the model's window is the real one
 MAX_CONTENT_CHARS = MAX_PROMPT_CHARS  # one prompt, or all messages of one chat together
 MAX_SEED = 2**63 - 1
+MAX_LOGPROBS = 5  # completions: top alternatives per token (as OpenAI)
+MAX_TOP_LOGPROBS = 20  # chat: top alternatives per token (as OpenAI)
 
 
 def _storable(text: str) -> str:
@@ -35,6 +37,11 @@ def _storable(text: str) -> str:
     return text
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -46,7 +53,8 @@ class _Request(BaseModel):
     stop: str | list[str] | None = Field(None, description="Up to 4 strings; the text ends before the first one.")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Sampling seed: same request and seed, same answer.")
     user: str | None = Field(None, max_length=200, description="End-user id, recorded with the feedback item.")
-    stream: bool = Field(False, description="Not supported (must be false).")
+    stream: bool = Field(False, description="Server-sent events; the tokens arrive when the batch is done.")
+    stream_options: StreamOptions | None = Field(None, description="With stream: include_usage adds a usage chunk.")
     presence_penalty: float = Field(0.0, description="Not supported (must be 0).")
     frequency_penalty: float = Field(0.0, description="Not supported (must be 0).")
     logit_bias: dict[str, float] | None = Field(None, description="Not supported (must be empty).")
@@ -70,8 +78,8 @@ class _Request(BaseModel):
 
     @model_validator(mode="after")
     def _unsupported(self) -> _Request:
-        if self.stream:
-            raise ValueError("stream: streaming responses are not supported; send stream=false")
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options: only with stream=true")
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name):
                 raise ValueError(f"{name}: not supported by this server (must be 0)")
@@ -82,8 +90,9 @@ class _Request(BaseModel):
 
 class CompletionRequest(_Request):
     prompt: str | list[str] = Field(description="One prompt or a list of prompts (token-id prompts are not accepted).")
-    logprobs: int | None = Field(None, description="Not supported (must be null).")
-    echo: bool = Field(False, description="Not supported (must be false).")
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS,
+                                 description="Log-probability of each token and of its top N alternatives (0..5).")
+    echo: bool = Field(False, description="Return the prompt before the completion (with logprobs: the prompt's too).")
     best_of: int | None = Field(None, description="Not supported (must be null or equal to n).")
     suffix: str | None = Field(None, description="Not supported (must be null).")
 
@@ -103,10 +112,6 @@ class CompletionRequest(_Request):
 
     @model_validator(mode="after")
     def _completion_only(self) -> CompletionRequest:
-        if self.logprobs is not None:
-            raise ValueError("logprobs: not supported by this server")
-        if self.echo:
-            raise ValueError("echo: not supported by this server")
         if self.best_of not in (None, self.n):
             raise ValueError("best_of: not supported by this server (omit it or set it equal to n)")
         if self.suffix:
@@ -136,8 +141,11 @@ class ChatMessage(BaseModel):
 
 class ChatRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    logprobs: bool = Field(False, description="Not supported (must be false).")
-    top_logprobs: int | None = Field(None, description="Not supported (must be null).")
+    logprobs: bool = Field(False, description="Return the log-probability of each output token.")
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS,
+                                     description="With logprobs: the N most likely alternatives of each token (0..20).")
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT,
+                                              description="OpenAI's newer name for max_tokens.")
     response_format: dict[str, Any] | None = Field(None, description="Only {'type': 'text'}.")
 
     @model_validator(mode="after")
@@ -152,8 +160,12 @@ class ChatRequest(_Request):
                 raise ValueError(f"messages.{i}.content: {exc}") from None
         if total > MAX_CONTENT_CHARS:
             raise ValueError(f"messages: at most {MAX_CONTENT_CHARS} characters of content in all")
-        if self.logprobs or self.top_logprobs is not None:
-            raise ValueError("logprobs: not supported by this server")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs: needs logprobs=true")
+        if self.max_completion_tokens is not None:
+            if self.max_tokens is not None and self.max_tokens != self.max_completion_tokens:
+                raise ValueError("max_completion_tokens: differs from max_tokens; send one of them")
+            self.max_tokens = self.max_completion_tokens
         if self.response_format not in (None, {"type": "text"}):
             raise ValueError("response_format: only {'type': 'text'} is supported")
         return self
@@ -179,11 +191,34 @@ class LLMOpsInfo(BaseModel):
     model_sha256: str
 
 
+class CompletionLogprobs(BaseModel):
+    """OpenAI's legacy completions format; the first token of an echoed prompt has no log-probability."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None] | None
+    text_offset: list[int]
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChatLogprobs(BaseModel):
+    content: list[TokenLogprob]
+
+
 class CompletionChoice(BaseModel):
     index: int
     text: str
     finish_reason: Literal["stop", "length"]
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     response_id: int
     item_id: int
 
@@ -208,7 +243,7 @@ class ChatChoice(BaseModel):
     index: int
     message: AssistantMessage
     finish_reason: Literal["stop", "length"]
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
     response_id: int
     item_id: int
 

@@ -18,29 +18,30 @@ from llmops.eval.backends.openai_api import OpenAIBackend
 REPO = Path(__file__).resolve().parents[2]
 
 
-KEY_ENV = "LLMOPS_TEST_SERVE_KEY"  # `llmops serve` needs a client key; the backend reads it from this variable
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import os
-
+def server(tmp_path_factory, monkeypatch_module):
     from llmops.db import session_factory
     from llmops.feedback.auth import create_key
     from llmops.serve.app import create_app
     from llmops.serve.server import ServerThread
 
     tmp = tmp_path_factory.mktemp("openai-backend")
-    db = f"sqlite:///{tmp / 'llmops.db'}"
-    app = create_app("builtin:tiny", db_url=db, max_batch_size=8, max_wait_ms=20, torch_threads=1, migrate=True,
+    db_url = f"sqlite:///{tmp / 'llmops.db'}"
+    app = create_app("builtin:tiny", db_url=db_url, max_batch_size=8, max_wait_ms=20, torch_threads=1, migrate=True,
                      rate_limit_per_s=None)
-    with session_factory(db)() as s, s.begin():
-        os.environ[KEY_ENV] = create_key(s, "client", "eval-backend").token
-    try:
-        with ServerThread(app) as srv:
-            yield srv.url
-    finally:
-        os.environ.pop(KEY_ENV, None)
+    with session_factory(db_url)() as s, s.begin():
+        monkeypatch_module.setenv("LLMOPS_TEST_CLIENT_KEY", create_key(s, "client", "eval-harness").token)
+    with ServerThread(app) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+API = {"backend": "openai", "api_key_env": "LLMOPS_TEST_CLIENT_KEY"}
 
 
 def _outputs(out: Path) -> list[str]:
@@ -51,8 +52,7 @@ def _outputs(out: Path) -> list[str]:
 def test_chat_suite_through_llmops_serve_equals_the_hf_backend(server, tmp_path):
     suite = REPO / "eval" / "docstring_summary.yaml"
     hf = evaluate("builtin:tiny", suite, tmp_path / "hf", use_cache=False, limit=6)
-    api = evaluate("builtin:tiny", suite, tmp_path / "api", backend="openai", base_url=f"{server}/v1", limit=6,
-                   concurrency=3, api_key_env=KEY_ENV)
+    api = evaluate("builtin:tiny", suite, tmp_path / "api", base_url=f"{server}/v1", limit=6, concurrency=3, **API)
     assert _outputs(tmp_path / "api") == _outputs(tmp_path / "hf")
     assert api["metrics"]["rougeL"]["score"] == pytest.approx(hf["metrics"]["rougeL"]["score"])
     assert api["provenance"]["backend"] == "openai" and api["provenance"]["model_hash"] is None
@@ -67,15 +67,28 @@ def test_template_suite_uses_completions_and_matches(server, tmp_path):
                                  "prompt": {"template": "{q}"}, "references": "a",
                                  "generation": {"max_new_tokens": 12, "stop": ["."]}, "metrics": ["exact_match"]}))
     evaluate("builtin:tiny", suite, tmp_path / "hf", use_cache=False)
-    evaluate("builtin:tiny", suite, tmp_path / "api", backend="openai", base_url=f"{server}/v1", api_key_env=KEY_ENV)
+    evaluate("builtin:tiny", suite, tmp_path / "api", base_url=f"{server}/v1", **API)
     assert _outputs(tmp_path / "api") == _outputs(tmp_path / "hf")
 
 
 @pytest.mark.slow
-def test_loglikelihood_tasks_are_refused_clearly_when_the_server_has_no_prompt_logprobs(server, tmp_path):
+def test_multiple_choice_through_echoed_logprobs_equals_the_hf_backend(server, tmp_path):
+    suite = REPO / "eval" / "multiple_choice.yaml"
+    hf = evaluate("builtin:tiny", suite, tmp_path / "hf", use_cache=False, limit=6)
+    api = evaluate("builtin:tiny", suite, tmp_path / "api", base_url=f"{server}/v1", limit=6, **API)
+    for name in ("accuracy", "accuracy_norm"):
+        assert api["metrics"][name]["score"] == hf["metrics"][name]["score"], name
+    rows = {k: [json.loads(x) for x in (tmp_path / k / "samples.jsonl").read_text().splitlines()] for k in ("hf", "api")}
+    for a, b in zip(rows["api"], rows["hf"]):
+        assert a["logprobs"] == pytest.approx(b["logprobs"], abs=1e-3)
+
+
+def test_servers_without_prompt_logprobs_are_refused_clearly():
+    def handler(request):
+        return httpx.Response(400, json={"error": {"message": "echo: not supported by this server"}})
+
     with pytest.raises(UserError, match="does not return prompt log-probabilities"):
-        evaluate("builtin:tiny", REPO / "eval" / "multiple_choice.yaml", tmp_path / "mc", backend="openai",
-                 base_url=f"{server}/v1", limit=2, api_key_env=KEY_ENV)
+        _backend(handler).loglikelihood([(Prompt("a"), " b")])
 
 
 def test_remote_backend_needs_a_base_url(tmp_path):

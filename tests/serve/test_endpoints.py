@@ -144,8 +144,8 @@ BAD = [
     ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
     ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "stop"),
     ({"prompt": "x", "stop": [""]}, "stop"),
-    ({"prompt": "x", "stream": True}, None),
-    ({"prompt": "x", "logprobs": 2}, None),
+    ({"prompt": "x", "stream_options": {"include_usage": True}}, None),  # only with stream
+    ({"prompt": "x", "logprobs": 6}, "logprobs"),  # at most 5, as OpenAI
     ({"prompt": "x", "frequency_penalty": 0.5}, None),
     ({"prompt": "nul \u0000 byte"}, "prompt"),
     ({"prompt": [1, 2, 3]}, "prompt"),

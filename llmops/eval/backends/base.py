@@ -74,6 +74,15 @@ class Loglikelihood:
 
 
 @dataclass
+class TokenLogprob:
+    """One token of a sequence: its log-probability given what precedes it, and the top alternatives."""
+
+    token_id: int
+    logprob: float
+    top: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
 class BackendStats:
     """Accumulated timings of one backend instance."""
 
@@ -208,6 +217,14 @@ class TokenBackend(Backend):
     @abstractmethod
     def score_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
         """Log-likelihood of each continuation token list given its context token list."""
+
+    def token_logprobs(self, ids: list[int], start: int, top_k: int = 0) -> list[TokenLogprob]:
+        """Per-token log-probabilities of ``ids[start:]`` (start >= 1) and their `top_k` alternatives.
+
+        What serving needs for OpenAI's ``logprobs`` and ``echo``; backends that cannot
+        score a sequence say so.
+        """
+        raise NotImplementedError(f"the {self.name} backend does not return per-token log-probabilities")
 
     def loglikelihood(self, requests: list[tuple[Prompt, str]], stride: int | None = None) -> list[Loglikelihood]:
         """log P(continuation | context) for each (context prompt, continuation) pair.

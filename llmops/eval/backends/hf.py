@@ -29,6 +29,7 @@ from llmops.eval.backends.base import (
     Loglikelihood,
     Prompt,
     TokenBackend,
+    TokenLogprob,
     context_window,
     encode_prompt,
     truncate_at_stop,
@@ -267,6 +268,29 @@ class HFBackend(TokenBackend):
 
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+
+    def token_logprobs(self, ids: list[int], start: int, top_k: int = 0) -> list[TokenLogprob]:
+        """One forward over `ids`; log_softmax only at the positions that predict ``ids[start:]``."""
+        import torch
+
+        if not 1 <= start <= len(ids):
+            raise ValueError(f"start must be in 1..{len(ids)}, got {start}")
+        if len(ids) > self.max_length + 1:
+            raise ValueError(f"{len(ids)} tokens do not fit the {self.max_length}-token window")
+        if start == len(ids):
+            return []
+        with torch.inference_mode():
+            x = torch.tensor([ids[:-1]], device=self.device)
+            logits = self.model(input_ids=x, logits_to_keep=len(ids) - start).logits[0]  # only the scored positions
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+        target = torch.tensor(ids[start:], device=logprobs.device)
+        picked = logprobs.gather(-1, target[:, None]).squeeze(-1).tolist()
+        tops = logprobs.topk(top_k, dim=-1) if top_k else None
+        out = []
+        for pos, (tid, lp) in enumerate(zip(ids[start:], picked)):
+            top = list(zip(tops.indices[pos].tolist(), tops.values[pos].tolist())) if tops is not None else []
+            out.append(TokenLogprob(tid, float(lp), top))
+        return out
 
     def peak_memory_mb(self) -> dict[str, float]:
         import torch
