@@ -13,7 +13,7 @@ from llmops.monitor import drift
 from llmops.monitor.drift import DriftConfig, compare, fit_profile, load_profile, save_profile
 from llmops.monitor.features import read_prompts, simple_tokenize, tokenizer_spec
 
-from .synthetic import prompts
+from llmops.monitor.synthetic import prompts
 
 N, MEAN, STD = 300, 30.0, 7.5
 

@@ -17,7 +17,7 @@ from llmops.monitor.prometheus import MonitorMetrics
 from llmops.monitor.quality import mean_rating, quality_windows
 from llmops.monitor.rules import load_rules
 
-from .synthetic import prompts
+from llmops.monitor.synthetic import prompts
 
 MODEL = "registry:docs@production"
 
