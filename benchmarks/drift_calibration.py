@@ -13,8 +13,11 @@ compared with it:
 - **docstrings**: Python stdlib docstrings (the built-in corpus, both module lists) minus a
   held-out *module family* (concurrency and networking: asyncio, threading, socket, ...);
   reference 300 random docstrings. False alarm: a window of *other* docstrings of the same
-  pool (disjoint from the reference; drawn with replacement only when the window is larger
-  than the held-out pool). Detection ("topic"): a window from the held-out module family.
+  pool, disjoint from the reference and without repeats. The stdlib has ~2,300 such
+  docstrings, so windows larger than the held-out pool (5,000) cannot be measured on real
+  text and are reported as n/a (resampling a small pool would test the pool, not the
+  monitor). Detection ("topic"): a window from the held-out module family (drawn with
+  replacement when larger than the family).
 
 `K=2` is the rate at which two consecutive independent windows both flag (what an alert
 with ``for_checks: 2`` fires on). Targets: false alarms <= 5% at every size, detection
@@ -76,7 +79,7 @@ def run(seeds: int, replicates: int) -> dict:
     cols = ("fa_synthetic", "fa_synthetic_k2", "det_025", "det_050", "fa_docstrings", "fa_docstrings_k2", "det_topic")
     hits = {c: {n: 0 for n in SIZES} for c in cols}
     t_fit = t_cmp = 0.0
-    for seed in range(seeds):
+    for seed in range(seeds):  # every seed: new references, new windows
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         syn = fit_profile(prompts(rng, 1000, mean, std), simple_tokenize, spec, cfg)
@@ -90,14 +93,22 @@ def run(seeds: int, replicates: int) -> dict:
             hits["fa_synthetic_k2"][n] += same[0] and same[1]
             hits["det_025"][n] += compare(syn, prompts(rng, n, mean + 0.25 * std, std), simple_tokenize)["drift"]
             hits["det_050"][n] += compare(syn, prompts(rng, n, mean + 0.5 * std, std), simple_tokenize)["drift"]
-            same = [compare(doc, _draw(rng, held, n), tok)["drift"] for _ in range(2)]
-            hits["fa_docstrings"][n] += same[0]
-            hits["fa_docstrings_k2"][n] += same[0] and same[1]
+            if 2 * n <= len(held):  # two disjoint windows, no repeats
+                idx = rng.permutation(len(held))[: 2 * n]
+                same = [compare(doc, [held[i] for i in part], tok)["drift"] for part in (idx[:n], idx[n:])]
+                hits["fa_docstrings"][n] += same[0]
+                hits["fa_docstrings_k2"][n] += same[0] and same[1]
+            elif n <= len(held):
+                hits["fa_docstrings"][n] += compare(doc, _draw(rng, held, n), tok)["drift"]
+                hits["fa_docstrings_k2"][n] = None
+            else:
+                hits["fa_docstrings"][n] = hits["fa_docstrings_k2"][n] = None
             hits["det_topic"][n] += compare(doc, _draw(rng, family, n), tok)["drift"]
         t_fit += t1 - t0
         t_cmp += time.perf_counter() - t1
-    rates = {c: {n: hits[c][n] / seeds for n in SIZES} for c in cols}
-    fa_ok = all(rates[c][n] <= 0.05 for c in ("fa_synthetic", "fa_docstrings") for n in SIZES)
+    rates = {c: {n: None if hits[c][n] is None else hits[c][n] / seeds for n in SIZES} for c in cols}
+    fa_ok = all(rates[c][n] <= 0.05 for c in ("fa_synthetic", "fa_docstrings") for n in SIZES
+                if rates[c][n] is not None)
     det_ok = all(rates["det_050"][n] >= 0.90 for n in SIZES if n >= 100)
     return {
         "seeds": seeds, "sizes": list(SIZES), "rates": rates,
@@ -118,7 +129,7 @@ def table(result: dict) -> str:
     for n in result["sizes"]:
         cells = [r[c][n] for c in ("fa_synthetic", "fa_synthetic_k2", "fa_docstrings", "fa_docstrings_k2",
                                    "det_025", "det_050", "det_topic")]
-        lines.append(f"| {n} | " + " | ".join(f"{100 * x:.0f}%" for x in cells) + " |")
+        lines.append(f"| {n} | " + " | ".join("n/a" if x is None else f"{100 * x:.0f}%" for x in cells) + " |")
     return "\n".join(lines)
 
 
