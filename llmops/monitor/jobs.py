@@ -104,7 +104,8 @@ def _alive(pid: int) -> bool:
 
 def job_dict(row: JobRow) -> dict[str, Any]:
     return {c: (_aware(getattr(row, c)).isoformat() if isinstance(getattr(row, c), datetime) else getattr(row, c))
-            for c in ("id", "kind", "model", "incident_id", "launcher", "argv", "cancel_argv", "run_dir", "status",
+            for c in ("id", "kind", "model", "incident_id", "launcher", "argv", "cancel_argv", "cwd", "env", "run_dir",
+                      "status",
                       "attempt", "max_attempts", "backoff_s", "next_try_at", "pid", "host", "log_path", "exit_code",
                       "log_tail", "result", "created_at", "started_at", "finished_at")}
 
@@ -151,10 +152,9 @@ class JobStore:
             s.add(JobRow(id=job_id, kind=spec.kind, model=spec.model, incident_id=spec.incident_id,
                          launcher=spec.launcher, argv=[a.replace("{job_id}", job_id) for a in spec.argv],
                          cancel_argv=[a.replace("{job_id}", job_id) for a in spec.cancel_argv] if spec.cancel_argv else None,
-                         cwd=spec.cwd, run_dir=spec.run_dir, status="queued", attempt=0,
+                         cwd=spec.cwd, env=spec.env or None, run_dir=spec.run_dir, status="queued", attempt=0,
                          max_attempts=spec.max_attempts, backoff_s=spec.backoff_s, next_try_at=now or _now(),
                          created_at=now or _now()))
-        self._env = spec.env
         return job_id
 
     def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ class JobStore:
         attempt_dir.mkdir(parents=True, exist_ok=True)
         log_path, exit_file = attempt_dir / "log.txt", attempt_dir / "exit_code"
         argv = [sys.executable, "-m", "llmops.monitor.jobrunner", str(exit_file), "--", *row["argv"]]
-        env = os.environ | getattr(self, "_env", {}) | {"LLMOPS_JOB_ID": job_id}
+        env = os.environ | (row["env"] or {}) | {"LLMOPS_JOB_ID": job_id}
         try:
             with open(log_path, "ab") as out:
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

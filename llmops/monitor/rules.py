@@ -62,8 +62,8 @@ class RetrainAction(_Strict):
     type: Literal["retrain"]
     recipe: str = Field(description="Recipe run as a job: `llmops train RECIPE OVERRIDES...` (relative to the rules file).")
     overrides: list[str] = Field(default_factory=list, description="KEY=VALUE overrides passed to llmops train.")
-    launcher: Literal["local", "accelerate", "template"] = Field(
-        "local", description="local: `llmops train` as its own process; accelerate: `accelerate launch` with "
+    launcher: Literal["local", "accelerate", "template"] | None = Field(
+        None, description="Default: template when `command` is given, else local. ""local: `llmops train` as its own process; accelerate: `accelerate launch` with "
         "num_processes; template: `command` (a scheduler submit that blocks until the job ends, e.g. `sbatch --wait`).")
     num_processes: int = Field(2, ge=1, description="Processes for the accelerate launcher.")
     command: list[str] | None = Field(
@@ -79,6 +79,8 @@ class RetrainAction(_Strict):
 
     @model_validator(mode="after")
     def _template(self):
+        if self.launcher is None:
+            self.launcher = "template" if self.command else "local"
         if self.launcher == "template" and not self.command:
             raise ValueError("launcher `template` needs `command`")
         return self

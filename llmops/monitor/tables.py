@@ -119,6 +119,7 @@ class JobRow(Base):
     argv: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     cancel_argv: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     cwd: Mapped[str | None] = mapped_column(Text, nullable=True)
+    env: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)  # extra variables (never secrets)
     run_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

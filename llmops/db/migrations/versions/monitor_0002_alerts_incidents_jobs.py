@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("argv", sa.JSON, nullable=False),
         sa.Column("cancel_argv", sa.JSON, nullable=True),
         sa.Column("cwd", sa.Text, nullable=True),
+        sa.Column("env", sa.JSON, nullable=True),
         sa.Column("run_dir", sa.Text, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False),
