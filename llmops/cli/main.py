@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "llmops.cli.quickstart",
     "llmops.cli.loop",
     "llmops.cli.resources",
+    "llmops.cli.jobs",
 ]
 
 
