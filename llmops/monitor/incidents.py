@@ -74,8 +74,7 @@ def max_incident_id(db_url: str | None) -> int:
 
 
 def claim_retraining(db_url: str | None, incident_id: int, owner: str, cooldown: timedelta,
-                     now: datetime | None = None, model_cooldown: timedelta | None = None,
-                     retry: timedelta = timedelta(minutes=5)) -> tuple[bool, str]:
+                     now: datetime | None = None, model_cooldown: timedelta | None = None) -> tuple[bool, str]:
     """Try to win the right to retrain for this incident. Returns (claimed, why).
 
     Refused for good when another process already claimed it or the incident is finished;
