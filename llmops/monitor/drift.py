@@ -22,9 +22,11 @@ Each feature drifts when its statistic exceeds its calibrated threshold at n (li
 log n between calibrated sizes, which is conservative); the thresholds of one regime are
 calibrated jointly, so the chance that *any* feature flags a same-distribution window is
 about ``alpha``. A window smaller than the smallest calibrated size gets no decision.
-OOV is measured against a vocabulary built from a fixed half of the reference; the
-reference's OOV values come from the other half (cross-fitted), so reference and
-production OOV rates are measured the same way.
+The reference is split in two fixed halves: the OOV vocabulary and the top-K token
+categories are chosen on one, and the reference's OOV rates and token shares are
+measured on the other, so reference and production are measured the same way (a
+vocabulary scored on the data it was built from would always give 0, and top tokens
+chosen on the data they are measured on look more frequent than they are).
 """
 
 from __future__ import annotations
@@ -135,14 +137,17 @@ def fit_profile(prompts: list[str], tokenize: Tokenize, tokenizer: dict[str, Any
     vocabs = [sorted(t for t, _ in Counter(t for i in h for t in tokens[i]).most_common(cfg.vocab_cap)) for h in halves]
     oov_half = np.sort(halves[1])
     oov = _oov([tokens[i] for i in oov_half], set(vocabs[0]))  # scored against the vocabulary of the other half
-    counts = Counter(t for toks in tokens for t in toks)
+    # Categories are chosen on the vocabulary half and measured on the other half: choosing the top
+    # tokens on the data they are measured on would bias their reference shares upwards.
+    counts = Counter(t for i in halves[0] for t in tokens[i])
     top = [t for t, _ in counts.most_common(cfg.top_k)]
-    props = _prop_rows(tokens, top)
+    props = _prop_rows([tokens[i] for i in oov_half], top)
     lengths = np.array([len(t) for t in tokens], dtype=float)
     feats: dict[str, Any] = {
         "token_length": _numerical(lengths, cfg),
         "oov_rate": _numerical(oov, cfg),
-        "token_distribution": {"kind": "categorical", "n": len(tokens), "n_tokens": int(sum(map(len, tokens))),
+        "token_distribution": {"kind": "categorical", "n": len(oov_half),
+                               "n_tokens": int(sum(len(tokens[i]) for i in oov_half)),
                                "categories": top + [OTHER], "ref_props": props.mean(0).tolist()},
     }
     log_len = np.log1p(lengths)
@@ -151,7 +156,7 @@ def fit_profile(prompts: list[str], tokenize: Tokenize, tokenizer: dict[str, Any
                                            float(log_len.std()) or 1.0),
         "oov_rate": cal.NumericFeature(oov, feats["oov_rate"]["bins"], feats["oov_rate"]["std"] or 1.0,
                                        subset=oov_half),
-        "token_distribution": cal.CountFeature(props)}
+        "token_distribution": cal.CountFeature(props, subset=oov_half)}
     feats["token_length"]["log1p_std"] = float(log_len.std())
     if embed is not None:
         vectors = np.asarray(embed(prompts), dtype=float)
