@@ -66,12 +66,14 @@ def _draw(rng: np.random.Generator, pool: list[str], n: int) -> list[str]:
     return [pool[i] for i in idx]
 
 
-def run(seeds: int, replicates: int) -> dict:
+def run(seeds: int, replicates: int, alpha: float | None = None) -> dict:
     from llmops.monitor.drift import DriftConfig, compare, fit_profile
     from llmops.monitor.features import simple_tokenize, tokenizer_spec
     from llmops.monitor.synthetic import prompts
 
     cfg = DriftConfig(window_sizes=SIZES, replicates=replicates)
+    if alpha is not None:
+        cfg = DriftConfig(window_sizes=SIZES, replicates=replicates, alpha=alpha)
     spec = tokenizer_spec(None)
     tok = _memo(simple_tokenize)
     rest, family = _docstring_pools()
@@ -137,9 +139,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per calibrated size")
+    ap.add_argument("--alpha", type=float, help="nominal calibration level (default: DriftConfig's)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
-    result = run(args.seeds, args.replicates)
+    result = run(args.seeds, args.replicates, args.alpha)
     print(table(result))
     print(json.dumps({k: result[k] for k in ("targets", "setup", "seconds")}, default=str))
     if args.json:
