@@ -223,7 +223,30 @@ class ErrorRateRule(_Rule):
         return errors / total, f"{errors}/{total} requests failed{skipped}"
 
 
-Rule = Annotated[RatingDropRule | DriftRule | ErrorRateRule, Field(discriminator="kind")]
+class OutputRule(_Rule):
+    kind: Literal["output"]
+    model_version: str = Field(description="Model version as the serving endpoint records it (e.g. docs/3).")
+    statistic: Literal["refusal_rate", "empty_rate"] = Field("refusal_rate")
+    window: timedelta = Field(timedelta(hours=1), description="Responses created within this window.")
+    min_responses: int = Field(50, ge=1, description="Fewer responses: no decision.")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta | None:
+        return _as_duration(v)
+
+    def measure(self, db_url: str | None, now: datetime) -> tuple[float | None, str]:
+        from llmops.monitor.outputs import output_report
+
+        row = next((r for r in output_report(db_url, now - self.window, now)
+                    if r["model_version"] == self.model_version), None)
+        n = row["n_responses"] if row else 0
+        if n < self.min_responses:
+            return None, f"only {n} responses of {self.model_version} in the window (need {self.min_responses})"
+        return row[self.statistic], f"{self.statistic} {row[self.statistic]:.3f} over {n} responses"
+
+
+Rule = Annotated[RatingDropRule | DriftRule | ErrorRateRule | OutputRule, Field(discriminator="kind")]
 
 
 class RulesFile(_Strict):
