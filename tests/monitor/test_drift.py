@@ -170,3 +170,30 @@ def test_model_tokenizer_is_used_when_given(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["features"]["token_length"]["current_mean"] == 4.0  # 4 tokens, 2 of them [UNK]
     assert report["features"]["oov_rate"]["current_mean"] == 0.5 and report["drift"] is True
+
+
+def test_embedding_drift_uses_the_models_hidden_states(tmp_path, capsys):
+    """The served model's mean-pooled hidden states, calibrated like the other features (built-in tiny model)."""
+    from llmops.data import load_records
+    from llmops.monitor.embeddings import embedding_spec, make_embedder
+
+    train = [r["prompt"][:400] for r in load_records("builtin:docstrings", split="train")][:80]
+    held = [r["prompt"][:400] for r in load_records("builtin:docstrings", split="validation")][:30]
+    sql = [f"SELECT id, name FROM t{i} JOIN u ON u.id = t{i}.uid WHERE total > {i * 7} ORDER BY id LIMIT {i};"
+           for i in range(30)]
+    spec = embedding_spec("builtin:tiny", max_length=64)
+    embed = make_embedder(spec)
+    profile = fit_profile(train, simple_tokenize, tokenizer_spec(None), DriftConfig(window_sizes=(30,), replicates=300),
+                          embed=embed, embedding=spec)
+    assert profile["features"]["embedding"]["dims"] == len(profile["features"]["embedding"]["mean"]) > 0
+    same = compare(profile, held, embed=embed)["features"]["embedding"]
+    shifted = compare(profile, sql, embed=embed)["features"]["embedding"]
+    assert same["method"] == "mean_shift" and not same["drift"]
+    assert shifted["drift"] and shifted["statistic"] > 5 * same["statistic"]
+    path = save_profile(profile, tmp_path / "emb.json")  # the embedder is rebuilt from the stored spec
+    cur = tmp_path / "sql.txt"
+    cur.write_text("\n".join(sql))
+    from llmops.cli.main import main
+
+    assert main(["monitor", "drift", "--reference", str(path), "--current", str(cur), "--json"]) == 0
+    assert "embedding" in json.loads(capsys.readouterr().out)["drifted_features"]

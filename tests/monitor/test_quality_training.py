@@ -90,10 +90,12 @@ def test_prometheus_export(tmp_path):
     from llmops.monitor.alerts import RuleOutcome
 
     m = MonitorMetrics()
-    m.observe_alerts([RuleOutcome("errors", "error_rate", 0.3, "", "firing", "fired")])
+    m.observe_alerts([RuleOutcome("errors", "error_rate", 0.3, "", "firing", "fired", "docs")])
     m.observe_quality([{"model": MODEL, "n_ratings": 12, "mean_rating": 4.5, "win_rate": 0.6}])
     text = m.render()
-    assert 'llmops_alert_firing{rule="errors"} 1.0' in text
+    assert 'llmops_alert_firing{model="docs",rule="errors"} 1.0' in text
+    assert 'llmops_alert_state{model="docs",rule="errors",state="firing"} 1.0' in text
+    assert 'llmops_alert_state{model="docs",rule="errors",state="pending"} 0.0' in text
     assert 'llmops_alert_events_total{event="fired",rule="errors"} 1.0' in text
     assert f'llmops_quality_mean_rating{{model="{MODEL}"}} 4.5' in text
     m.write_textfile(tmp_path / "m.prom")
