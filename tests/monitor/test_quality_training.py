@@ -141,7 +141,7 @@ def test_cli_check_json(sqlite_url, tmp_path, capsys):
                  "--prometheus-textfile", str(prom)]) == 0
     (out,) = json.loads(capsys.readouterr().out)
     assert out["event"] == "fired" and out["value"] == pytest.approx(0.3)
-    assert 'llmops_alert_firing{rule="e"} 1.0' in prom.read_text()
+    assert 'llmops_alert_firing{model="",rule="e"} 1.0' in prom.read_text()
     assert main(["monitor", "watch", "--rules", str(tmp_path / "r.yaml"), "--db", sqlite_url, "--interval", "0",
                  "--iterations", "2", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
