@@ -38,11 +38,16 @@ def finished_run(recipe: Path, overrides: list[str]) -> dict[str, Any]:
 def ensure_registered(trained: dict[str, Any], recipe: Path, overrides: list[str], name: str, db_url: str) -> int:
     """The version a completed run registered; registers it now if that never happened (resume)."""
     from llmops.registry import api
+    from llmops.registry.entities import RegistryError
 
     ref = trained.get("registered")
     if ref:
         return int(str(ref).rsplit("/", 1)[1])
-    for mv in api.list_versions(name, db_url=db_url):
+    try:
+        versions = api.list_versions(name, db_url=db_url)
+    except RegistryError:  # no version of `name` yet
+        versions = []
+    for mv in versions:
         if mv.lineage.get("run_id") == trained["run_id"]:
             return mv.version
     from llmops.config import load_recipe
