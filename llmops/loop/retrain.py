@@ -156,7 +156,7 @@ class RetrainLoop:
                 return self._set(record, "waiting", incident["why"])
             claimed, why = inc.claim_retraining(self.db, incident["id"], self.owner,
                                                 self.rules[incident["rule"]].cooldown, now,
-                                                model_cooldown=self.cfg.cooldown)
+                                                model_cooldown=self.cfg.cooldown, model=self.cfg.model)
             if not claimed:
                 final = inc.get_incident(self.db, incident["id"])["retrain"]
                 return self._set(record, final if final in FINAL else "waiting", why)

@@ -74,12 +74,14 @@ def max_incident_id(db_url: str | None) -> int:
 
 
 def claim_retraining(db_url: str | None, incident_id: int, owner: str, cooldown: timedelta,
-                     now: datetime | None = None, model_cooldown: timedelta | None = None) -> tuple[bool, str]:
+                     now: datetime | None = None, model_cooldown: timedelta | None = None,
+                     model: str | None = None) -> tuple[bool, str]:
     """Try to win the right to retrain for this incident. Returns (claimed, why).
 
     Refused for good when another process already claimed it or the incident is finished;
     refused *for now* (the incident waits, `next_try_at` set) inside the alert's cooldown or,
-    with `model_cooldown`, when any training job of the same model started within it.
+    with `model_cooldown`, when any training job of `model` (default: the incident's) started
+    within it — whichever rule or rules file asked for it.
     """
     now = now or datetime.now(timezone.utc)
     with _sessions(db_url).begin() as s:
@@ -101,13 +103,14 @@ def claim_retraining(db_url: str | None, incident_id: int, owner: str, cooldown:
             inc.retrain, inc.next_try_at = "waiting", last + cooldown
             inc.why = f"cooldown: a retraining for this alert started at {last.isoformat()} (cooldown {cooldown})"
             return False, inc.why
-        if model_cooldown and inc.model:
+        model = model or inc.model
+        if model_cooldown and model:
             recent = s.scalar(select(func.max(JobRow.created_at)).where(
-                JobRow.model == inc.model, JobRow.kind == "train", JobRow.status != "cancelled",
+                JobRow.model == model, JobRow.kind == "train", JobRow.status != "cancelled",
                 JobRow.created_at >= now - model_cooldown))
             if recent is not None:
                 inc.retrain, inc.next_try_at = "waiting", _aware(recent) + model_cooldown
-                inc.why = f"cooldown: a training of {inc.model} started at {_aware(recent).isoformat()}"
+                inc.why = f"cooldown: a training of {model} started at {_aware(recent).isoformat()}"
                 return False, inc.why
         inc.retrain, inc.retrain_owner, inc.next_try_at = "claimed", owner, None
         inc.why = f"claimed by {owner} at {now.isoformat()}"

@@ -26,8 +26,7 @@ def _write_prompts(path: Path, prompts: list[str]) -> None:
 
 
 def _normal_prompts() -> list[str]:
-    """Production as it was trained for: a small closed vocabulary, so every word is in the profile's
-    vocabulary (the docstrings themselves are so diverse that any two halves test as drifted)."""
+    """Production exactly as it was profiled: the check is deterministic (no chance false alarm)."""
     things = ["list", "string", "number", "path", "file", "socket"]
     verbs = ["Return", "Compute", "Parse", "Format"]
     return [f"{v} the {a} of the {b}." + (" Raise an error when it is empty." if (i % 3 == 0) else "")
