@@ -82,6 +82,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_quality)
 
 
+def _textfile(path: str | None, observe) -> None:
+    """Write node-exporter gauges after `observe(metrics)` filled them (no-op without a path)."""
+    if path:
+        from llmops.monitor.prometheus import MonitorMetrics
+
+        metrics = MonitorMetrics()
+        observe(metrics)
+        metrics.write_textfile(path)
+
+
+def _window(text: str):
+    from llmops.errors import UserError
+    from llmops.monitor.rules import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--window: {exc}") from None
+
+
 def _tokenizer(model: str | None):
     from llmops.monitor.features import make_tokenizer, tokenizer_spec
 
@@ -101,12 +121,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         spec, tokenize = _tokenizer(args.model)
         profile = fit_profile(read_prompts(args.reference), tokenize, spec, source=args.reference)
     report = compare(profile, read_prompts(args.current), tokenize)
-    if args.prometheus_textfile:
-        from llmops.monitor.prometheus import MonitorMetrics
-
-        metrics = MonitorMetrics()
-        metrics.observe_drift(report)
-        metrics.write_textfile(args.prometheus_textfile)
+    _textfile(args.prometheus_textfile, lambda m: m.observe_drift(report))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -217,22 +232,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     from llmops.monitor.quality import quality_windows
-    from llmops.monitor.rules import parse_duration
 
-    try:
-        window = parse_duration(args.window)
-    except ValueError as exc:
-        from llmops.errors import UserError
-
-        raise UserError(f"--window: {exc}") from None
-    rows = quality_windows(args.db, window, args.windows)
-    if args.prometheus_textfile:
-        from llmops.monitor.prometheus import MonitorMetrics
-
-        metrics = MonitorMetrics()
-        newest = max((r["window_end"] for r in rows), default=None)
-        metrics.observe_quality([r for r in rows if r["window_end"] == newest])
-        metrics.write_textfile(args.prometheus_textfile)
+    rows = quality_windows(args.db, _window(args.window), args.windows)
+    newest = max((r["window_end"] for r in rows), default=None)
+    _textfile(args.prometheus_textfile, lambda m: m.observe_quality([r for r in rows if r["window_end"] == newest]))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -249,22 +252,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_outputs(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from llmops.errors import UserError
     from llmops.monitor.outputs import output_report
-    from llmops.monitor.rules import parse_duration
 
-    try:
-        window = parse_duration(args.window)
-    except ValueError as exc:
-        raise UserError(f"--window: {exc}") from None
+    window = _window(args.window)
     now = datetime.now(timezone.utc)
     rows = output_report(args.db, now - window, now)
-    if args.prometheus_textfile:
-        from llmops.monitor.prometheus import MonitorMetrics
-
-        metrics = MonitorMetrics()
-        metrics.observe_outputs(rows)
-        metrics.write_textfile(args.prometheus_textfile)
+    _textfile(args.prometheus_textfile, lambda m: m.observe_outputs(rows))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

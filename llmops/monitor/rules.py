@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from llmops.config.loader import load_yaml_model
 from llmops.errors import DataError
@@ -35,6 +35,9 @@ def parse_duration(text: str | int | float) -> timedelta:
 
 def _as_duration(v: Any) -> timedelta | None:
     return v if v is None or isinstance(v, timedelta) else parse_duration(v)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]  # 90s, 15m, 6h, 1d, 2w or seconds
 
 
 class _Strict(BaseModel):
@@ -70,12 +73,8 @@ class RetrainAction(_Strict):
         None, description="Template argv ({recipe}, {overrides}, {job_id}, {run_dir} are substituted).")
     cancel_command: list[str] | None = Field(None, description="Template argv run on cancellation ({job_id}).")
     max_attempts: int = Field(3, ge=1)
-    backoff: timedelta = Field(timedelta(minutes=5), description="Delay before attempt 2; doubles per attempt.")
+    backoff: Duration = Field(timedelta(minutes=5), description="Delay before attempt 2; doubles per attempt.")
 
-    @field_validator("backoff", mode="before")
-    @classmethod
-    def _backoff(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     @model_validator(mode="after")
     def _template(self):
@@ -95,20 +94,11 @@ class _Rule(_Strict):
     trigger: float = Field(description="Breach when the signal reaches this value.")
     clear: float | None = Field(None, description="Resolve when the signal falls to this value (default: trigger).")
     for_checks: int = Field(1, ge=1, description="Consecutive breaching checks before the alert fires (pending until then).")
-    renotify: timedelta | None = Field(None, description="While firing, notify again this often (default: never).")
-    cooldown: timedelta = Field(timedelta(hours=24),
+    renotify: Duration | None = Field(None, description="While firing, notify again this often (default: never).")
+    cooldown: Duration = Field(timedelta(hours=24),
                                 description="Minimum time between two retrainings of this alert, counted from when training started.")
     actions: list[Action] = Field(default_factory=lambda: [LogAction(type="log")])
 
-    @field_validator("renotify", mode="before")
-    @classmethod
-    def _renotify(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
-
-    @field_validator("cooldown", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     @model_validator(mode="after")
     def _hysteresis(self):
@@ -122,15 +112,11 @@ class _Rule(_Strict):
 class RatingDropRule(_Rule):
     kind: Literal["rating_drop"]
     model: str = Field(description="Model reference as recorded by the feedback store.")
-    window: timedelta = Field(timedelta(days=1), description="Recent window whose mean rating is checked.")
-    baseline_window: timedelta | None = Field(None, description="Window just before it (default: same length).")
+    window: Duration = Field(timedelta(days=1), description="Recent window whose mean rating is checked.")
+    baseline_window: Duration | None = Field(None, description="Window just before it (default: same length).")
     min_ratings: int = Field(20, ge=1, description="Fewer ratings in either window: no decision.")
     normalized: bool = Field(True, description="Compare ratings normalised to [0, 1] (else the raw scale).")
 
-    @field_validator("window", "baseline_window", mode="before")
-    @classmethod
-    def _durations(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     def measure(self, db_url: str | None, now: datetime) -> tuple[float | None, str]:
         from llmops.monitor.quality import mean_rating
@@ -147,7 +133,7 @@ class DriftRule(_Rule):
     kind: Literal["drift"]
     reference: str = Field(description="Profile JSON file or registry:NAME/VERSION with a stored profile.")
     current: str = Field(description="Current production prompts (text lines, or JSONL such as the serving request log).")
-    window: timedelta | None = Field(
+    window: Duration | None = Field(
         None, description="Only prompts whose `ts` is within this window (JSONL records with `ts`); default: all.")
     statistic: Literal["drift", "psi"] = Field(
         "drift", description="`drift`: 1 when the calibrated report says drift, else 0; `psi`: the largest PSI.")
@@ -155,10 +141,6 @@ class DriftRule(_Rule):
     clear: float | None = None
     for_checks: int = Field(2, ge=1, description="Consecutive drifted windows before the alert fires.")
 
-    @field_validator("window", mode="before")
-    @classmethod
-    def _window(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     def measure(self, db_url: str | None, now: datetime) -> tuple[float | None, str]:
         from llmops.monitor.drift import compare
@@ -182,14 +164,10 @@ class DriftRule(_Rule):
 class ErrorRateRule(_Rule):
     kind: Literal["error_rate"]
     source: str = Field(description="JSONL request log: {ts: ISO-8601 or epoch, error: bool | status: int}.")
-    window: timedelta = Field(timedelta(hours=1))
+    window: Duration = Field(timedelta(hours=1))
     min_requests: int = Field(20, ge=1)
     _malformed: int = PrivateAttr(0)  # lines skipped by the last check (exported as a metric)
 
-    @field_validator("window", mode="before")
-    @classmethod
-    def _durations(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     def measure(self, db_url: str | None, now: datetime) -> tuple[float | None, str]:
         """Share of failed requests in the window; malformed lines are counted and skipped, never fatal."""
@@ -227,13 +205,9 @@ class OutputRule(_Rule):
     kind: Literal["output"]
     model_version: str = Field(description="Model version as the serving endpoint records it (e.g. docs/3).")
     statistic: Literal["refusal_rate", "empty_rate"] = Field("refusal_rate")
-    window: timedelta = Field(timedelta(hours=1), description="Responses created within this window.")
+    window: Duration = Field(timedelta(hours=1), description="Responses created within this window.")
     min_responses: int = Field(50, ge=1, description="Fewer responses: no decision.")
 
-    @field_validator("window", mode="before")
-    @classmethod
-    def _durations(cls, v: Any) -> timedelta | None:
-        return _as_duration(v)
 
     def measure(self, db_url: str | None, now: datetime) -> tuple[float | None, str]:
         from llmops.monitor.outputs import output_report
