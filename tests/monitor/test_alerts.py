@@ -296,3 +296,40 @@ def test_concurrent_watchers_launch_once(db_url, tmp_path, rules_file):
         assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
     assert len(_launches(tmp_path)) == 1
     assert len(incidents.list_incidents(db_url)) == 1
+
+
+def test_drift_rule_reads_only_its_time_window_and_fires_after_two_drifted_windows(sqlite_url, tmp_path):
+    import numpy as np
+
+    from llmops.monitor.drift import DriftConfig, fit_profile, save_profile
+    from llmops.monitor.features import simple_tokenize, tokenizer_spec
+    from llmops.monitor.synthetic import prompts
+
+    rng = np.random.default_rng(0)
+    save_profile(fit_profile(prompts(rng, 300, 30, 7), simple_tokenize, tokenizer_spec(None),
+                             DriftConfig(window_sizes=(50, 100))), tmp_path / "ref.json")
+    log = tmp_path / "requests.jsonl"
+
+    def serve(now, old_mean, new_mean):  # 100 prompts a day ago, 100 in the last hour
+        rows = [{"ts": (now - timedelta(days=1, minutes=i)).isoformat(), "prompt": p}
+                for i, p in enumerate(prompts(rng, 100, old_mean, 7))]
+        rows += [{"ts": (now - timedelta(minutes=i)).isoformat(), "prompt": p}
+                 for i, p in enumerate(prompts(rng, 100, new_mean, 7))]
+        log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    (tmp_path / "r.yaml").write_text("rules:\n  - {name: drift, kind: drift, reference: ref.json, "
+                                     "current: requests.jsonl, window: 6h}\n")
+    rules = load_rules(tmp_path / "r.yaml")
+    assert rules.rules[0].for_checks == 2  # drift rules wait for two drifted windows by default
+    serve(T0, old_mean=90, new_mean=30)  # yesterday was very different; the window is not
+    (o,) = AlertEngine(rules, sqlite_url).check(T0)
+    assert o.value == 0.0 and o.detail.startswith("100 prompts")
+    events = []
+    for hours in (1, 2):
+        serve(T0 + timedelta(hours=hours), old_mean=30, new_mean=90)
+        (o,) = AlertEngine(rules, sqlite_url).check(T0 + timedelta(hours=hours))
+        events.append((o.state, o.event))
+    assert events == [("pending", "pending"), ("firing", "fired")]
+    log.write_text("")
+    (o,) = AlertEngine(rules, sqlite_url).check(T0 + timedelta(hours=3))
+    assert o.value is None and o.state == "firing" and "no prompts" in o.detail
