@@ -41,7 +41,7 @@ FAMILY = ("asyncio", "concurrent", "multiprocessing", "threading", "queue", "sel
 
 
 def _docstring_pools() -> tuple[list[str], list[str]]:
-    from llmops.models.corpus import pretrain_docstrings, task_docstrings
+    from llmops.data.corpus import pretrain_docstrings, task_docstrings
 
     docs = [*pretrain_docstrings(), *task_docstrings()]
     family = [d.text for d in docs if d.source.split(".")[0] in FAMILY]

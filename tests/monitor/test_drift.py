@@ -49,7 +49,7 @@ def test_half_sigma_length_shift_is_detected():
 def test_held_out_docstrings_are_not_flagged_but_another_module_family_is():
     """The quickstart's drift panel: training docstrings as the reference, held-out ones as production."""
     from llmops.data import load_records
-    from llmops.models.corpus import pretrain_docstrings
+    from llmops.data.corpus import pretrain_docstrings
 
     train = [r["prompt"] for r in load_records("builtin:docstrings", split="train")]
     profile = fit_profile(train, simple_tokenize, tokenizer_spec(None))
