@@ -66,20 +66,20 @@ def _draw(rng: np.random.Generator, pool: list[str], n: int) -> list[str]:
     return [pool[i] for i in idx]
 
 
-def run(seeds: int, replicates: int, alpha: float | None = None) -> dict:
+def run(seeds: int, replicates: int, alpha: float | None = None, sizes: tuple[int, ...] = SIZES) -> dict:
     from llmops.monitor.drift import DriftConfig, compare, fit_profile
     from llmops.monitor.features import simple_tokenize, tokenizer_spec
     from llmops.monitor.synthetic import prompts
 
-    cfg = DriftConfig(window_sizes=SIZES, replicates=replicates)
+    cfg = DriftConfig(window_sizes=sizes, replicates=replicates)
     if alpha is not None:
-        cfg = DriftConfig(window_sizes=SIZES, replicates=replicates, alpha=alpha)
+        cfg = DriftConfig(window_sizes=sizes, replicates=replicates, alpha=alpha)
     spec = tokenizer_spec(None)
     tok = _memo(simple_tokenize)
     rest, family = _docstring_pools()
     mean, std = 30.0, 7.5
     cols = ("fa_synthetic", "fa_synthetic_k2", "det_025", "det_050", "fa_docstrings", "fa_docstrings_k2", "det_topic")
-    hits = {c: {n: 0 for n in SIZES} for c in cols}
+    hits = {c: {n: 0 for n in sizes} for c in cols}
     t_fit = t_cmp = 0.0
     for seed in range(seeds):  # every seed: new references, new windows
         rng = np.random.default_rng(seed)
@@ -89,7 +89,7 @@ def run(seeds: int, replicates: int, alpha: float | None = None) -> dict:
         ref_docs, held = [rest[i] for i in order[:300]], [rest[i] for i in order[300:]]
         doc = fit_profile(ref_docs, tok, spec, cfg)
         t1 = time.perf_counter()
-        for n in SIZES:
+        for n in sizes:
             same = [compare(syn, prompts(rng, n, mean, std), simple_tokenize)["drift"] for _ in range(2)]
             hits["fa_synthetic"][n] += same[0]
             hits["fa_synthetic_k2"][n] += same[0] and same[1]
@@ -108,16 +108,16 @@ def run(seeds: int, replicates: int, alpha: float | None = None) -> dict:
             hits["det_topic"][n] += compare(doc, _draw(rng, family, n), tok)["drift"]
         t_fit += t1 - t0
         t_cmp += time.perf_counter() - t1
-    rates = {c: {n: None if hits[c][n] is None else hits[c][n] / seeds for n in SIZES} for c in cols}
-    fa_ok = all(rates[c][n] <= 0.05 for c in ("fa_synthetic", "fa_docstrings") for n in SIZES
+    rates = {c: {n: None if hits[c][n] is None else hits[c][n] / seeds for n in sizes} for c in cols}
+    fa_ok = all(rates[c][n] <= 0.05 for c in ("fa_synthetic", "fa_docstrings") for n in sizes
                 if rates[c][n] is not None)
-    det_ok = all(rates["det_050"][n] >= 0.90 for n in SIZES if n >= 100)
+    det_ok = all(rates["det_050"][n] >= 0.90 for n in sizes if n >= 100)
     return {
-        "seeds": seeds, "sizes": list(SIZES), "rates": rates,
+        "seeds": seeds, "sizes": list(sizes), "rates": rates,
         "targets": {"false_alarms_le_5pct": fa_ok, "detect_half_sigma_ge_90pct_at_100": det_ok},
         "setup": {"synthetic_reference": 1000, "length_mean": mean, "length_std": std,
                   "docstring_reference": 300, "docstring_pool": len(rest), "held_out_family": list(FAMILY),
-                  "family_pool": len(family), "config": {**cfg.__dict__, "window_sizes": list(SIZES)}},
+                  "family_pool": len(family), "config": {**cfg.__dict__, "window_sizes": list(sizes)}},
         "seconds": {"fit_total": round(t_fit, 1), "compare_total": round(t_cmp, 1)},
         "python": platform.python_version(), "numpy": np.__version__,
     }
@@ -140,9 +140,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per calibrated size")
     ap.add_argument("--alpha", type=float, help="nominal calibration level (default: DriftConfig's)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="window sizes (prompts)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
-    result = run(args.seeds, args.replicates, args.alpha)
+    result = run(args.seeds, args.replicates, args.alpha, tuple(args.sizes))
     print(table(result))
     print(json.dumps({k: result[k] for k in ("targets", "setup", "seconds")}, default=str))
     if args.json:
