@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "llmops.cli.loop",
     "llmops.cli.resources",
     "llmops.cli.db",
+    "llmops.cli.jobs",
 ]
 
 

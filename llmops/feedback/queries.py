@@ -122,3 +122,38 @@ def compared_pairs(db_url: str, limit: int = 1000) -> list[dict]:
         if len(pairs) >= limit:
             break
     return pairs[:limit]
+
+
+def responses_by_version(db_url: str | None, since: datetime | None = None, until: datetime | None = None,
+                         limit_per_version: int = 5000) -> dict[str | None, dict]:
+    """Per model version (as the serving endpoint recorded it): the newest responses' texts and the
+    ratings they received, bounded by when the response was created ([since, until)).
+
+    Returns {version: {"texts": [...], "ratings": {score: count}, "scale": (min, max) | None}} for the
+    output-side monitor (response length, refusal/empty rate, rating distribution).
+    """
+    from llmops.db.engine import read_only_session
+
+    conds = []
+    if since is not None:
+        conds.append(Response.created_at >= since)
+    if until is not None:
+        conds.append(Response.created_at < until)
+    out: dict[str | None, dict] = {}
+    with read_only_session(db_url) as session:
+        for version, text in session.execute(
+            select(Response.model_version, Response.text).where(*conds).order_by(Response.id.desc())
+        ):
+            entry = out.setdefault(version, {"texts": [], "ratings": {}, "scale": None})
+            if len(entry["texts"]) < limit_per_version:
+                entry["texts"].append(text)
+        for version, score, lo, hi, n in session.execute(
+            select(Response.model_version, Rating.score, Rating.scale_min, Rating.scale_max, func.count(Rating.id))
+            .join(Response, Response.id == Rating.response_id)
+            .where(*conds)
+            .group_by(Response.model_version, Rating.score, Rating.scale_min, Rating.scale_max)
+        ):
+            entry = out.setdefault(version, {"texts": [], "ratings": {}, "scale": None})
+            entry["ratings"][int(score)] = entry["ratings"].get(int(score), 0) + int(n)
+            entry["scale"] = (int(lo), int(hi))
+    return out

@@ -101,11 +101,11 @@ def drift_chart(report: dict[str, Any]) -> str:
     ax1.legend(fontsize=8)
     feats = report["features"]
     names = list(feats)
-    ax2.bar(range(len(names)), [feats[n]["psi"] for n in names],
+    ax2.bar(range(len(names)), [feats[n].get("psi", 0.0) for n in names],
             color=[COLOURS[3] if feats[n]["drift"] else COLOURS[2] for n in names])
     ax2.axhline(0.1, ls=":", color="grey", label="PSI warn 0.1")
     ax2.axhline(0.25, ls="--", color="grey", label="PSI alert 0.25")
-    ax2.set_ylabel("PSI (red: drift by its test)")
+    ax2.set_ylabel("PSI (red: drift by its calibrated test)")
     ax2.legend(fontsize=8)
     ax2.set_xticks(range(len(names)), names, fontsize=8)
     return _png(fig)

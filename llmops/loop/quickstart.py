@@ -243,8 +243,13 @@ class Quickstart:
         return {"simulated": True, "prompts": len(records), "by_model": quality_by_model(self.db)}
 
     def _drift(self, v1: int) -> dict[str, Any]:
-        prompts = steps.served_prompts(self.db, self.out / "feedback" / "production_prompts.jsonl")
-        return steps.drift_report(self.s.name, v1, prompts, self.db)
+        served = steps.served_prompts(self.db, self.out / "feedback" / "production_prompts.jsonl")
+        # The simulated users cycle the validation split, so the same prompt is served several times;
+        # the drift test assumes independent prompts, so each distinct prompt counts once.
+        prompts = list(dict.fromkeys(served))
+        report = steps.drift_report(self.s.name, v1, prompts, self.db)
+        report["n_served"] = len(served)
+        return report
 
     def _registry_facts(self) -> dict[str, Any]:
         from llmops.registry import api

@@ -98,9 +98,12 @@ def render_html(facts: dict[str, Any]) -> str:
     timing_rows = [[_e(t["title"]), f"{t['seconds']:.1f}"] for t in facts["timings"]]
     timing_rows.append(["<b>total</b>", f"<b>{sum(t['seconds'] for t in facts['timings']):.1f}</b>"])
     win = facts["eval_v2"].get("reward_winrate") or {}
-    drift_rows = [[_e(k), _e(f["method"]), _num(f["psi"], 3), _e(f["psi_level"]),
-                   '<span class="no">drift</span>' if f["drift"] else '<span class="ok">no drift</span>']
+    drift_rows = [[_e(k), _e(f["method"]), _num(f["statistic"], 4), _num(f["threshold"], 4), _num(f.get("psi"), 3),
+                   '<span class="no">drift</span>' if f["drift"] else
+                   '<span class="ok">no drift</span>' if f["decided"] else "too few prompts"]
                   for k, f in drift["features"].items()]
+    drift_verdict = ("<span class='no'>drift detected</span>" if drift["drift"] else
+                     "<span class='ok'>no drift</span>" if drift["decided"] else _e(drift["why_undecided"]))
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>llmops quickstart report</title>"
         f"<style>{CSS}</style></head><body>",
@@ -136,10 +139,11 @@ def render_html(facts: dict[str, Any]) -> str:
         "and compared the two head to head.</p>",
         _table(["model", "ratings", "mean rating", "win rate", "comparisons"], quality_rows),
         "<h2>Prompt drift: production vs training prompts</h2>",
-        f"<p>{drift['n_current']} production prompts vs {drift['n_reference']} training prompts: "
-        + ("<span class='no'>drift detected</span>" if drift["drift"] else "<span class='ok'>no drift</span>") + "</p>",
+        f"<p>{drift['n_current']} distinct production prompts ({drift.get('n_served', drift['n_current'])} served) vs "
+        f"{drift['n_reference']} training prompts: {drift_verdict}. Thresholds were calibrated when the reference "
+        f"was fitted (bootstrap over whole prompts at this window size; false-alarm rate {drift['alpha']:.0%}).</p>",
         f"<img alt='drift' src='{charts.drift_chart(drift)}'>",
-        _table(["feature", "decided by", "PSI", "PSI level", "verdict"], drift_rows),
+        _table(["feature", "test", "statistic", "calibrated threshold", "PSI", "verdict"], drift_rows),
         "<h2>Lineage</h2>", charts.lineage_svg(name, facts["db_url"]),
         f"<details><summary>Mermaid source</summary><pre>{_e(reg['mermaid'])}</pre></details>",
         "<h3>Alias history</h3>",

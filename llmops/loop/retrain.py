@@ -3,17 +3,23 @@
 Each tick:
 
 1. (optional) write the recently served prompts to the file the drift rules read;
-2. evaluate the alert rules with the monitor's `AlertEngine` — hysteresis and the rule's
-   cooldown live in the database, and a firing is committed *before* anything acts on it;
-3. every ``fired`` event of a watched rule is an **incident** (its id is the event's
-   database id). An incident is handled through steps recorded one by one in
-   ``<state_dir>/incidents/<id>.json``: export fresh feedback → train the configured
-   recipe (resumable run directory) → evaluate → staging gates → production gates, and
-   only if better. A restart re-reads the record and continues at the first unfinished
-   step; training resumes from its checkpoint, registration is found again by the run's
-   id, and promotion is skipped when the version already holds the alias, so nothing is
-   done twice. A loop-level ``cooldown`` also spaces retrainings triggered by different
-   rules. A file lock keeps two loops off one state directory.
+2. evaluate the alert rules with the monitor's `AlertEngine` (state machine per rule of
+   this rules file, committed *before* anything acts on it) and follow running jobs;
+3. every incident of a watched rule (`llmops.monitor.incidents`, the monitor's public
+   query functions) is advanced through steps recorded one by one in
+   ``<state_dir>/incidents/<id>.json``: claim the right to retrain (at most one
+   retraining per incident across every process on the database; the rule's cooldown
+   and the loop's `cooldown` count from when a training *started*) → export fresh
+   feedback → training **job** (its own process; the loop keeps monitoring while it
+   runs) → register (also a run that completed but never registered) → evaluate →
+   staging gates → production gates, and only if better.
+
+An incident that cannot retrain yet — inside a cooldown, or with fewer than
+``retrain.min_pairs`` preference pairs — *waits* and is retried (every ``retrain.retry``)
+while its alert fires; it is abandoned only when the alert resolves first. A restart
+re-reads the record and continues at the first unfinished step; promotion is skipped
+when the version already holds the alias, so nothing is done twice. A file lock keeps
+two loops off one state directory.
 """
 
 from __future__ import annotations
@@ -27,19 +33,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-
 from llmops.errors import UserError
-from llmops.loop import steps
+from llmops.loop import retrain_jobs, steps
 from llmops.loop.progress import write_json_atomic
 from llmops.loop.retrain_config import LoopConfig
 from llmops.settings import database_url
 
 log = logging.getLogger(__name__)
+FINAL = ("done", "failed", "abandoned")
 
 
 class RetrainLoop:
     def __init__(self, config: LoopConfig, db_url: str | None = None) -> None:
         from llmops.monitor.alerts import AlertEngine
+        from llmops.monitor.jobs import JobStore
         from llmops.monitor.rules import load_rules
 
         self.cfg = config
@@ -48,11 +55,15 @@ class RetrainLoop:
         self.incidents = self.state_dir / "incidents"
         self.incidents.mkdir(parents=True, exist_ok=True)
         self.engine = AlertEngine(load_rules(config.alerts), self.db)
-        names = {r.name for r in self.engine.rules.rules}
-        unknown = sorted(set(config.retrain.rules) - names)
+        self.jobs = JobStore(self.db, root=self.state_dir / "jobs")
+        self.owner = f"loop:{self.state_dir}"
+        rules = {r.name: r for r in self.engine.rules.rules}
+        unknown = sorted(set(config.retrain.rules) - set(rules))
         if unknown:
-            raise UserError(f"retrain.rules names unknown rule(s) {', '.join(unknown)} (rules: {', '.join(sorted(names))})")
-        self.watched = set(config.retrain.rules) or names
+            raise UserError(f"retrain.rules names unknown rule(s) {', '.join(unknown)} (rules: {', '.join(sorted(rules))})")
+        # drift alone does not retrain unless a drift rule is named explicitly
+        self.watched = set(config.retrain.rules) or {n for n, r in rules.items() if r.kind != "drift"}
+        self.rules = rules
 
     # ------------------------------------------------------------------ state
 
@@ -70,26 +81,17 @@ class RetrainLoop:
             lock.close()
 
     def _loop_state(self) -> dict[str, Any]:
+        from llmops.monitor.incidents import max_incident_id
+
         path = self.state_dir / "loop.json"
         if path.exists():
-            return json.loads(path.read_text())
+            state = json.loads(path.read_text())
+            if "after_incident_id" in state:
+                return state
         # Incidents that fired before this loop existed are not ours to handle.
-        state = {"created_at": _now().isoformat(), "after_event_id": self._max_event_id(), "last_retrain_at": None}
+        state = {"created_at": _now().isoformat(), "after_incident_id": max_incident_id(self.db)}
         write_json_atomic(path, state)
         return state
-
-    def _save_loop_state(self, state: dict[str, Any]) -> None:
-        write_json_atomic(self.state_dir / "loop.json", state)
-
-    def _max_event_id(self) -> int:
-        from llmops.monitor.alerts import last_event_id
-
-        return last_event_id(self.db)
-
-    def _fired_since(self, after_id: int) -> list[dict[str, Any]]:
-        from llmops.monitor.alerts import fired_events
-
-        return fired_events(self.db, after_id, sorted(self.watched))
 
     def _record(self, incident_id: int) -> dict[str, Any] | None:
         path = self.incidents / f"{incident_id}.json"
@@ -101,7 +103,9 @@ class RetrainLoop:
     # ------------------------------------------------------------------ tick
 
     def tick(self, now: datetime | None = None) -> dict[str, Any]:
-        """One pass: measure, fire, handle every open incident. Returns what happened."""
+        """One pass: measure, fire, advance every unfinished incident. Returns what happened."""
+        from llmops.monitor.incidents import list_incidents
+
         now = now or _now()
         with self._locked():
             state = self._loop_state()
@@ -109,36 +113,19 @@ class RetrainLoop:
                 pp = self.cfg.production_prompts
                 steps.served_prompts(self.db, Path(pp.path), since=now - pp.window, limit=pp.limit)
             outcomes = [o.to_dict() for o in self.engine.check(now)]
+            self.jobs.tick(now)
             handled = []
-            pending = [e for e in self._fired_since(state["after_event_id"])
-                       if (self._record(e["id"]) or {}).get("status") not in ("done", "skipped", "superseded")]
-            for older in pending[:-1]:  # one retraining answers every incident open now
-                record = self._record(older["id"]) or self._new_record(older)
-                if record.get("steps"):
-                    continue  # already started: finish it below rather than abandoning work
-                record.update(status="superseded", why=f"superseded by incident {pending[-1]['id']}")
-                self._save(record)
-                handled.append(record)
-            for event in pending:
-                record = self._record(event["id"]) or self._new_record(event)
-                if record["status"] == "superseded":
+            for incident in list_incidents(self.db, scope=self.engine.scope, rules=sorted(self.watched),
+                                           after_id=state["after_incident_id"]):
+                record = self._record(incident["id"]) or self._new_record(incident)
+                if record["status"] in FINAL:
                     continue
-                last = state.get("last_retrain_at")
-                if not record["steps"] and last and now - datetime.fromisoformat(last) < self.cfg.cooldown:
-                    record.update(status="skipped", why=f"loop cooldown: last retraining at {last} "
-                                  f"(cooldown {self.cfg.cooldown})")
-                    self._save(record)
-                    handled.append(record)
-                    continue
-                if not record["steps"]:
-                    state["last_retrain_at"] = now.isoformat()
-                    self._save_loop_state(state)
-                handled.append(self._handle(record))
+                handled.append(self._advance(record, incident, now))
             return {"at": now.isoformat(), "rules": outcomes, "incidents": handled}
 
-    def _new_record(self, event: dict[str, Any]) -> dict[str, Any]:
-        record = {"incident": event["id"], "rule": event["rule"], "value": event["value"], "detail": event["detail"],
-                  "fired_at": event["at"], "status": "running", "steps": {}}
+    def _new_record(self, incident: dict[str, Any]) -> dict[str, Any]:
+        record = {"incident": incident["id"], "rule": incident["rule"], "value": incident["value"],
+                  "detail": incident["detail"], "fired_at": incident["opened_at"], "status": "open", "steps": {}}
         self._save(record)
         return record
 
@@ -153,36 +140,76 @@ class RetrainLoop:
         self._save(record)
         return result
 
-    def _handle(self, record: dict[str, Any]) -> dict[str, Any]:
-        cfg, name = self.cfg, self.cfg.model
-        work = self.incidents / str(record["incident"])
+    def _set(self, record: dict[str, Any], status: str, why: str) -> dict[str, Any]:
+        record.update(status=status, why=why)
+        self._save(record)
+        return record
+
+    def _advance(self, record: dict[str, Any], incident: dict[str, Any], now: datetime) -> dict[str, Any]:
+        from llmops.monitor import incidents as inc
+
+        if incident["retrain"] in FINAL:  # e.g. abandoned by another process
+            return self._set(record, incident["retrain"], incident["why"] or incident["retrain"])
+        if incident["retrain"] != "claimed" or incident["retrain_owner"] != self.owner:
+            due = incident["next_try_at"]
+            if incident["retrain"] == "waiting" and due and datetime.fromisoformat(due) > now:
+                return self._set(record, "waiting", incident["why"])
+            claimed, why = inc.claim_retraining(self.db, incident["id"], self.owner,
+                                                self.rules[incident["rule"]].cooldown, now,
+                                                model_cooldown=self.cfg.cooldown, model=self.cfg.model)
+            if not claimed:
+                final = inc.get_incident(self.db, incident["id"])["retrain"]
+                return self._set(record, final if final in FINAL else "waiting", why)
+        try:
+            return self._handle(record, now)
+        except Exception as exc:  # noqa: BLE001 - a failing step is recorded and retried next tick, never fatal
+            log.exception("incident %s: step failed", record["incident"])
+            record.setdefault("errors", []).append({"at": now.isoformat(), "error": f"{type(exc).__name__}: {exc}"})
+            return self._set(record, "error", f"{type(exc).__name__}: {exc} (retried next tick)")
+
+    def _handle(self, record: dict[str, Any], now: datetime) -> dict[str, Any]:
+        from llmops.monitor import incidents as inc
+
+        cfg, name, iid = self.cfg, self.cfg.model, record["incident"]
+        work = self.incidents / str(iid)
         store = _registry(self.db)
         prod = self._step(record, "production", lambda: {"version": store.alias_version(name, cfg.alias)})["version"]
         if prod is None:
-            record.update(status="skipped", why=f"{name} has no `{cfg.alias}` version to retrain from")
-            self._save(record)
-            return record
+            inc.finish_retraining(self.db, iid, "abandoned", f"{name} has no `{cfg.alias}` version")
+            return self._set(record, "abandoned", f"{name} has no `{cfg.alias}` version to retrain from")
         export = self._step(record, "export", lambda: steps.export_preferences(
             self.db, work / "prefs.jsonl", cfg.retrain.export_strategy))
         if cfg.retrain.use_feedback and export["n_rows"] < cfg.retrain.min_pairs:
-            record.update(status="skipped", why=f"only {export['n_rows']} preference pairs "
-                          f"(retrain.min_pairs {cfg.retrain.min_pairs})")
-            self._save(record)
-            return record
+            why = f"only {export['n_rows']} preference pairs (retrain.min_pairs {cfg.retrain.min_pairs}); retry in {cfg.retrain.retry}"
+            del record["steps"]["export"]  # the retry exports again: new feedback may have arrived
+            inc.defer_retraining(self.db, iid, why, now + cfg.retrain.retry)
+            return self._set(record, "waiting", why)
         overrides = [f"output.dir={work / 'run'}", f"output.register_as={name}"]
         if cfg.retrain.use_feedback:
             overrides.append(f"data.train={export['path']}")
         if cfg.retrain.start_from_production:
             overrides.append(f"model.adapter=registry:{name}/{prod}")
-        trained = self._step(record, "train", lambda: steps.train(Path(cfg.retrain.recipe),
-                                                                  [*overrides, *cfg.retrain.overrides]))
+        overrides = [*overrides, *cfg.retrain.overrides]
+        recipe = Path(cfg.retrain.recipe)
+        job_id = self._step(record, "train_job", lambda: {"job_id": retrain_jobs.submit_training(
+            self.jobs, recipe, overrides, cfg.retrain, name, iid, work / "run", now)})["job_id"]
+        inc.set_incident_job(self.db, iid, job_id)
+        self.jobs.tick(now)
+        job = self.jobs.get(job_id)
+        if job["status"] in ("queued", "running"):
+            return self._set(record, "training", f"job {job_id} {job['status']} (attempt {job['attempt']})")
+        if job["status"] != "succeeded":
+            why = f"training job {job_id} {job['status']}: {(job['log_tail'] or '')[-800:]}"
+            inc.finish_retraining(self.db, iid, "failed", why)
+            return self._set(record, "failed", why)
+        trained = self._step(record, "train", lambda: retrain_jobs.finished_run(recipe, overrides))
         version = self._step(record, "register", lambda: {
-            "version": steps.registered_version(trained, name, self.db)})["version"]
+            "version": retrain_jobs.ensure_registered(trained, recipe, overrides, name, self.db)})["version"]
         baseline = self._step(record, "baseline_eval", lambda: self._baseline_eval(prod, work))
         cand = self._step(record, "evaluate", lambda: self._candidate_eval(version, work, export))
         comparison = self._step(record, "compare", lambda: steps.compare(baseline["dir"], cand["dir"]))
         staging = self._step(record, "staging", lambda: steps.promote(
-            name, version, "staging", Path(cfg.promote.gates), self.db, reason=f"incident {record['incident']}"))
+            name, version, "staging", Path(cfg.promote.gates), self.db, reason=f"incident {iid}"))
         better, why = steps.is_better(comparison, cfg.promote.metric, cfg.promote.min_delta)
         if staging["decision"] == "refused":
             outcome = {"promoted": False, "why": f"staging refused: {staging['reason']}"}
@@ -191,12 +218,14 @@ class RetrainLoop:
         else:
             prod_step = self._step(record, "promote", lambda: steps.promote(
                 name, version, cfg.alias, Path(cfg.promote.gates), self.db,
-                reason=f"incident {record['incident']} ({record['rule']}): {why}"))
+                reason=f"incident {iid} ({record['rule']}): {why}"))
             ok = prod_step["decision"] in ("accepted", "already")
             outcome = {"promoted": ok, "why": why if ok else f"gates refused: {prod_step['reason']}"}
-        record.update(status="done", candidate=version, baseline=prod, outcome=outcome, finished_at=_now().isoformat())
+        record.update(status="done", why=outcome["why"], candidate=version, baseline=prod, outcome=outcome,
+                      finished_at=_now().isoformat())
         self._save(record)
-        log.warning("incident %s (%s): %s/%s %s — %s", record["incident"], record["rule"], name, version,
+        inc.finish_retraining(self.db, iid, "done", f"{name}/{version}: {outcome['why']}")
+        log.warning("incident %s (%s): %s/%s %s — %s", iid, record["rule"], name, version,
                     "promoted" if outcome["promoted"] else "not promoted", outcome["why"])
         return record
 

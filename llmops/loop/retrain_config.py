@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,14 +36,29 @@ class ProductionPrompts(_Strict):
 
 
 class RetrainSpec(_Strict):
-    rules: list[str] = Field(default_factory=list, description="Rule names that trigger retraining (empty: every rule).")
+    rules: list[str] = Field(default_factory=list, description="Rule names that trigger retraining (empty: every "
+                             "rule except drift rules: drift alone does not retrain unless named here).")
     recipe: str = Field(description="Training recipe run on each incident (e.g. ../dpo.yaml).")
     overrides: list[str] = Field(default_factory=list, description="KEY=VALUE overrides for the recipe.")
+    launcher: Literal["local", "accelerate", "template"] = Field(
+        "local", description="How the training job runs: `llmops train` as its own process, `accelerate launch` "
+        "(num_processes), or `command` (a scheduler submit that blocks until the job ends, e.g. `sbatch --wait`).")
+    num_processes: int = Field(2, ge=1)
+    command: list[str] | None = Field(None, description="Template argv ({recipe}, {overrides}, {job_id}, {run_dir}).")
+    cancel_command: list[str] | None = Field(None, description="Template argv run when a job is cancelled ({job_id}).")
+    max_attempts: int = Field(2, ge=1, description="Attempts of the training job (it resumes from its checkpoint).")
+    backoff: timedelta = Field(timedelta(minutes=5), description="Delay before a failed job's next attempt (doubles).")
+    retry: timedelta = Field(timedelta(minutes=30), description="How often an incident with too little data retries.")
     use_feedback: bool = Field(True, description="Train on the fresh preference export (sets data.train).")
     start_from_production: bool = Field(
         True, description="Set model.adapter to the production version (its LoRA adapter is the starting policy).")
     export_strategy: str = Field("best_vs_worst", description="Feedback export strategy (docs/feedback.md).")
-    min_pairs: int = Field(8, ge=1, description="Fewer exported pairs: record the incident, do not train.")
+    min_pairs: int = Field(8, ge=1, description="Fewer exported pairs: the incident waits and retries every `retry`.")
+
+    @field_validator("backoff", "retry", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return _duration(v)
 
 
 class EvalSpec(_Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,23 @@ def _prompt_of(obj: Any, where: str) -> str:
     raise DataError(f"{where}: expected a string or an object with `prompt`, `text` or `messages`")
 
 
+def _ts(obj: Any) -> datetime | None:
+    ts = obj.get("ts") if isinstance(obj, dict) else None
+    try:
+        at = (datetime.fromtimestamp(float(ts), timezone.utc) if isinstance(ts, (int, float))
+              else datetime.fromisoformat(ts) if isinstance(ts, str) else None)
+    except (ValueError, OverflowError):
+        return None
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
 def read_prompts(path: str | Path) -> list[str]:
     """Prompts from a JSONL file (strings or objects with prompt/text/messages) or plain text lines."""
+    return [p for p, _ in read_prompt_records(path)]
+
+
+def read_prompt_records(path: str | Path) -> list[tuple[str, datetime | None]]:
+    """(prompt, timestamp or None) per record: JSONL records may carry `ts` (ISO-8601 or epoch seconds)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -75,9 +91,9 @@ def read_prompts(path: str | Path) -> list[str]:
                 obj = json.loads(line)
             except ValueError as exc:
                 raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
-            prompts.append(_prompt_of(obj, f"{path}:{i}"))
+            prompts.append((_prompt_of(obj, f"{path}:{i}"), _ts(obj)))
         else:
-            prompts.append(line)
+            prompts.append((line, None))
     if not prompts:
         raise DataError(f"{path}: no prompts")
     return prompts

@@ -17,7 +17,7 @@ from llmops.monitor.prometheus import MonitorMetrics
 from llmops.monitor.quality import mean_rating, quality_windows
 from llmops.monitor.rules import load_rules
 
-from .synthetic import prompts
+from llmops.monitor.synthetic import prompts
 
 MODEL = "registry:docs@production"
 
@@ -90,10 +90,12 @@ def test_prometheus_export(tmp_path):
     from llmops.monitor.alerts import RuleOutcome
 
     m = MonitorMetrics()
-    m.observe_alerts([RuleOutcome("errors", "error_rate", 0.3, "", "firing", "fired")])
+    m.observe_alerts([RuleOutcome("errors", "error_rate", 0.3, "", "firing", "fired", "docs")])
     m.observe_quality([{"model": MODEL, "n_ratings": 12, "mean_rating": 4.5, "win_rate": 0.6}])
     text = m.render()
-    assert 'llmops_alert_firing{rule="errors"} 1.0' in text
+    assert 'llmops_alert_firing{model="docs",rule="errors"} 1.0' in text
+    assert 'llmops_alert_state{model="docs",rule="errors",state="firing"} 1.0' in text
+    assert 'llmops_alert_state{model="docs",rule="errors",state="pending"} 0.0' in text
     assert 'llmops_alert_events_total{event="fired",rule="errors"} 1.0' in text
     assert f'llmops_quality_mean_rating{{model="{MODEL}"}} 4.5' in text
     m.write_textfile(tmp_path / "m.prom")
@@ -139,7 +141,7 @@ def test_cli_check_json(sqlite_url, tmp_path, capsys):
                  "--prometheus-textfile", str(prom)]) == 0
     (out,) = json.loads(capsys.readouterr().out)
     assert out["event"] == "fired" and out["value"] == pytest.approx(0.3)
-    assert 'llmops_alert_firing{rule="e"} 1.0' in prom.read_text()
+    assert 'llmops_alert_firing{model="",rule="e"} 1.0' in prom.read_text()
     assert main(["monitor", "watch", "--rules", str(tmp_path / "r.yaml"), "--db", sqlite_url, "--interval", "0",
                  "--iterations", "2", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1,4 +1,8 @@
-"""Synthetic prompt streams with controlled length distributions (words from a Zipf vocabulary)."""
+"""Synthetic prompt streams with controlled length distributions (words from a Zipf vocabulary).
+
+Used to measure the drift monitor's false-alarm and detection rates where the truth is
+known (tests, ``benchmarks/drift_calibration.py``).
+"""
 
 from __future__ import annotations
 
