@@ -34,6 +34,8 @@ COMMAND_MODULES = [
     "llmops.cli.resources",
     "llmops.cli.db",
     "llmops.cli.jobs",
+    "llmops.cli.compress",
+    "llmops.cli.tune",
 ]
 
 
