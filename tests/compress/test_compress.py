@@ -15,12 +15,6 @@ from llmops.cli.main import main
 pytest.importorskip("torchao")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _plain_load(path) -> dict:

@@ -21,14 +21,6 @@ optuna = pytest.importorskip("optuna")
 LLMOPS = [sys.executable, "-m", "llmops"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _recipe(tmp_path: Path) -> Path:
