@@ -164,3 +164,17 @@ def test_sigkilled_worker_trial_is_failed_and_rerun_from_its_checkpoint(tmp_path
     manifest = json.loads((out / "s1" / "trial-0000" / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["steps_completed"] == 300
     assert manifest["attempts"][-1]["resumed_from_step"] >= 10
+
+
+def test_suite_metric_objective_evaluates_each_trial_through_the_harness(tmp_path, capsys):
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"text": f"Sort the list number {i} by key."}) + "\n" for i in range(4)))
+    (tmp_path / "ppl.yaml").write_text("name: ppl\ntask: perplexity\ndataset:\n  path: items.jsonl\ntext: text\n"
+                                       "metrics: [perplexity]\ngeneration:\n  batch_size: 4\nseed: 0\n")
+    db = f"sqlite:///{tmp_path / 'llmops.db'}"
+    space = _space(tmp_path, objectives=["suite:perplexity"], trials=1, eval={"suite": "ppl.yaml"})
+    assert main(["tune", str(_recipe(tmp_path)), "--space", str(space), "--db", db, "--out", str(tmp_path / "r")]) == 0
+    (trial,) = _study(db, "s1").trials
+    results = json.loads((Path(trial.user_attrs["run_dir"]) / "eval" / "results.json").read_text())
+    assert trial.value == pytest.approx(results["metrics"]["perplexity"]["score"])
+    assert _study(db, "s1").direction.name == "MINIMIZE"
