@@ -143,9 +143,23 @@ def suggest(trial, params: dict[str, Param]) -> list[str]:
     return out
 
 
+VALIDATION_KEYS = ("data.max_length", "data.limit", "data.validation", "data.validation_split", "data.train",
+                   "data.format", "data.chat_template")
+
+
 def check_against_recipe(recipe_path: str | Path, space: SpaceConfig) -> None:
-    """Fail before the first trial when a parameter or override is not a recipe key (or a bad value)."""
+    """Fail before the first trial when a parameter or override is not a recipe key (or a bad value).
+
+    Searching a key that changes the validation set makes `eval_loss` incomparable across
+    trials: that is refused too.
+    """
     import yaml
+
+    if any(o.name == "eval_loss" for o in space.objective_list()):
+        bad = [k for k in space.params if k in VALIDATION_KEYS]
+        if bad:
+            raise ConfigError(f"search space: {', '.join(bad)} change(s) the validation set, so eval_loss of different "
+                              "trials would not be comparable; fix it in `overrides` or use a suite:METRIC objective")
 
     from llmops.config import load_recipe
 

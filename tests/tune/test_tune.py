@@ -86,6 +86,9 @@ def test_space_errors_name_the_key(tmp_path, capsys):
     bad = _space(tmp_path, objectives=["suite:rougeL"])
     assert main(["tune", str(recipe), "--space", str(bad), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
     assert "needs an `eval: {suite: ...}` section" in capsys.readouterr().err
+    bad = _space(tmp_path, params={"data.max_length": {"type": "categorical", "choices": [32, 64]}})
+    assert main(["tune", str(recipe), "--space", str(bad), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
+    assert "data.max_length change(s) the validation set" in capsys.readouterr().err
 
 
 def test_single_objective_prunes_a_bad_trial_on_intermediate_loss(tmp_path, capsys):
