@@ -64,8 +64,12 @@ class PipelineConfig(_Strict):
 
 
 def _rel(base: Path, p: str) -> Path:
+    """`p` relative to the file's folder, lexically: `recipes/` may be a link into the package,
+    and `../../runs` must land beside it in the checkout, not inside the package."""
+    import os
+
     q = Path(p).expanduser()
-    return q if q.is_absolute() else (base / q).resolve()
+    return q if q.is_absolute() else Path(os.path.normpath(base / q))
 
 
 def run_pipeline(path: str | Path, db_url: str | None = None) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def run_pipeline(path: str | Path, db_url: str | None = None) -> dict[str, Any]:
     from llmops.registry.entities import PromotionRefused
     from llmops.train import run as train_run
 
-    path = Path(path).resolve()
+    path = Path(path).absolute()
     cfg = load_yaml_model(path, PipelineConfig, "pipeline")
     base, out = path.parent, _rel(path.parent, cfg.out)
     out.mkdir(parents=True, exist_ok=True)
