@@ -17,6 +17,12 @@ pytest.importorskip("torchao")
 
 
 
+def _json_out(text: str) -> dict:
+    """The JSON document a command printed (libraries such as DeepSpeed may print a line before it)."""
+    start = next(i for i, line in enumerate(text.splitlines(keepends=True)) if line.startswith("{"))
+    return json.JSONDecoder().raw_decode("".join(text.splitlines(keepends=True)[start:]))[0]
+
+
 def _plain_load(path) -> dict:
     """Load with transformers alone in a fresh interpreter (no llmops import) and run one forward."""
     code = (
@@ -38,7 +44,7 @@ def test_int8_weight_saved_for_plain_transformers_and_registered_with_lineage(tm
     out = tmp_path / "int8"
     assert main(["compress", "builtin:tiny", "--method", "int8-weight", "--out", str(out), "--register", "tiny-c",
                  "--db", db]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = _json_out(capsys.readouterr().out)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["quantization_config"]["quant_method"] == "torchao"
     assert summary["weights_bytes"]["ratio"] < 0.6  # the linear layers are int8 (embeddings stay fp32)
