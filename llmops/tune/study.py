@@ -57,22 +57,33 @@ def worker_seed(space: SpaceConfig, creator: bool) -> int:
     return zlib.crc32(f"{space.seed}:{socket.gethostname()}:{os.getpid()}:{time.time_ns()}".encode())
 
 
-class MedianRule:
-    """Median stopping on intermediate eval_loss for multi-objective studies (Optuna's pruners are single-objective)."""
+class DominatedRule:
+    """Pruning for multi-objective studies (Optuna's pruners are single-objective only).
+
+    A running trial stops when some completed trial had a lower validation loss at the
+    same step *and* finished its whole run in less wall time than this trial has already
+    used: this trial cannot beat it on time or cost any more, and is behind it on loss.
+    A median rule on loss alone would kill cheap, slightly worse trials that belong on the
+    Pareto front.
+    """
 
     def __init__(self, study, n_startup: int, warmup: int):
         self.study, self.n_startup, self.warmup = study, n_startup, warmup
 
-    def should_prune(self, step: int, loss: float) -> bool:
-        import numpy as np
+    def should_prune(self, step: int, loss: float, elapsed_s: float) -> bool:
         from optuna.trial import TrialState
 
         if step < self.warmup:
             return False
-        done = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        at_step = [t.user_attrs.get("eval_loss_by_step", {}).get(str(step)) for t in done]
-        at_step = [v for v in at_step if v is not None]
-        return len(at_step) >= max(self.n_startup, 1) and loss > float(np.median(at_step))
+        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(done) < max(self.n_startup, 1):
+            return False
+        for t in done:
+            at_step = t.user_attrs.get("eval_loss_by_step", {}).get(str(step))
+            wall = t.user_attrs.get("measured", {}).get("wall_time_s")
+            if at_step is not None and wall is not None and at_step < loss and wall < elapsed_s:
+                return True
+        return False
 
 
 def _trial_dir(out: Path, trial) -> tuple[Path, bool]:
@@ -100,7 +111,7 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
     from llmops.train import run as train_run
 
     single = len(names) == 1
-    rule = MedianRule(study, space.pruner.n_startup_trials, space.pruner.n_warmup_steps)
+    rule = DominatedRule(study, space.pruner.n_startup_trials, space.pruner.n_warmup_steps)
 
     def objective(trial) -> Any:
         overrides = suggest(trial, space.params)
@@ -112,22 +123,26 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
         if space.register_as:
             all_overrides.append(f"output.register_as={space.register_as}")
         losses: dict[str, float] = {}
+        started = time.perf_counter()
+        loaded = load_recipe(recipe_path, all_overrides)
+        last_step = loaded.recipe.train.max_steps
 
         def on_eval(step: int, metrics: dict[str, float]) -> None:
             loss = metrics.get("eval_loss")
-            if loss is None or space.pruner.type == "none":
+            if loss is None:
                 return
             losses[str(step)] = loss
             trial.set_user_attr("eval_loss_by_step", dict(losses))
+            if space.pruner.type == "none" or step >= last_step:  # never throw away a finished run
+                return
             if single:
                 trial.report(loss, step)
                 prune = trial.should_prune()
             else:
-                prune = rule.should_prune(step, loss)
+                prune = rule.should_prune(step, loss, time.perf_counter() - started)
             if prune:
                 raise StopRun(f"pruned at step {step}: eval_loss {loss:.4f}", status="pruned")
 
-        loaded = load_recipe(recipe_path, all_overrides)
         try:
             result = train_run(loaded, resume=resume, on_eval=on_eval, contamination_check=recipe_contamination)
         except StopRun as exc:

@@ -181,3 +181,18 @@ def test_suite_metric_objective_evaluates_each_trial_through_the_harness(tmp_pat
     results = json.loads((Path(trial.user_attrs["run_dir"]) / "eval" / "results.json").read_text())
     assert trial.value == pytest.approx(results["metrics"]["perplexity"]["score"])
     assert _study(db, "s1").direction.name == "MINIMIZE"
+
+
+def test_multi_objective_pruning_stops_only_dominated_trials():
+    from optuna.trial import create_trial
+
+    from llmops.tune.study import DominatedRule
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.add_trial(create_trial(values=[5.0, 0.01], user_attrs={
+        "eval_loss_by_step": {"10": 5.2}, "measured": {"wall_time_s": 30.0}}))
+    rule = DominatedRule(study, n_startup=1, warmup=0)
+    assert rule.should_prune(10, 5.5, elapsed_s=40.0)  # worse loss, already slower than the whole finished run
+    assert not rule.should_prune(10, 5.5, elapsed_s=20.0)  # worse, but may still be cheaper: Pareto candidate
+    assert not rule.should_prune(10, 5.1, elapsed_s=40.0)  # better loss
+    assert not DominatedRule(study, n_startup=2, warmup=0).should_prune(10, 9.9, elapsed_s=99.0)  # too few trials
