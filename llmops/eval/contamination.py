@@ -57,7 +57,9 @@ def recipe_contamination(recipe: Any) -> dict[str, Any]:
     Passed into `llmops.train.run` by the CLI (train cannot import eval: same layer).
     """
     data = recipe.data
-    out = {"ngram": data.contamination_ngram, "threshold": DEFAULT_THRESHOLD, "suites": {}}
+    out: dict[str, Any] = {"ngram": data.contamination_ngram, "threshold": DEFAULT_THRESHOLD, "suites": {}}
+    if not data.train:
+        return {**out, "contaminated_total": 0, "skipped": "the recipe has no data.train file to compare"}
     split = "train" if str(data.train).startswith("builtin:") else None
     for suite in data.contamination_suites:
         doc = suite_contamination(str(data.train), suite, n=data.contamination_ngram, train_split=split)
