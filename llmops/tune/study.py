@@ -21,6 +21,7 @@ import yaml
 
 from llmops.errors import UserError
 from llmops.settings import database_url
+from llmops.tune.memory import peak_mb, reset_peak
 from llmops.tune.objectives import objective_values, run_measurements
 from llmops.tune.space import SpaceConfig, check_against_recipe, load_space, suggest
 from llmops.tune.storage import open_storage
@@ -124,6 +125,7 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
             all_overrides.append(f"output.register_as={space.register_as}")
         losses: dict[str, float] = {}
         started = time.perf_counter()
+        memory_kind = reset_peak()
         loaded = load_recipe(recipe_path, all_overrides)
         last_step = loaded.recipe.train.max_steps
 
@@ -148,6 +150,10 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
         except StopRun as exc:
             raise optuna.TrialPruned(str(exc)) from None
         measured = run_measurements(result.manifest, result.run_dir, space.price_per_device_hour)
+        trial_peak = peak_mb(memory_kind)
+        if trial_peak is not None:  # this trial's own peak (metrics.jsonl holds the process's)
+            measured["peak_mem_mb"] = round(trial_peak, 1)
+        trial.set_user_attr("peak_mem_kind", memory_kind)
         if space.eval is not None:
             measured.update(_suite_scores(result.final_dir, space, run_dir))
         trial.set_user_attr("measured", measured)

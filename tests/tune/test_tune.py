@@ -196,3 +196,19 @@ def test_multi_objective_pruning_stops_only_dominated_trials():
     assert not rule.should_prune(10, 5.5, elapsed_s=20.0)  # worse, but may still be cheaper: Pareto candidate
     assert not rule.should_prune(10, 5.1, elapsed_s=40.0)  # better loss
     assert not DominatedRule(study, n_startup=2, warmup=0).should_prune(10, 9.9, elapsed_s=99.0)  # too few trials
+
+
+def test_peak_memory_is_per_trial_not_per_process():
+    import numpy as np
+
+    from llmops.tune.memory import peak_mb, reset_peak
+
+    kind = reset_peak()
+    big = np.ones(40_000_000)  # ~305 MiB
+    first = peak_mb(kind)
+    del big
+    kind = reset_peak()
+    second = peak_mb(kind)
+    if kind == "rss-process":
+        pytest.skip("this kernel cannot reset the RSS high-water mark")
+    assert first - second > 250
