@@ -90,6 +90,10 @@ class SpaceConfig(_Strict):
     )
     trials: int = Field(10, gt=0, description="Trials this worker runs (each worker of the study adds its own).")
     timeout_s: float | None = Field(None, gt=0, description="Stop starting trials after this many seconds.")
+    isolate: bool = Field(
+        False, description="Run each trial in a fresh worker process (`tune --join STUDY --trials 1`): per-trial "
+        "peak memory is then exact, and a crash ends one trial, not the worker. Costs a few seconds per trial.",
+    )
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     seed: int = 0
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)

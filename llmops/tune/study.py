@@ -251,13 +251,23 @@ def optimize(
     if not join and recipe_path:
         recipe_file = Path(recipe_path)  # relative paths inside the recipe resolve as the user wrote them
     names = [o.name for o in space.objective_list()]
+    n = trials or space.trials
+    if space.isolate and not _in_isolated_child():
+        if created:
+            for params in space.enqueue:
+                study.enqueue_trial(params, skip_if_exists=True)
+        _run_isolated(db_url, study.study_name, out_root, n)
+        from llmops.tune.report import write_report
+
+        report = write_report(study, out / "report.html")
+        return {"study": study.study_name, "out": str(out), "report": str(report), "created": created,
+                **summary(study)}
     study.sampler = _sampler(space, worker_seed(space, created))
     study.pruner = _pruner(space, len(names))
     if created:
         for params in space.enqueue:  # e.g. the recipe's current values first, as a baseline
             study.enqueue_trial(params, skip_if_exists=True)
     objective = make_objective(study, space, recipe_file, out, names)
-    n = trials or space.trials
     log.info("study %s: running %d trial(s) in %s", study.study_name, n, out)
     study.optimize(objective, n_trials=n, timeout=space.timeout_s, catch=(RuntimeError, ValueError, OSError))
     from llmops.tune.report import write_report
@@ -265,6 +275,28 @@ def optimize(
     report = write_report(study, out / "report.html")
     return {"study": study.study_name, "out": str(out), "report": str(report), "created": created,
             **summary(study)}
+
+
+ISOLATED_ENV = "LLMOPS_TUNE_ISOLATED_CHILD"
+
+
+def _in_isolated_child() -> bool:
+    return os.environ.get(ISOLATED_ENV) == "1"
+
+
+def _run_isolated(db_url: str | None, study_name: str, out_root: str | Path, n: int) -> None:
+    """Each trial in a fresh `llmops tune --join STUDY --trials 1` process (exact per-trial memory)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, ISOLATED_ENV: "1"}
+    for i in range(n):
+        cmd = [sys.executable, "-m", "llmops", "tune", "--join", study_name, "--trials", "1",
+               "--db", database_url(db_url), "--out", str(out_root)]
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise UserError(f"isolated trial {i + 1}/{n} of study `{study_name}` failed (exit {proc.returncode}); "
+                            "its error is above")
 
 
 def summary(study) -> dict[str, Any]:

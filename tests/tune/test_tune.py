@@ -212,3 +212,13 @@ def test_peak_memory_is_per_trial_not_per_process():
     if kind == "rss-process":
         pytest.skip("this kernel cannot reset the RSS high-water mark")
     assert first - second > 250
+
+
+def test_isolated_trials_run_in_fresh_processes(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'llmops.db'}"
+    space = _space(tmp_path, objectives=["eval_loss", "peak_mem_mb"], trials=2, isolate=True, pruner={"type": "none"})
+    assert main(["tune", str(_recipe(tmp_path)), "--space", str(space), "--db", db, "--out", str(tmp_path / "r")]) == 0
+    trials = _study(db, "s1").trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2 and str(os.getpid()) not in " ".join(workers)
