@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default="bootstrap", choices=["bootstrap", "randomization"],
                    help="paired test for non-binary metrics")
     p.add_argument("--label", action="append", help="display name per model (repeat in order)")
+    p.add_argument("--footprint", action="store_true",
+                   help="add weights on disk, model RSS, load time and bs1 tokens/s measured per model in a fresh process")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each suite")
     p.add_argument("--batch-size", type=batch_size_arg, default=None, help="N or `auto`")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     run_bench(args.models, args.suite, args.out, backend=args.backend, test=args.test, labels=args.label,
               speed=not args.no_speed, speed_prompts_n=args.speed_prompts, speed_new_tokens=args.speed_new_tokens,
-              speed_batch_size=args.speed_batch_size, speed_repeats=args.speed_repeats, **overrides)
+              speed_batch_size=args.speed_batch_size, speed_repeats=args.speed_repeats,
+              footprint=args.footprint, **overrides)
     out = Path(args.out)
     print((out / "report.md").read_text())
     print(f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'bench.json'}")

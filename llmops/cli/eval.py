@@ -81,6 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-s stride=256 (perplexity)",
     )
     r.add_argument("--json", action="store_true", help="print results.json")
+    r.add_argument("--exclude-contaminated", metavar="TRAIN_DATA", default=None,
+                   help="skip suite items whose 8-grams overlap this training dataset (see `llmops data contamination`)")
     r.set_defaults(func=run_eval)
 
     from llmops.eval.reward_winrate import add_cli as add_winrate  # reward-model win rate (preference)
@@ -148,6 +150,8 @@ def run_eval(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     if args.engine_options:
         overrides["engine_options"] = dict(args.engine_options)
+    if args.exclude_contaminated:
+        overrides["exclude_contaminated"] = args.exclude_contaminated
     results = evaluate(args.model, args.suite, args.out, backend=args.backend, use_cache=not args.no_cache, **overrides)
     if results:  # empty on the other ranks of a data-parallel launch: rank 0 reports
         print(json.dumps(results, indent=1) if args.json else "\n".join(summary_lines(results)))

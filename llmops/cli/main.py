@@ -34,6 +34,8 @@ COMMAND_MODULES = [
     "llmops.cli.resources",
     "llmops.cli.db",
     "llmops.cli.jobs",
+    "llmops.cli.compress",
+    "llmops.cli.tune",
 ]
 
 
@@ -66,6 +68,10 @@ def configure_logging(verbose: bool) -> None:
     if not verbose:
         for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "alembic", "matplotlib", "PIL"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # torchao (when installed, imported by transformers/peft) warns on import about CUDA-only
+        # extensions and triton that a CPU machine never loads; torch's pytree warns about its enums.
+        for noisy in ("torchao", "torch.utils._pytree"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

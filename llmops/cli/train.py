@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from llmops.config import load_recipe
+    from llmops.eval.contamination import recipe_contamination
     from llmops.train import run as train_run
 
     loaded = load_recipe(args.recipe, args.overrides)
-    result = train_run(loaded, resume=args.resume)
+    result = train_run(loaded, resume=args.resume, contamination_check=recipe_contamination)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -62,6 +62,12 @@ class DataSection(Section):
     chat_template: bool = Field(True, description="Render prompts with the tokenizer's chat template.")
     shuffle: bool = Field(True, description="Shuffle training samples each epoch (seeded).")
     limit: int | None = Field(None, gt=0, description="Use at most this many training records (debugging).")
+    contamination_suites: list[str] = Field(
+        default_factory=list,
+        description="Evaluation suites (YAML) checked for n-gram overlap with the training data; the result goes "
+        "into the run manifest (`llmops train` runs the check).",
+    )
+    contamination_ngram: int = Field(8, gt=0, description="Word n-gram length of the contamination check.")
 
 
 class TrainSection(Section):

@@ -57,10 +57,14 @@ def speed_pass(ref: str, prompts: Path, out: Path, backend: str, dtype: str, dev
 def run_bench(
     model_refs: list[str], suites: list[str | Path], out_dir: str | Path, backend: str = "hf",
     test: str = "bootstrap", labels: list[str] | None = None, speed: bool = True, speed_prompts_n: int = 16,
-    speed_new_tokens: int = 32, speed_batch_size: int = 8, speed_repeats: int = 3, **overrides: Any,
+    speed_new_tokens: int = 32, speed_batch_size: int = 8, speed_repeats: int = 3, footprint: bool = False,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate every model on every suite, then time each model uncached in its own
-    process (`speed=False` skips that); returns the bench document (also in bench.json)."""
+    process (`speed=False` skips that); returns the bench document (also in bench.json).
+
+    `footprint`: also measure weights on disk and the memory each model adds, in a fresh process.
+    """
     if len(model_refs) < 1 or not suites:
         raise UserError("bench needs at least one model reference and one --suite")
     if labels is not None and len(labels) != len(model_refs):
@@ -68,12 +72,19 @@ def run_bench(
     labels = labels or model_refs
     out = Path(out_dir)
     bench: dict[str, Any] = {"models": model_refs, "backend": backend, "test": test, "suites": {}}
+    feet = {}
+    if footprint:
+        from llmops.eval.footprint import measure
+
+        feet = {ref: measure(ref) for ref in model_refs}
+        bench["footprint"] = feet
     for suite in suites:
         rows = []
         for i, (ref, label) in enumerate(zip(model_refs, labels)):
             run_dir = out / Path(suite).stem / f"{i}-{_slug(label)}"
             results = evaluate(ref, suite, run_dir, backend=backend, **dict(overrides))
-            rows.append({"label": label, "model": ref, "dir": str(run_dir), "results": results})
+            rows.append({"label": label, "model": ref, "dir": str(run_dir), "results": results,
+                         **({"footprint": feet[ref]} if ref in feet else {})})
         name = rows[0]["results"]["suite"]
         for row in rows[1:]:
             row["comparison"] = paired_compare(rows[0]["dir"], row["dir"], method=test,

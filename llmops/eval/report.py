@@ -21,6 +21,13 @@ SPEED_COLUMNS = (
     ("peak_rss_mb", "peak RSS MB", "{:,.0f}"),
     ("peak_gpu_mb", "peak GPU MB", "{:,.0f}"),
 )
+# Columns of `llmops bench --footprint` (fresh-process measurements, `llmops.eval.footprint`).
+FOOTPRINT_COLUMNS = (
+    ("weights_mb", "weights MB", "{:.2f}"),
+    ("model_rss_mb", "model RSS MB", "{:,.0f}"),
+    ("load_s", "load s", "{:.2f}"),
+    ("bs1_tokens_per_s", "bs1 tok/s", "{:,.0f}"),
+)
 
 
 def _fmt(value: float) -> str:
@@ -64,6 +71,8 @@ def suite_table(suite: str, rows: list[dict[str, Any]]) -> tuple[list[str], list
     for m in metrics:
         header += [m, f"Δ {m} vs first"]
     header += [label for _, label, _ in speed]
+    foot = FOOTPRINT_COLUMNS if any(r.get("footprint") for r in rows) else ()
+    header += [label for _, label, _ in foot]
     cells = []
     for i, r in enumerate(rows):
         line = [r["label"]]
@@ -74,6 +83,8 @@ def suite_table(suite: str, rows: list[dict[str, Any]]) -> tuple[list[str], list
         t = r["results"]["timings"]
         mark = " (cached)" if t.get("cached") else ""
         line += [fmt.format(t[k]) + mark if t.get(k) is not None else "" for k, _, fmt in speed]
+        f = r.get("footprint") or {}
+        line += [fmt.format(f[k]) if f.get(k) is not None else "" for k, _, fmt in foot]
         cells.append(line)
     return header, cells
 

@@ -258,13 +258,14 @@ def _sample_rows(suite: Suite, samples: list[Sample], raw: list[dict], metrics: 
 
 def run_suite(
     model_ref: str | ResolvedModel, suite_path: str | Path, out_dir: str | Path, backend: str = "hf", use_cache: bool = True,
-    **overrides: Any,
+    exclude_contaminated: str | None = None, **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate `model_ref` on the suite; write results.json and samples.jsonl into `out_dir`.
 
     `overrides`: dtype, device, batch_size (execution), base_url, api_key_env, concurrency
     (`backend="openai"`: `model_ref` is the served model's name), and suite settings
     (max_new_tokens, temperature, top_p, stop, limit, fewshot, seed, max_length).
+    `exclude_contaminated`: a training dataset; suite items that overlap it are not evaluated.
     """
     t_start = time.perf_counter()
     options = {k: overrides.pop(k) for k in RUN_OPTIONS if k in overrides and overrides[k] is not None}
@@ -284,6 +285,11 @@ def run_suite(
         model_path, mhash = model.path, model.sha256
 
     records = load_suite_records(suite, base_dir, suite.dataset.split, suite.dataset.limit)
+    decontamination = None
+    if exclude_contaminated:  # drop items whose n-grams occur in this training data
+        from llmops.eval.contamination import exclude_contaminated as _exclude
+
+        records, decontamination = _exclude(records, exclude_contaminated)
     fewshot = bool(suite.prompt and suite.prompt.fewshot)
     pool = records
     if fewshot and suite.dataset.fewshot_split:
@@ -368,7 +374,7 @@ def run_suite(
             "stride": suite.stride, "seed": suite.seed, "limit": limit, "world_size": world.size, "engine": engine_options,
             "backend": backend, "dtype": dtype, "device": device, "batch_size": batch_size,
             "libraries": versions, "metric_signatures": {n: m["signature"] for n, m in metric_table.items()},
-            "cache_key": key, "cache_key_parts": key_parts, "cache_hit": hit,
+            "cache_key": key, "cache_key_parts": key_parts, "cache_hit": hit, "decontamination": decontamination,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }

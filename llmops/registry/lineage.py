@@ -42,7 +42,8 @@ def build_graph(versions: list[ModelVersion]) -> LineageGraph:
         parent = lin.get("parent_version")
         if parent not in (None, ""):
             pkey = f"{mv.name}/{parent}" if isinstance(parent, int) or str(parent).isdigit() else str(parent)
-            g.edge(g.node(pkey, pkey, "version"), vid, "fine-tuned")
+            how = f"compressed ({lin['compression'].get('method')})" if isinstance(lin.get("compression"), dict) else "fine-tuned"
+            g.edge(g.node(pkey, pkey, "version"), vid, how)
         elif lin.get("base_model_ref"):
             base = str(lin["base_model_ref"])
             blabel = base + (f"\nsha256 {_short(str(lin['base_model_hash']))}" if lin.get("base_model_hash") else "")

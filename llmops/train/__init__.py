@@ -14,19 +14,24 @@ if TYPE_CHECKING:
     from llmops.config.loader import LoadedRecipe
     from llmops.train.engine import RunResult
 
-__all__ = ["run", "RunResult"]
+__all__ = ["run", "RunResult", "StopRun"]
 
 
-def run(loaded: "LoadedRecipe", resume: bool = False) -> "RunResult":
-    """Train `loaded` into `output.dir`; with `resume`, continue from the newest checkpoint."""
+def run(loaded: "LoadedRecipe", resume: bool = False, **hooks) -> "RunResult":
+    """Train `loaded` into `output.dir`; with `resume`, continue from the newest checkpoint.
+
+    `hooks` (see `llmops.train.engine.Hooks`): ``on_eval(step, metrics)`` after every
+    validation (raise `StopRun` to stop early, e.g. a pruned tuning trial) and
+    ``contamination_check(recipe) -> dict`` whose result is recorded in the manifest.
+    """
     from llmops.train.engine import run as _run
 
-    return _run(loaded, resume=resume)
+    return _run(loaded, resume=resume, **hooks)
 
 
 def __getattr__(name: str):
-    if name == "RunResult":
-        from llmops.train.engine import RunResult
+    if name in ("RunResult", "StopRun"):
+        from llmops.train import engine
 
-        return RunResult
+        return getattr(engine, name)
     raise AttributeError(name)

@@ -26,6 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -62,6 +63,14 @@ class RunResult:
     resumed_from_step: int | None = None
 
 
+class StopRun(Exception):
+    """Raised by an ``on_eval`` hook to end a run early; the manifest status becomes `status`."""
+
+    def __init__(self, message: str = "stopped early", status: str = "pruned"):
+        super().__init__(message)
+        self.status = status
+
+
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -69,8 +78,14 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 class Engine:
     """One training run of a recipe; see the module docstring for the order of events."""
 
-    def __init__(self, loaded: LoadedRecipe, resume: bool = False):
+    def __init__(
+        self, loaded: LoadedRecipe, resume: bool = False,
+        on_eval: Callable[[int, dict[str, float]], None] | None = None,
+        contamination_check: Callable[[Any], dict[str, Any]] | None = None,
+    ):
         self.loaded = loaded
+        self.on_eval = on_eval
+        self.contamination_check = contamination_check
         self.recipe = loaded.recipe
         self.cfg = loaded.recipe.train
         self.resume = resume
@@ -150,6 +165,7 @@ class Engine:
             self.metrics_log.reset()
             set_seed(self.cfg.seed, device_specific=True)  # different dropout masks per rank
         self._first_position = self.position
+        self._record_contamination()
         self._write_manifest(status="running")
         if self.recipe.output.log_with:
             acc.init_trackers(self.manifest["run_id"], config=flatten(self.loaded.resolved))
@@ -365,6 +381,8 @@ class Engine:
             self.accelerator.log({f"eval/{k}": v for k, v in result.items()}, step=self.step)
         if self.accelerator.is_main_process:
             log.info("step %d eval_loss %.4f", self.step, result["eval_loss"])
+        if self.on_eval is not None:
+            self.on_eval(self.step, result)
 
     # ------------------------------------------------------------------ checkpoints and final save
 
@@ -500,13 +518,27 @@ class Engine:
         if acc.is_main_process:
             mf.write_json_atomic(self.run_dir / mf.MANIFEST, m)
 
+    def _record_contamination(self) -> None:
+        """Overlap of the training data with the configured evaluation suites, in the manifest."""
+        suites = self.recipe.data.contamination_suites
+        if not suites or "contamination" in self.manifest:
+            return
+        if self.contamination_check is None:
+            self.manifest["contamination"] = {"status": "not checked", "suites": suites,
+                                              "reason": "no contamination_check passed to llmops.train.run"}
+        elif self.accelerator.is_main_process:
+            self.manifest["contamination"] = {"status": "checked", **self.contamination_check(self.recipe)}
+            n = self.manifest["contamination"].get("contaminated_total", 0)
+            if n:
+                log.warning("%d evaluation items overlap the training data (manifest.json: contamination)", n)
+
     def _mark_failed(self, exc: BaseException) -> None:
         """Record a failure in the manifest when the run got far enough to have one."""
         if self.accelerator is None or not self.manifest.get("run_id"):
             return
         self.manifest["error"] = f"{type(exc).__name__}: {exc}"
         try:
-            self._write_manifest(status="failed")
+            self._write_manifest(status=getattr(exc, "status", "failed") if isinstance(exc, StopRun) else "failed")
         except Exception:  # noqa: BLE001 - never mask the original error
             log.exception("could not write the failed manifest")
 
@@ -515,6 +547,6 @@ class Engine:
             self.accelerator.end_training()
 
 
-def run(loaded: LoadedRecipe, resume: bool = False) -> RunResult:
-    """Train `loaded` into its ``output.dir``; see `Engine`."""
-    return Engine(loaded, resume=resume).run()
+def run(loaded: LoadedRecipe, resume: bool = False, **hooks: Any) -> RunResult:
+    """Train `loaded` into its ``output.dir``; see `Engine` (hooks: on_eval, contamination_check)."""
+    return Engine(loaded, resume=resume, **hooks).run()
