@@ -58,6 +58,10 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
     """
     m, lora = recipe.model, recipe.lora
     models = models or resolve_recipe_models(recipe)
+    if models.adapter is not None and lora.enabled:
+        from llmops.train.lora_keys import check_continued_adapter
+
+        check_continued_adapter(lora, models.adapter.path)
     model = load_causal_lm(
         models.base,
         dtype=m.dtype,
