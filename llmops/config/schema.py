@@ -129,6 +129,7 @@ class DPOSection(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
     precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
+    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
 
 
 class RLOOSection(Section):
@@ -137,6 +138,7 @@ class RLOOSection(Section):
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
     max_new_tokens: int = Field(32, gt=0, description="Tokens sampled per response.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
 
 
 class Recipe(Section):

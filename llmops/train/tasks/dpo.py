@@ -51,7 +51,7 @@ class DPOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.preference.data import load_preference_splits
-        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, disable_dropout, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
@@ -61,6 +61,8 @@ class DPOTask:
         splits = load_preference_splits(r, self.tokenizer)
         self._train, self._eval = splits.train, splits.validation
         self._model = load_trainable_causal_lm(r, models)
+        if self.cfg.disable_dropout:
+            disable_dropout(self._model)
         if self.cfg.loss != "simpo":  # SimPO is reference-free
             self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
             if self.cfg.precompute_ref_logps:
