@@ -58,7 +58,8 @@ class DPOTask:
         self.models = models = context_models(r, ctx)
         self.tokenizer = recipe_tokenizer(r, models)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
-        splits = load_preference_splits(r, self.tokenizer)
+        with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
+            splits = load_preference_splits(r, self.tokenizer, cache_dir=ctx.run_dir / "tokenized")
         self._train, self._eval = splits.train, splits.validation
         self._model = load_trainable_causal_lm(r, models)
         if self.cfg.disable_dropout:
