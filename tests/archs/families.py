@@ -150,8 +150,12 @@ def build_tokenizer(family: Family):
     return hf
 
 
-def build(name: str, out_dir: Path, seed: int = 0) -> Path:
-    """Write a random tiny `name` model with its tokenizer to `out_dir` (HF layout)."""
+def build(name: str, out_dir: Path, seed: int = 0, init_std: float | None = None) -> Path:
+    """Write a random tiny `name` model with its tokenizer to `out_dir` (HF layout).
+
+    `init_std` (``initializer_range``) > the default 0.02 spreads the logits so that greedy
+    decoding has clear winners: backend parity tests need no near-ties.
+    """
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, GenerationConfig
@@ -166,6 +170,7 @@ def build(name: str, out_dir: Path, seed: int = 0) -> Path:
         eos_token_id=ids[family.eos],
         pad_token_id=ids[family.pad] if family.pad else None,
         **family.config,
+        **({"initializer_range": init_std} if init_std else {}),
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
