@@ -7,16 +7,7 @@ from pathlib import Path
 import pytest
 
 from archs.families import FAMILIES, build, preference_records, records, write_jsonl
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from train.conftest import one_thread  # noqa: F401 - the same autouse 1-thread pin as the training tests
 
 
 @pytest.fixture(scope="session")
