@@ -150,11 +150,29 @@ def build_tokenizer(family: Family):
     return hf
 
 
-def build(name: str, out_dir: Path, seed: int = 0, init_std: float | None = None) -> Path:
+def with_head_dim(config: dict[str, Any], head_dim: int) -> dict[str, Any]:
+    """The family's config with 2 attention heads of `head_dim` (vLLM's CPU attention
+    kernels support head sizes 32..256 only; the training matrix uses 8)."""
+    out = dict(config)
+    hidden = 2 * head_dim
+    if "n_embd" in out:  # GPT-2 names
+        return {**out, "n_embd": hidden, "n_head": 2}
+    out.update(hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=2)
+    if "num_key_value_heads" in out:
+        out["num_key_value_heads"] = 1
+    if "head_dim" in out:
+        out["head_dim"] = head_dim
+    if "query_pre_attn_scalar" in out:
+        out["query_pre_attn_scalar"] = head_dim
+    return out
+
+
+def build(name: str, out_dir: Path, seed: int = 0, init_std: float | None = None, head_dim: int | None = None) -> Path:
     """Write a random tiny `name` model with its tokenizer to `out_dir` (HF layout).
 
     `init_std` (``initializer_range``) > the default 0.02 spreads the logits so that greedy
-    decoding has clear winners: backend parity tests need no near-ties.
+    decoding has clear winners: backend parity tests need no near-ties. `head_dim`: see
+    `with_head_dim`.
     """
     import torch
     import transformers
@@ -169,7 +187,7 @@ def build(name: str, out_dir: Path, seed: int = 0, init_std: float | None = None
         bos_token_id=ids.get(family.bos) if family.bos else None,
         eos_token_id=ids[family.eos],
         pad_token_id=ids[family.pad] if family.pad else None,
-        **family.config,
+        **(with_head_dim(family.config, head_dim) if head_dim else family.config),
         **({"initializer_range": init_std} if init_std else {}),
     )
     torch.manual_seed(seed)
