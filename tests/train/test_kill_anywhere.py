@@ -72,12 +72,6 @@ def _child(loaded, fault: str) -> None:
     os._exit(0)  # the kill point was never reached: the run completed
 
 
-@pytest.fixture(autouse=True)
-def same_threads(monkeypatch):
-    """Reference, killed and resumed runs all use 1 intra-op thread (bitwise comparison)."""
-    monkeypatch.setenv("LLMOPS_THREADS", "1")
-
-
 _context = None
 
 

@@ -93,6 +93,7 @@ def test_threads_follow_the_affinity_mask_and_the_flag():
             "p = configure_threads(); print(json.dumps([p.threads, p.source, p.cpus, torch.get_num_threads()]))")
     env = subprocess_env()
     env.pop("OMP_NUM_THREADS")
+    env.pop("LLMOPS_THREADS")
     pinned = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, cwd=REPO, check=True)
     assert json.loads(pinned.stdout.splitlines()[-1]) == [1, "affinity", 1, 1]
