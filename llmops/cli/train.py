@@ -24,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue from the newest complete checkpoint in output.dir (fresh start if none)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="intra-op CPU threads per process (default: usable CPUs / local processes; see docs/training.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from llmops.eval.contamination import recipe_contamination
     from llmops.train import run as train_run
 
+    import os
+
+    if args.threads is not None:
+        if args.threads < 1:
+            from llmops.errors import UserError
+
+            raise UserError(f"--threads {args.threads}: must be a positive integer")
+        os.environ["LLMOPS_THREADS"] = str(args.threads)  # the engine applies it (and launched ranks inherit it)
     loaded = load_recipe(args.recipe, args.overrides)
     result = train_run(loaded, resume=args.resume, contamination_check=recipe_contamination)
     from accelerate import PartialState

@@ -41,8 +41,9 @@ class LoraSection(Section):
     alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
-        description="Module names to adapt, or 'all-linear'.",
+        "all-linear",
+        description="Module names to adapt, or 'all-linear' (every Linear/Conv1D layer but the output head: "
+        "works for any architecture, e.g. GPT-2's fused Conv1D `c_attn`, Phi-3's `qkv_proj`).",
     )
     use_dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA).")
 
@@ -134,6 +135,7 @@ class DPOSection(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
     precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
+    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
 
 
 class RLOOSection(Section):
@@ -142,6 +144,7 @@ class RLOOSection(Section):
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
     max_new_tokens: int = Field(32, gt=0, description="Tokens sampled per response.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
 
 
 class Recipe(Section):
@@ -169,4 +172,12 @@ class Recipe(Section):
                 raise ValueError(f"section `{name}` is only valid with recipe: {name} (this recipe is {self.recipe})")
         if self.recipe != "rloo" and self.data.train is None:
             raise ValueError("data.train: required (a dataset path or builtin:NAME)")
+        if self.model.dtype == "float16" and self.train.mixed_precision == "fp16":
+            # the fp16 GradScaler refuses to unscale fp16 gradients ("Attempting to unscale FP16
+            # gradients") after the first backward; say so before any model is loaded
+            raise ValueError(
+                "model.dtype: float16 with train.mixed_precision: fp16 cannot train (fp16 mixed precision keeps "
+                "fp32 master weights and scales fp16 gradients; float16 weights leave none to update). "
+                "Load the weights in float32 (model.dtype: float32) and keep mixed_precision: fp16"
+            )
         return self

@@ -222,6 +222,8 @@ def _hub_snapshot(mref: ModelRef) -> Path:
                 f"(set LLMOPS_ALLOW_DOWNLOADS=1 to fetch it): {type(local_exc).__name__}"
             ) from None
     try:
-        return Path(snapshot_download(mref.value, revision=mref.revision))
+        from llmops.models.hub_files import download_model
+
+        return Path(download_model(mref.value, revision=mref.revision))
     except Exception as exc:  # noqa: BLE001
         raise ModelRefError(f"cannot download hub model `{mref.value}`: {exc}") from None

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from llmops.errors import DataError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from llmops.config.schema import Recipe
 
 log = logging.getLogger(__name__)
@@ -219,9 +221,13 @@ class PreferenceSplits:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def load_preference_splits(recipe: "Recipe", tokenizer, margin_column: str | None = None) -> PreferenceSplits:
-    """Load `recipe.data` (feedback export JSONL or TRL preference data) and tokenise it."""
+def load_preference_splits(
+    recipe: "Recipe", tokenizer, margin_column: str | None = None, cache_dir: "Path | None" = None
+) -> PreferenceSplits:
+    """Load `recipe.data` (feedback export JSONL or TRL preference data) and tokenise it
+    (once per run with `cache_dir`, see `llmops.data.token_cache`)."""
     from llmops.data.splits import load_splits
+    from llmops.data.token_cache import cache_key, load_or_build, tokenizer_fingerprint
 
     data = recipe.data
     splits = load_splits(data, recipe.train.seed, recipe.recipe)
@@ -230,17 +236,24 @@ def load_preference_splits(recipe: "Recipe", tokenizer, margin_column: str | Non
             f"data.train: {data.train} is `{splits.format}` data; recipe `{recipe.recipe}` needs preference pairs "
             "(prompt/chosen/rejected, e.g. from `llmops feedback export`)"
         )
-    train, train_stats = build_pair_examples(
-        splits.train, tokenizer, data.max_length, data.chat_template, margin_column, source=str(data.train)
-    )
-    validation = None
-    stats: dict[str, Any] = {"train_pairs": train_stats.n_examples, "train_truncated": train_stats.n_truncated}
-    if splits.validation:
-        validation, val_stats = build_pair_examples(
-            splits.validation, tokenizer, data.max_length, data.chat_template, margin_column,
-            source=str(data.validation or f"{data.train} (held out)"),
+
+    def tokenise() -> tuple[list, list | None, dict[str, Any], Any]:
+        train, train_stats = build_pair_examples(
+            splits.train, tokenizer, data.max_length, data.chat_template, margin_column, source=str(data.train)
         )
-        stats["validation_pairs"] = val_stats.n_examples
+        validation = None
+        stats: dict[str, Any] = {"train_pairs": train_stats.n_examples, "train_truncated": train_stats.n_truncated}
+        if splits.validation:
+            validation, val_stats = build_pair_examples(
+                splits.validation, tokenizer, data.max_length, data.chat_template, margin_column,
+                source=str(data.validation or f"{data.train} (held out)"),
+            )
+            stats["validation_pairs"] = val_stats.n_examples
+        return train, validation, stats, train_stats
+
+    key = cache_key(task="preference", fingerprints=splits.fingerprints, tokenizer=tokenizer_fingerprint(tokenizer),
+                    max_length=data.max_length, chat_template=data.chat_template, margin_column=margin_column)
+    train, validation, stats, train_stats = load_or_build(cache_dir, key, tokenise)
     if train_stats.n_truncated:
         log.warning("%d of %d pairs truncated to data.max_length=%d", train_stats.n_truncated,
                     train_stats.n_examples, data.max_length)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from llmops.train.faults import fault_point
+
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
@@ -68,11 +70,20 @@ def remove_incomplete(run_dir: Path) -> list[Path]:
 
 
 def prune(run_dir: Path, keep_last: int) -> list[Path]:
-    """Delete all but the `keep_last` newest complete checkpoints."""
+    """Delete all but the `keep_last` newest complete checkpoints.
+
+    Each is first renamed to ``.tmp-pruned-step-N`` (atomic), then deleted: a kill
+    mid-deletion leaves a ``.tmp-*`` directory that the next run removes, never a
+    ``step-N`` that still looks complete but has lost its weights.
+    """
     found = complete_checkpoints(run_dir)
     doomed = [path for _, path in found[: max(0, len(found) - keep_last)]]
     for path in doomed:
-        shutil.rmtree(path, ignore_errors=True)
+        aside = path.with_name(f".tmp-pruned-{path.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(path, aside)
+        fault_point("checkpoint.prune")
+        shutil.rmtree(aside, ignore_errors=True)
     return doomed
 
 
@@ -102,6 +113,7 @@ def save_checkpoint(accelerator: "Accelerator", run_dir: Path, step: int, state:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    fault_point("checkpoint.write")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
@@ -114,6 +126,7 @@ def save_checkpoint(accelerator: "Accelerator", run_dir: Path, step: int, state:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    fault_point("checkpoint.published")
     accelerator.wait_for_everyone()
     return final
 

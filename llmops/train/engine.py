@@ -37,6 +37,7 @@ from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
 from llmops.train.accel import make_accelerator
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
+from llmops.train.faults import fault_point
 from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
 from llmops.train.modeling import freeze, resolve_recipe_models, write_sidecar
 from llmops.train.optim import build_optimizer, build_scheduler
@@ -45,6 +46,7 @@ from llmops.train.publish import register_final, trainable_sha256, write_rank_re
 from llmops.train.resume import check_resume_compatible
 from llmops.train.task import LossOutput, Task, TaskContext
 from llmops.train.tasks import build_task
+from llmops.train.threads import configure_threads
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,7 @@ class Engine:
     def setup(self) -> None:
         from accelerate.utils import set_seed
 
+        self.threads = configure_threads()  # before any torch work: see llmops.train.threads
         self.accelerator = acc = make_accelerator(self.recipe, self.run_dir)
         checkpoint = self._prepare_run_dir()
         set_seed(self.cfg.seed)  # identical initialisation (e.g. LoRA matrices) on every rank
@@ -235,6 +238,12 @@ class Engine:
         base_hash = self.task.describe().get("base_model_hash") if self.task else None
         if state.get("base_model_hash") and base_hash and state["base_model_hash"] != base_hash:
             raise UserError(f"{path}: the base model changed since this checkpoint (hash {state['base_model_hash'][:12]}…)")
+        if state.get("threads") not in (None, self.threads.threads):
+            log.warning(
+                "%s was written with %s intra-op threads, this run uses %d: CPU reductions split by thread, so "
+                "the resumed weights may differ in the last bits from an uninterrupted run (pass --threads %s "
+                "for a bitwise continuation)", path, state["threads"], self.threads.threads, state["threads"],
+            )
         self.accelerator.load_state(str(path))
         self.step, self.position = state["step"], state["position"]
         self.units_total, self.train_seconds = state["units_total"], state["train_seconds"]
@@ -299,6 +308,7 @@ class Engine:
                 if out.n_units != expected:
                     raise RuntimeError(f"task {task.name}: count_units said {expected}, compute_loss counted {out.n_units}")
                 acc.backward(out.loss_sum * scale)
+            fault_point("step.backward")
             loss_sum += out.loss_sum.detach().float()
             for k, v in out.metrics.items():
                 metrics[k] = metrics.get(k, 0.0) + (v.detach().float() if isinstance(v, torch.Tensor) else v)
@@ -334,6 +344,7 @@ class Engine:
                 sums = torch.zeros(2 + len(names), device=acc.device, dtype=torch.float64)
             values = [out.loss_sum, out.n_units, *(out.metrics[n] for n in names)]
             sums += weight * torch.tensor([as_float(v) for v in values], device=acc.device, dtype=torch.float64)
+            fault_point("eval.batch")
         self.model.train()
         sums = acc.reduce(sums, reduction="sum")
         units = max(float(sums[1]), 1.0)
@@ -393,6 +404,7 @@ class Engine:
             "units_total": self.units_total,
             "train_seconds": self.train_seconds,
             "world_size": self.accelerator.num_processes,
+            "threads": self.threads.threads,
             "run_id": self.manifest.get("run_id"),
             "recipe_hash": self.loaded.hash,
             "base_model_hash": self.manifest.get("base_model_hash"),
@@ -415,6 +427,7 @@ class Engine:
         self._write_rank_record()
         unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
         summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
+        fault_point("final.write")
         acc.wait_for_everyone()
         registered = None
         if acc.is_main_process:
@@ -502,6 +515,7 @@ class Engine:
                 "distributed_type": str(acc.distributed_type).split(".")[-1],
                 "mixed_precision": acc.mixed_precision,
                 "device": str(acc.device),
+                "threads": self.threads.as_dict(),
                 "versions": mf.library_versions(),
                 "host": mf.host_info(),
                 "steps_completed": self.step,

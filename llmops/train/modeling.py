@@ -58,6 +58,10 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
     """
     m, lora = recipe.model, recipe.lora
     models = models or resolve_recipe_models(recipe)
+    if models.adapter is not None and lora.enabled:
+        from llmops.train.lora_keys import check_continued_adapter
+
+        check_continued_adapter(lora, models.adapter.path)
     model = load_causal_lm(
         models.base,
         dtype=m.dtype,
@@ -97,6 +101,21 @@ def _wrap_lora(model: torch.nn.Module, recipe: Recipe) -> torch.nn.Module:
         return get_peft_model(model, config)
     except ValueError as exc:  # peft names the modules it could not find
         raise ConfigError(f"lora.target_modules: {exc}") from None
+
+
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Zero every dropout of `model` (modules and the attention-probability rate).
+
+    Preference and RL losses compare the policy with a reference in eval mode: dropout in
+    the policy (GPT-2 ships 0.1 everywhere) biases the log-ratio, so DPO's first step would
+    not even start at log 2. TRL does the same by default (``disable_dropout``).
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    return model
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:

@@ -17,11 +17,12 @@ from train.helpers import make_records
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def one_thread(monkeypatch):
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setenv("LLMOPS_THREADS", "1")  # the engine's thread policy (llmops.train.threads) agrees
     yield
     torch.set_num_threads(before)
 

@@ -60,6 +60,7 @@ def subprocess_env(tmp_home: str | None = None) -> dict[str, str]:
     env.update(
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
+        LLMOPS_THREADS="1",
         PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

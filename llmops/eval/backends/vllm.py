@@ -74,7 +74,9 @@ class VLLMBackend(TokenBackend):
         path = model.weights_path
         self.tokenizer = tokenizer or load_tokenizer(model, trust_remote_code=trust_remote_code)
         config = json.loads((Path(path) / "config.json").read_text())
-        model_max = config.get("max_position_embeddings") or 2048
+        # GPT-2 calls it n_positions (raw config.json has no max_position_embeddings alias)
+        model_max = next((config[k] for k in ("max_position_embeddings", "n_positions", "seq_length") if config.get(k)),
+                         2048)
         window = min(model_max, max_model_len or ((max_length + 2) if max_length else model_max))
         self.max_length = context_window(window, max_length)
         self.llm = vllm.LLM(

@@ -51,16 +51,19 @@ class DPOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.preference.data import load_preference_splits
-        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, disable_dropout, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
         self.models = models = context_models(r, ctx)
         self.tokenizer = recipe_tokenizer(r, models)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
-        splits = load_preference_splits(r, self.tokenizer)
+        with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
+            splits = load_preference_splits(r, self.tokenizer, cache_dir=ctx.run_dir / "tokenized")
         self._train, self._eval = splits.train, splits.validation
         self._model = load_trainable_causal_lm(r, models)
+        if self.cfg.disable_dropout:
+            disable_dropout(self._model)
         if self.cfg.loss != "simpo":  # SimPO is reference-free
             self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
             if self.cfg.precompute_ref_logps:

@@ -53,7 +53,10 @@ class RewardTask:
         self.models = models = context_models(r, ctx)
         self.tokenizer = recipe_tokenizer(r, models)
         self.collator = PairCollator(self.tokenizer.pad_token_id)
-        splits = load_preference_splits(r, self.tokenizer, margin_column=self.cfg.margin_column)
+        with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
+            splits = load_preference_splits(
+                r, self.tokenizer, margin_column=self.cfg.margin_column, cache_dir=ctx.run_dir / "tokenized"
+            )
         self._train, self._eval = splits.train, splits.validation
         self._model = self._build_model()
         self._describe = {

@@ -65,7 +65,7 @@ class RLOOTask:
     def setup(self, ctx: TaskContext) -> None:
         from llmops.data import dataset_fingerprint, load_records
         from llmops.preference.rewards import load_reward_fn
-        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, disable_dropout, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
@@ -87,6 +87,8 @@ class RLOOTask:
         self._train = self._examples(train, spec)
         self._eval = self._examples(validation, r.data.validation or spec) if validation else None
         self._model = load_trainable_causal_lm(r, models)
+        if self.cfg.disable_dropout:
+            disable_dropout(self._model)
         if self.cfg.kl_coef > 0:
             self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
         self.reward_fn = load_reward_fn(

@@ -47,19 +47,31 @@ class SFTData:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, recipe: Recipe, tokenizer: Any) -> "SFTData":
+    def build(cls, recipe: Recipe, tokenizer: Any, cache_dir: Path | None = None) -> "SFTData":
+        """`cache_dir`: tokenise once per run (see `llmops.data.token_cache`)."""
         from llmops.data import PackedCollator, SFTCollator, build_sft_examples, pack_examples
+        from llmops.data.token_cache import cache_key, load_or_build, tokenizer_fingerprint
 
         data = recipe.data
         splits = load_splits(data, recipe.train.seed, recipe.recipe)
-        train, stats = build_sft_examples(splits.train, tokenizer, data.max_length, chat_template=data.chat_template)
-        log.info("train examples: %s", stats)
-        validation = None
-        if splits.validation:
-            validation, _ = build_sft_examples(splits.validation, tokenizer, data.max_length, chat_template=data.chat_template)
+
+        def tokenise() -> tuple[list, list | None]:
+            train, stats = build_sft_examples(splits.train, tokenizer, data.max_length, chat_template=data.chat_template)
+            log.info("train examples: %s", stats)
+            validation = None
+            if splits.validation:
+                validation, _ = build_sft_examples(
+                    splits.validation, tokenizer, data.max_length, chat_template=data.chat_template
+                )
+            if data.packing:
+                train = pack_examples(train, data.max_length)
+                validation = pack_examples(validation, data.max_length) if validation else None
+            return train, validation
+
+        key = cache_key(task="sft", fingerprints=splits.fingerprints, tokenizer=tokenizer_fingerprint(tokenizer),
+                        max_length=data.max_length, chat_template=data.chat_template, packing=data.packing)
+        train, validation = load_or_build(cache_dir, key, tokenise)
         if data.packing:
-            train = pack_examples(train, data.max_length)
-            validation = pack_examples(validation, data.max_length) if validation else None
             # the isolating 4D mask must be in the weights' dtype when they are not float32
             mask_dtype = getattr(torch, recipe.model.dtype) if recipe.model.dtype not in ("auto", "float32") else None
             collate = PackedCollator(tokenizer.pad_token_id, mask_dtype=mask_dtype)
@@ -98,7 +110,8 @@ class SFTTask:
         with ctx.accelerator.main_process_first():  # builds/downloads once, others reuse it
             self.tokenizer = recipe_tokenizer(self.recipe, models)
             self._model = load_trainable_causal_lm(self.recipe, models)
-        self.data = SFTData.build(self.recipe, self.tokenizer)
+        with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
+            self.data = SFTData.build(self.recipe, self.tokenizer, cache_dir=ctx.run_dir / "tokenized")
 
     def train_examples(self) -> Sequence[dict[str, Any]]:
         return self.data.train
