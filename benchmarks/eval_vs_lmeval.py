@@ -42,6 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    import importlib.util
+
+    if importlib.util.find_spec("lm_eval") is None:  # `make bench` runs every benchmark with .venv
+        print("skipped: lm-eval is not installed here; run `make test-lmeval` once, then "
+              ".venv-lmeval/bin/python benchmarks/eval_vs_lmeval.py")
+        return
     from lmeval_tasks import lmeval_model_args, write_tasks
 
     from llmops.models.refs import resolve

@@ -70,3 +70,10 @@ def test_results_json_records_effective_generation_config(checkpoints, tmp_path)
     assert gen["config"]["repetition_penalty"] == 1.1  # the suite's value, not the checkpoint's 1.8
     assert gen["config"]["num_beams"] == 1 and gen["config"]["no_repeat_ngram_size"] == 0
     assert gen["checkpoint_overridden"]["no_repeat_ngram_size"] == 2
+
+
+def test_vllm_engine_options_cannot_bring_back_the_checkpoint_generation_config() -> None:
+    from llmops.errors import UserError
+
+    with pytest.raises(UserError, match="generation_config.*suite's `generation` section"):
+        load_backend("vllm", "builtin:tiny", generation_config="auto")

@@ -123,6 +123,10 @@ class HFBackend(TokenBackend):
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self._neutralise_checkpoint_generation_config()
+        import inspect
+
+        forward = inspect.signature(self.model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in forward or any(p.kind == p.VAR_KEYWORD for p in forward.values())
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
@@ -245,10 +249,13 @@ class HFBackend(TokenBackend):
                 ids[row, width - n :] = torch.tensor(inputs[i][0])
                 mask[row, width - n :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            # Models whose forward has no `logits_to_keep` compute every position's logits;
+            # they are still sliced before the fp32 log_softmax.
+            kept = {"logits_to_keep": keep} if self._keeps_logits else {}
             with torch.inference_mode():
                 logits = self.model(
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                    position_ids=positions.to(self.device), logits_to_keep=keep,
+                    position_ids=positions.to(self.device), **kept,
                 ).logits[:, -keep:]
                 for row, i in enumerate(batch):
                     target = inputs[i][1]

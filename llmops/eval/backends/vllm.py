@@ -59,6 +59,11 @@ class VLLMBackend(TokenBackend):
         reserves KV-cache memory for that many positions, so size it to what the run uses.
         `engine_kwargs` go to `vllm.LLM` (tensor_parallel_size, gpu_memory_utilization, ...)."""
         super().__init__()
+        taken = sorted({"generation_config", "override_generation_config"} & set(engine_kwargs))
+        if taken:
+            raise UserError(f"engine option(s) {', '.join(taken)}: decoding is set by the suite's `generation` section "
+                            "(the engine runs with vLLM's neutral defaults so that results do not depend on a "
+                            "checkpoint's generation_config.json)")
         vllm = import_vllm()
         from llmops.models.loading import load_tokenizer
         from llmops.models.refs import resolve
