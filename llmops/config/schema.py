@@ -64,8 +64,27 @@ class DataSection(Section):
     limit: int | None = Field(None, gt=0, description="Use at most this many training records (debugging).")
 
 
+class EarlyStoppingSection(Section):
+    patience: int = Field(3, ge=1, description="Stop after this many validations without improving `select_best`.")
+    min_delta: float = Field(0.0, ge=0, description="An improvement must exceed this to reset the patience.")
+
+
 class TrainSection(Section):
-    max_steps: int = Field(100, gt=0, description="Optimizer steps.")
+    max_steps: int = Field(100, gt=0, description="Optimizer steps (replaced by the length of `epochs` when that is set).")
+    epochs: float | None = Field(
+        None, gt=0, description="Train this many passes over the data; sets max_steps from the data size (logged)."
+    )
+    select_best: str | None = Field(
+        None,
+        description="Keep the checkpoint with the best value of this validation metric (e.g. eval_loss, "
+        "eval_accuracy, eval_reward_accuracy) and save it as final/. Needs eval_every > 0 and validation data.",
+    )
+    select_mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="Direction for select_best; auto: min for names containing `loss`, else max."
+    )
+    early_stopping: EarlyStoppingSection | None = Field(
+        None, description="Stop when `select_best` has not improved for `patience` validations (needs select_best)."
+    )
     batch_size: int = Field(8, gt=0, description="Micro-batch size per process.")
     grad_accum: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
     lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
@@ -87,6 +106,17 @@ class TrainSection(Section):
     def _yaml_no(cls, value: Any) -> Any:
         # YAML 1.1 reads a bare `no` as False; users mean the string.
         return "no" if value is False else value
+
+    @model_validator(mode="after")
+    def _selection_needs_validation(self) -> "TrainSection":
+        if self.select_best is not None and not self.select_best.startswith("eval_"):
+            raise ValueError(f"select_best: `{self.select_best}` is not a validation metric (they start with eval_, "
+                             "e.g. eval_loss, eval_accuracy, eval_reward_accuracy)")
+        if self.select_best is not None and self.eval_every == 0:
+            raise ValueError("select_best needs eval_every > 0 (a validation to choose from every N steps)")
+        if self.early_stopping is not None and self.select_best is None:
+            raise ValueError("early_stopping needs select_best: the validation metric it watches")
+        return self
 
 
 class OutputSection(Section):
