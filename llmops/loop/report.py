@@ -63,6 +63,10 @@ def _decision(title: str, promo: dict[str, Any]) -> str:
             + (_table(["alias", "gate rule", "result", "detail"], rows) if rows else ""))
 
 
+def _method(settings: dict[str, Any]) -> str:
+    return {"rft": "rejection-sampling FT", "dpo": "DPO"}.get(settings.get("improve", "dpo"), settings.get("improve"))
+
+
 def summary(facts: dict[str, Any]) -> dict[str, Any]:
     """The JSON twin of the page: the collected facts plus the headline outcome."""
     reg = facts["registry"]
@@ -74,7 +78,7 @@ def summary(facts: dict[str, Any]) -> dict[str, Any]:
         "evaluation": {"base": facts["eval_base"], "v1": facts["eval_v1"], "v2": facts["eval_v2"],
                        "v1_vs_base": facts["v1"]["vs_base"], "v2_vs_v1": facts["eval_v2"]["vs_v1"],
                        "reward_winrate_v2_vs_v1": facts["eval_v2"].get("reward_winrate")},
-        "training": {k: facts[k] for k in ("sft", "reward", "dpo")},
+        "training": {"sft": facts["sft"], "reward": facts["reward"], "v2": facts["v2_train"]},
         "feedback": facts["feedback"],
         "export": facts["export"],
         "quality": facts["quality"],
@@ -90,7 +94,8 @@ def summary(facts: dict[str, Any]) -> dict[str, Any]:
 def render_html(facts: dict[str, Any]) -> str:
     s, reg, fb = facts["settings"], facts["registry"], facts["feedback"]
     name = s["name"]
-    evals = {"base": facts["eval_base"], "v1 (SFT)": facts["eval_v1"], "v2 (DPO)": facts["eval_v2"]}
+    method = _method(s)
+    evals = {"base": facts["eval_base"], "v1 (SFT)": facts["eval_v1"], f"v2 ({method})": facts["eval_v2"]}
     metrics = list(facts["eval_v1"]["metrics"])
     drift = facts["drift"]
     quality_rows = [[_e(q["model"]), q["n_ratings"], _num(q["mean_rating"], 2), _num(q["win_rate"], 3),
@@ -111,8 +116,8 @@ def render_html(facts: dict[str, Any]) -> str:
         "<h2>Outcome</h2>",
         f"<p>Production now holds <b>{_e(name)}/{_e(reg['production'])}</b>.</p>",
         _decision("v1 (SFT)", facts["promote_v1"]),
-        _decision("v2 (DPO on SIMULATED feedback)", facts["promote_v2"]),
-        "<h2>Training</h2>", f"<img alt='loss curves' src='{charts.loss_curves({'SFT (LoRA)': facts['sft']['run_dir'], 'reward model': facts['reward']['run_dir'], 'DPO': facts['dpo']['run_dir']})}'>",
+        _decision(f"v2 ({method} on SIMULATED feedback)", facts["promote_v2"]),
+        "<h2>Training</h2>", f"<img alt='loss curves' src='{charts.loss_curves({'SFT (LoRA)': facts['sft']['run_dir'], 'reward model': facts['reward']['run_dir'], f'v2: {method}': facts['v2_train']['run_dir']})}'>",
         "<h2>Evaluation</h2>",
         f"<p>Suite <code>{_e(facts['eval_v1']['suite'])}</code>, {facts['eval_v1']['n']} held-out docstrings, "
         "bootstrap 95% intervals.</p>",

@@ -22,8 +22,13 @@ class QuickstartSettings:
     pref_batch_size: int = 8  # reward model and DPO micro-batch
     eval_limit: int = 49  # docstring test split (49 records)
     eval_max_new_tokens: int = 32
-    traffic_requests: int = 102  # chat requests by simulated users (cycling the validation split)
-    choices: int = 2  # responses per request (one feedback item holds them)
+    traffic_requests: int = 514  # chat requests by simulated users: each validation then train prompt once
+    traffic_splits: tuple[str, ...] = ("validation", "train")  # never `test`: that is the evaluation suite
+    choices: int = 4  # sampled responses per request (one feedback item holds them; raters rate each)
+    export_strategy: str = "all_pairs"  # every rated pair with a margin (see llmops.feedback.export)
+    improve: str = "rft"  # how v2 learns from the feedback: rft (best-rated responses) | dpo
+    rft_steps: int = 40  # SFT steps on the best-rated responses (continuing v1's adapter)
+    rft_min_rating: float = 3.0  # keep an item's best response only if its mean rating reaches this
     temperature: float = 0.9
     max_tokens: int = 32
     n_raters: int = 3
