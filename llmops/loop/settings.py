@@ -43,7 +43,8 @@ class QuickstartSettings:
 
 DEFAULT = QuickstartSettings()
 FAST = replace(DEFAULT, grad_accum=1, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, eval_limit=12, eval_max_new_tokens=16,
-               traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6)
+               traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6, rft_steps=2,
+               rft_min_rating=1.0)
 
 
 def profile(fast: bool) -> QuickstartSettings:

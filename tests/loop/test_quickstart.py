@@ -18,8 +18,8 @@ def test_report_and_summary_have_the_facts(quickstart_fast):
         assert key in summary, key
     assert summary["simulated_feedback"] is True and summary["feedback"]["simulated"] is True
     fb = summary["feedback"]
-    assert fb["requests"] == 16 and fb["responses"] == 32
-    assert fb["ratings"] == 2 * 32 and fb["comparisons"] == 2 * 16  # two simulated raters
+    assert fb["requests"] == 16 and fb["responses"] == 64  # n=4 sampled choices per request
+    assert fb["ratings"] == 2 * 64 and fb["comparisons"] == 2 * 16  # two simulated raters
     assert sum(fb["rating_histogram"].values()) == fb["ratings"]
     assert all(name.startswith("simulated-rater-") for name in fb["raters"])
     assert summary["export"]["snapshot_id"].startswith("fbs_")
@@ -30,7 +30,7 @@ def test_report_and_summary_have_the_facts(quickstart_fast):
     assert set(ev["v2_vs_v1"]) >= {"rougeL", "bleu"}
     assert set(summary["drift"]["features"]) == {"token_length", "oov_rate", "token_distribution"}
     stages = [t["stage"] for t in summary["timings"]]
-    assert stages[:3] == ["base", "sft", "eval_base"] and "dpo" in stages and "drift" in stages
+    assert stages[:3] == ["base", "sft", "eval_base"] and "v2_rft" in stages and "drift" in stages
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4 and "<svg" in html
     assert "SIMULATED" in html
