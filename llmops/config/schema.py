@@ -149,6 +149,7 @@ class DPOSection(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
     precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
+    disable_dropout: bool = Field(True, description="Dropout off in policy and reference (as TRL): log-ratios stay exact.")
 
 
 class RLOOSection(Section):
@@ -156,7 +157,8 @@ class RLOOSection(Section):
     k: int = Field(4, ge=2, description="Samples per prompt (leave-one-out baseline needs >= 2).")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
     max_new_tokens: int = Field(32, gt=0, description="Tokens sampled per response.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (log-probs use the same scaled logits).")
+    disable_dropout: bool = Field(True, description="Dropout off in policy and reference (as TRL).")
 
 
 class Recipe(Section):

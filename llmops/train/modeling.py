@@ -151,3 +151,16 @@ def save_causal_lm(
             write_sidecar(merged_dir, {"kind": "full", "base_ref": base_ref, "merged_from": "adapter"})
         summary["merged_path"] = str(merged_dir)
     return summary
+
+
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Set every dropout probability to 0 (LoRA dropout included); returns how many were on.
+
+    Preference and RL losses compare the policy's log-probs with the reference's: dropout
+    in one and not the other biases the log-ratio (TRL disables it by default too)."""
+    n = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) and module.p > 0:
+            module.p = 0.0
+            n += 1
+    return n

@@ -23,6 +23,7 @@ from llmops.preference.data import PairCollator
 from llmops.preference.logps import sequence_logps
 from llmops.preference.losses import dpo_loss
 from llmops.preference.reference import ReferencePolicy
+from llmops.train.modeling import disable_dropout
 from llmops.train.task import LossOutput, TaskContext
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class DPOTask:
         splits = load_preference_splits(r, self.tokenizer)
         self._train, self._eval = splits.train, splits.validation
         self._model = load_trainable_causal_lm(r, models)
+        if self.cfg.disable_dropout:
+            disable_dropout(self._model)
         if self.cfg.loss != "simpo":  # SimPO is reference-free
             self.reference = ReferencePolicy(r, self._model, ctx.prepare_frozen, models.base, models.adapter)
             if self.cfg.precompute_ref_logps:
