@@ -213,11 +213,18 @@ class Quickstart:
     def _eval_v2(self, v1: int, v2: int, facts: dict[str, Any]) -> dict[str, Any]:
         res = self._eval("v2", self._ref(v2))
         res["vs_v1"] = steps.compare(facts["eval_v1"]["dir"], res["dir"])
-        from llmops.eval.reward_winrate import reward_winrate_dirs
+        from llmops.eval.reward_winrate import reward_vs_metric, reward_winrate_dirs
 
         win = reward_winrate_dirs(facts["reward"]["final"], facts["eval_v1"]["dir"], res["dir"])
         res["reward_winrate"] = {k: win[k] for k in ("score", "ci_low", "ci_high", "p_value", "n", "wins", "losses",
                                                      "ties", "mean_reward_baseline", "mean_reward_candidate")}
+        # the reward model is checked, not trusted: held-out accuracy against the raters (pairs of
+        # prompts it never saw) and rank agreement with the task metric on the eval responses
+        check = reward_vs_metric(win, facts["eval_v1"]["dir"], res["dir"], self.s.metric)
+        rm = facts["reward"].get("metrics", {})
+        check.update(heldout_pair_accuracy=rm.get("eval_accuracy"), heldout_pairs=rm.get("eval_pairs"),
+                     heldout_margin=rm.get("eval_margin"))
+        res["reward_check"] = check
         steps.attach_eval(self.s.name, v2, res["dir"], self.db)
         prompts = [json.loads(line)["prompt"] for line in Path(facts["export"]["path"]).read_text().splitlines()]
         if len(prompts) >= 4:  # v2 was trained on production prompts: they are its drift reference

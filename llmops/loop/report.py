@@ -63,6 +63,21 @@ def _decision(title: str, promo: dict[str, Any]) -> str:
             + (_table(["alias", "gate rule", "result", "detail"], rows) if rows else ""))
 
 
+def _reward_check(check: dict[str, Any] | None, metric: str) -> str:
+    """The reward model checked against the raters and the task metric (never just trusted)."""
+    if not check:
+        return ""
+    verdict = ("<p class='no'>The reward model and the task metric DISAGREE: the reward model prefers the "
+               f"{_e(check['reward_prefers'])}, {_e(metric)} prefers the {_e(check['metric_prefers'])}. "
+               "Trust the task metric, not the reward win rate.</p>" if check["disagree"] else
+               f"<p class='ok'>Reward model and {_e(metric)} agree: both prefer the {_e(check['metric_prefers'])}.</p>")
+    return (f"<p>Reward model check: held-out pairwise accuracy against the SIMULATED raters "
+            f"<b>{_num(check.get('heldout_pair_accuracy'), 3)}</b> on {_e(check.get('heldout_pairs'))} pairs of prompts it "
+            f"never saw; Spearman rank correlation of its scores with per-response {_e(metric)} on the "
+            f"{check['n_responses']} held-out eval responses <b>{_num(check.get('spearman_rho'), 3)}</b> "
+            f"(p={_num(check.get('spearman_p'), 3)}).</p>" + verdict)
+
+
 def _method(settings: dict[str, Any]) -> str:
     return {"rft": "rejection-sampling FT", "dpo": "DPO"}.get(settings.get("improve", "dpo"), settings.get("improve"))
 
@@ -128,6 +143,7 @@ def render_html(facts: dict[str, Any]) -> str:
          f"<b>{_num(win.get('score'), 3)}</b> (95% CI {_num(win.get('ci_low'), 3)}–{_num(win.get('ci_high'), 3)}, "
          f"{win.get('wins')} wins / {win.get('ties')} ties / {win.get('losses')} losses, sign test "
          f"p={_num(win.get('p_value'), 3)}).</p>" if win else ""),
+        _reward_check(facts["eval_v2"].get("reward_check"), s["metric"]),
         "<h2>Feedback (SIMULATED raters, over HTTP)</h2>",
         f"<p>{fb['requests']} chat requests to <code>{_e(fb['served_model'])}</code> (answered by "
         f"{_e(', '.join(fb['model_versions']))}), {fb['responses']} responses, {fb['ratings']} ratings and "
