@@ -58,7 +58,7 @@ def test_reward_is_checked_against_the_task_metric(tmp_path):
 
     outs = ["a", "bb", "ccc", "dddd"]
     base = _scored_dir(tmp_path / "b", outs, [0.1, 0.2, 0.3, 0.4])
-    better = _scored_dir(tmp_path / "c", [o * 2 for o in outs], [0.5, 0.6, 0.7, 0.8])
+    better = _scored_dir(tmp_path / "c", [o + "xxxx" for o in outs], [0.5, 0.6, 0.7, 0.8])
     length = lambda prompts, outputs: [float(len(o)) for o in outputs]  # noqa: E731 - tracks ROUGE-L here
     agree = reward_vs_metric(reward_winrate_dirs("-", base, better, scorer=length), base, better)
     assert agree["spearman_rho"] == pytest.approx(1.0) and agree["n_responses"] == 8
