@@ -301,7 +301,10 @@ def _service_key(db_url: str) -> str:
         return create_key(session, "service", f"llmops-loop-ab-{secrets.token_hex(3)}").token
 
 
-def run_quickstart(out_dir: str | Path, fast: bool = False, db_url: str | None = None) -> dict[str, Any]:
+def run_quickstart(out_dir: str | Path, fast: bool = False, db_url: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Run the loop; `overrides` replace profile settings (e.g. ``seed=7``, ``improve="dpo"``)."""
+    from dataclasses import replace
+
     from llmops.loop.settings import profile
 
-    return Quickstart(Path(out_dir), profile(fast), db_url).run()
+    return Quickstart(Path(out_dir), replace(profile(fast), **overrides), db_url).run()
