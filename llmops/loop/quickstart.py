@@ -136,7 +136,8 @@ class Quickstart:
             return {**result, "data": best}
         if s.improve == "dpo":
             return self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
-                                                   f"train.batch_size={s.pref_batch_size}", "train.eval_every=0"])
+                                                   f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
+                                                   "train.eval_every=0"])
         raise ValueError(f"settings.improve: unknown method {s.improve!r} (rft or dpo)")
 
     def _base(self) -> dict[str, Any]:

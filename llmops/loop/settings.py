@@ -16,7 +16,8 @@ class QuickstartSettings:
     base: str = "builtin:tiny"
     sft_steps: int = 60
     reward_steps: int = 30
-    dpo_steps: int = 30
+    dpo_steps: int = 20  # 20 x 8 x grad_accum 2 = 320 pairs (~0.2 epoch of ~1800): longer runs drift into repetition (docs/preference.md)
+    dpo_lr: float = 5e-4
     grad_accum: int = 2  # as recipes/sft_lora.yaml: 16 examples per step (1 gave no significant SFT gain)
     train_limit: int = 2000  # records per training run (the preference export is smaller anyway)
     pref_batch_size: int = 8  # reward model and DPO micro-batch
@@ -26,10 +27,10 @@ class QuickstartSettings:
     traffic_splits: tuple[str, ...] = ("validation", "train")  # never `test`: that is the evaluation suite
     choices: int = 4  # sampled responses per request (one feedback item holds them; raters rate each)
     export_strategy: str = "all_pairs"  # every rated pair with a margin (see llmops.feedback.export)
-    improve: str = "rft"  # how v2 learns from the feedback: rft (best-rated responses) | dpo
+    improve: str = "dpo"  # how v2 learns from the feedback: dpo | rft (best-rated responses); measured in docs/preference.md
     rft_steps: int = 40  # SFT steps on the best-rated responses (continuing v1's adapter)
     rft_min_rating: float = 3.0  # keep an item's best response only if its mean rating reaches this
-    temperature: float = 0.6  # sampling of the simulated traffic (0.9 gave noisier winners; docs/preference.md)
+    temperature: float = 0.9  # sampling of the simulated traffic (DPO from T=0.6 samples was worse; docs/preference.md)
     max_tokens: int = 32
     n_raters: int = 3
     ab_prompts: int = 51  # prompts sent to both versions for the quality check
