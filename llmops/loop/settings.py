@@ -6,6 +6,7 @@ recipes; these are only the overrides that decide how long the run takes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -39,7 +40,8 @@ class QuickstartSettings:
     seed: int = 42
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-shaped (tuples as lists), so a re-run's fingerprint equals the one read back from state.json."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 DEFAULT = QuickstartSettings()
