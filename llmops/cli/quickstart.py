@@ -8,9 +8,10 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "quickstart",
-        help="train, evaluate, register, serve, collect (simulated) feedback, DPO, promote if better, report",
+        help="train, evaluate, register, serve, collect (simulated) feedback, learn from it, promote if better, report",
         description="Run the whole loop on the built-in model: SFT -> eval vs base -> register v1 -> gates -> "
-        "serve -> SIMULATED raters over HTTP -> export -> reward model -> DPO -> eval v2 vs v1 -> gates -> "
+        "serve -> SIMULATED raters over HTTP -> export -> reward model -> v2 from the feedback (rejection-sampling "
+        "fine-tuning or DPO) -> eval v2 vs v1 -> gates -> "
         "promote only if better -> drift and quality checks. Writes DIR/report.html and DIR/summary.json. "
         "Re-running with the same DIR skips finished stages.",
     )
@@ -18,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=None,
                    help="database URL (default: SQLite in DIR, with the registry artifacts in DIR/registry)")
     p.add_argument("--fast", action="store_true", help="tiny step and sample counts (a smoke test, ~minutes)")
+    p.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the profile's, 42)")
+    p.add_argument("--improve", choices=["rft", "dpo"], default=None,
+                   help="how v2 learns from the feedback (default: the profile's, rft)")
     p.set_defaults(func=run)
 
 
@@ -26,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     from llmops.loop.quickstart import run_quickstart
 
-    facts = run_quickstart(args.out, fast=args.fast, db_url=args.db)
+    overrides = {k: v for k, v in (("seed", args.seed), ("improve", args.improve)) if v is not None}
+    facts = run_quickstart(args.out, fast=args.fast, db_url=args.db, **overrides)
     v2 = facts["promote_v2"]
     print(json.dumps({"report": facts["report"]["html"], "summary": facts["report"]["json"],
                       "production": f"{facts['settings']['name']}/{facts['registry']['production']}",

@@ -71,8 +71,27 @@ class DataSection(Section):
     contamination_ngram: int = Field(8, gt=0, description="Word n-gram length of the contamination check.")
 
 
+class EarlyStoppingSection(Section):
+    patience: int = Field(3, ge=1, description="Stop after this many validations without improving `select_best`.")
+    min_delta: float = Field(0.0, ge=0, description="An improvement must exceed this to reset the patience.")
+
+
 class TrainSection(Section):
-    max_steps: int = Field(100, gt=0, description="Optimizer steps.")
+    max_steps: int = Field(100, gt=0, description="Optimizer steps (replaced by the length of `epochs` when that is set).")
+    epochs: float | None = Field(
+        None, gt=0, description="Train this many passes over the data; sets max_steps from the data size (logged)."
+    )
+    select_best: str | None = Field(
+        None,
+        description="Keep the checkpoint with the best value of this validation metric (e.g. eval_loss, "
+        "eval_accuracy, eval_reward_accuracy) and save it as final/. Needs eval_every > 0 and validation data.",
+    )
+    select_mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="Direction for select_best; auto: min for names containing `loss`, else max."
+    )
+    early_stopping: EarlyStoppingSection | None = Field(
+        None, description="Stop when `select_best` has not improved for `patience` validations (needs select_best)."
+    )
     batch_size: int = Field(8, gt=0, description="Micro-batch size per process.")
     grad_accum: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
     lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
@@ -94,6 +113,17 @@ class TrainSection(Section):
     def _yaml_no(cls, value: Any) -> Any:
         # YAML 1.1 reads a bare `no` as False; users mean the string.
         return "no" if value is False else value
+
+    @model_validator(mode="after")
+    def _selection_needs_validation(self) -> "TrainSection":
+        if self.select_best is not None and not self.select_best.startswith("eval_"):
+            raise ValueError(f"select_best: `{self.select_best}` is not a validation metric (they start with eval_, "
+                             "e.g. eval_loss, eval_accuracy, eval_reward_accuracy)")
+        if self.select_best is not None and self.eval_every == 0:
+            raise ValueError("select_best needs eval_every > 0 (a validation to choose from every N steps)")
+        if self.early_stopping is not None and self.select_best is None:
+            raise ValueError("early_stopping needs select_best: the validation metric it watches")
+        return self
 
 
 class OutputSection(Section):
@@ -135,7 +165,7 @@ class DPOSection(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
     precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
-    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
+    disable_dropout: bool = Field(True, description="Dropout off in policy and reference (as TRL): log-ratios stay exact.")
 
 
 class RLOOSection(Section):
@@ -143,8 +173,8 @@ class RLOOSection(Section):
     k: int = Field(4, ge=2, description="Samples per prompt (leave-one-out baseline needs >= 2).")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
     max_new_tokens: int = Field(32, gt=0, description="Tokens sampled per response.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-    disable_dropout: bool = Field(True, description="Zero the policy's dropout (incl. LoRA's): it biases the log-ratio.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (log-probs use the same scaled logits).")
+    disable_dropout: bool = Field(True, description="Dropout off in policy and reference (as TRL).")
 
 
 class Recipe(Section):

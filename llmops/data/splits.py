@@ -51,7 +51,7 @@ def load_splits(data: DataSection, seed: int, recipe_name: str) -> Splits:
     elif data.validation_split > 0 and builtin:
         validation = load_records(data.train, split="validation")
     elif data.validation_split > 0:
-        train, validation = _hold_out(train, data.validation_split, seed)
+        train, validation = _hold_out(train, data.validation_split, seed, key=_prompt_key)
     if data.limit is not None:
         train = train[: data.limit]
     if not train:
@@ -68,14 +68,29 @@ def load_splits(data: DataSection, seed: int, recipe_name: str) -> Splits:
     return Splits(train, validation or None, fingerprints, fmt, feedback_snapshot_id(data.train))
 
 
-def _hold_out(records: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list, list]:
+def _prompt_key(record: dict[str, Any]) -> str | None:
+    """Group key for the hold-out: the prompt of a preference record (several pairs share one)."""
+    if "chosen" in record and "rejected" in record and "prompt" in record:
+        return json.dumps(record["prompt"], sort_keys=True)
+    return None
+
+
+def _hold_out(records: list[dict[str, Any]], fraction: float, seed: int, key=None) -> tuple[list, list]:
+    """Seeded hold-out of `fraction` of the groups (records with the same `key` stay together).
+
+    Preference exports give many pairs per prompt; splitting pairs at random would put the
+    same prompt on both sides and validation accuracy would measure memorisation.
+    """
     if len(records) < 2:
         return records, []
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    n_val = max(1, int(round(len(records) * fraction)))
-    held = set(order[:n_val])
-    return [r for i, r in enumerate(records) if i not in held], [records[i] for i in sorted(held)]
+    keys = [(key(r) if key else None) or f"#{i}" for i, r in enumerate(records)]
+    groups = list(dict.fromkeys(keys))
+    if len(groups) < 2:
+        return records, []
+    random.Random(seed).shuffle(groups)
+    n_val = max(1, int(round(len(groups) * fraction)))
+    held = set(groups[:n_val])
+    return [r for r, k in zip(records, keys) if k not in held], [r for r, k in zip(records, keys) if k in held]
 
 
 def feedback_snapshot_id(spec: str) -> str | None:

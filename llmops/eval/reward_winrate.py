@@ -66,9 +66,40 @@ def reward_winrate(
     """Score both systems' outputs with `scorer` (e.g. `RewardScorer.score`) and compare them."""
     if not (len(prompts) == len(baseline_outputs) == len(candidate_outputs)):
         raise ValueError("prompts, baseline and candidate outputs must be paired (same length)")
-    base = list(scorer(prompts, baseline_outputs))
-    cand = list(scorer(prompts, candidate_outputs))
-    return winrate_from_scores(base, cand, n_resamples, seed)
+    base = [float(x) for x in scorer(prompts, baseline_outputs)]
+    cand = [float(x) for x in scorer(prompts, candidate_outputs)]
+    result = winrate_from_scores(base, cand, n_resamples, seed)
+    result.update(baseline_scores=base, candidate_scores=cand)  # per prompt, for checks against the task metric
+    return result
+
+
+def reward_vs_metric(result: dict[str, Any], baseline_dir: str | Path, candidate_dir: str | Path,
+                     metric: str = "rougeL") -> dict[str, Any]:
+    """Check the reward model against the task metric on the same held-out responses.
+
+    Spearman rank correlation between reward scores and the per-sample `metric` over both
+    systems' responses, and whether the win rate and the paired `metric` delta point the
+    same way (a reward model the policy learned to please can prefer the worse model).
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    values = []
+    for run_dir in (baseline_dir, candidate_dir):
+        rows = _read_samples(Path(run_dir))
+        values.append([float((r.get("scores") or {}).get(metric, np.nan)) for r in rows])
+    rewards = np.asarray(result["baseline_scores"] + result["candidate_scores"], dtype=np.float64)
+    task = np.asarray(values[0] + values[1], dtype=np.float64)
+    if len(task) != len(rewards) or np.isnan(task).any():
+        raise ValueError(f"samples.jsonl of {baseline_dir} / {candidate_dir} lack a per-sample `{metric}` score")
+    rho, p = spearmanr(rewards, task)
+    delta = float(np.mean(values[1]) - np.mean(values[0]))
+    reward_says = "candidate" if result["score"] > 0.5 else "baseline" if result["score"] < 0.5 else "tie"
+    metric_says = "candidate" if delta > 0 else "baseline" if delta < 0 else "tie"
+    return {"metric": metric, "spearman_rho": None if np.isnan(rho) else float(rho),
+            "spearman_p": None if np.isnan(p) else float(p), "n_responses": int(len(task)),
+            "metric_delta": delta, "reward_prefers": reward_says, "metric_prefers": metric_says,
+            "disagree": reward_says != metric_says}
 
 
 def _read_samples(run_dir: Path) -> list[dict[str, Any]]:

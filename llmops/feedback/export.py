@@ -157,12 +157,14 @@ def build_export(session: Session, strategy: str = "best_vs_worst", min_margin: 
             n_raters = len(raters_of[chosen] | raters_of[rejected])
             item_rows.append(_row(items[item_id], texts, chosen, rejected, margin, n_raters, "ratings"))
         rows.extend(item_rows)
+    rows, n_dropped = _dedupe(rows)
 
     agreement = {
         "krippendorff_alpha_interval": krippendorff_alpha(units, "interval"),
         "krippendorff_alpha_ordinal": krippendorff_alpha(units, "ordinal"),
         "n_ratings": len(ratings),
         "n_units_multiply_rated": sum(1 for v in units.values() if len(v) >= 2),
+        "n_pairs_dropped_as_duplicates": n_dropped,
     }
     params = {"strategy": strategy, "min_margin": min_margin, "seed": seed}
     digest = hashlib.sha256(json.dumps([params, rows], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -176,6 +178,20 @@ def build_export(session: Session, strategy: str = "best_vs_worst", min_margin: 
         max_rating_id=max_rating,
         max_comparison_id=max_cmp,
     )
+
+
+def _dedupe(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop uninformative rows: identical chosen/rejected text, or a (prompt, chosen, rejected)
+    already exported (sampled choices often repeat a text, and a prompt can be sent twice)."""
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for row in rows:
+        key = (row["prompt"], row["chosen"], row["rejected"])
+        if row["chosen"] == row["rejected"] or key in seen:
+            continue
+        seen.add(key)
+        kept.append(row)
+    return kept, len(rows) - len(kept)
 
 
 def _row(item: Item, texts: dict[int, str], chosen: int, rejected: int, margin: float, n_raters: int, source: str) -> dict:

@@ -24,6 +24,7 @@ from llmops.loop.progress import StageRunner
 from llmops.loop.settings import QuickstartSettings
 
 STAGES = 15
+IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO"}
 
 
 class Quickstart:
@@ -60,10 +61,12 @@ class Quickstart:
         return steps.train(self.recipes / recipe, [f"output.dir={self.out / 'runs' / run}", f"train.seed={self.s.seed}",
                                                    *sizes, *overrides])
 
-    def _records(self, split: str, n: int) -> list[dict[str, Any]]:
+    def _records(self, split: str | tuple[str, ...], n: int) -> list[dict[str, Any]]:
+        """`n` records of the docstring task from these splits in order (cycling when n is larger)."""
         from llmops.data import load_records
 
-        pool = load_records("builtin:docstrings", split=split)
+        pool = [r for sp in ((split,) if isinstance(split, str) else split)
+                for r in load_records("builtin:docstrings", split=sp)]
         return [pool[i % len(pool)] for i in range(n)]
 
     # ------------------------------------------------------------------ stages
@@ -94,20 +97,18 @@ class Quickstart:
         facts["v1"] = r.run("register_v1", lambda: self._register_v1(v1, facts), title="register v1 (evals, drift ref)")
         facts["promote_v1"] = r.run("promote_v1", lambda: self._promote(v1, None, facts), title="gates: promote v1")
         facts["feedback"] = r.run("feedback", self._collect_feedback, title="serve + SIMULATED users and raters")
-        facts["export"] = r.run("export", lambda: steps.export_preferences(self.db, self.out / "feedback" / "prefs.jsonl"),
-                                _paths("path", "meta"), "export preferences")
+        facts["export"] = r.run("export", lambda: steps.export_preferences(
+            self.db, self.out / "feedback" / "prefs.jsonl", s.export_strategy), _paths("path", "meta"),
+            f"export preferences ({s.export_strategy})")
         prefs = facts["export"]["path"]
         facts["reward"] = r.run("reward", lambda: self._train("reward.yaml", "reward", [
             f"model.base={s.base}", f"model.adapter={self._ref(v1)}", f"data.train={prefs}",
             f"train.max_steps={s.reward_steps}", f"train.batch_size={s.pref_batch_size}", "train.checkpoint_every=0",
             "train.eval_every=0"]),
             _paths("final"), "reward model")
-        facts["dpo"] = r.run("dpo", lambda: self._train("dpo.yaml", "dpo", [
-            f"model.base={s.base}", f"model.adapter={self._ref(v1)}", f"data.train={prefs}",
-            f"train.max_steps={s.dpo_steps}", f"train.batch_size={s.pref_batch_size}",
-            f"output.register_as={s.name}", "train.checkpoint_every=0",
-            "train.eval_every=0"]), _paths("final"), "DPO from v1 -> v2")
-        v2 = steps.registered_version(facts["dpo"], s.name, self.db)
+        facts["v2_train"] = r.run(f"v2_{s.improve}", lambda: self._improve(v1, prefs), _paths("final"),
+                                  f"{IMPROVE_TITLES[s.improve]} from v1 -> v2")
+        v2 = steps.registered_version(facts["v2_train"], s.name, self.db)
         facts["eval_v2"] = r.run("eval_v2", lambda: self._eval_v2(v1, v2, facts), _paths("dir"),
                                  "evaluate v2 vs v1 (paired)")
         facts["promote_v2"] = r.run("promote_v2", lambda: self._promote(v2, v1, facts), title="gates: promote v2 if better")
@@ -120,6 +121,24 @@ class Quickstart:
         paths = r.run("report", lambda: write_report(self.out, facts), _paths("html", "json"), "report")
         facts["report"] = paths
         return facts
+
+    def _improve(self, v1: int, prefs: str) -> dict[str, Any]:
+        """Train v2 from v1 on the feedback: rejection-sampling fine-tuning or DPO (`settings.improve`)."""
+        s = self.s
+        common = [f"model.base={s.base}", f"model.adapter={self._ref(v1)}", f"output.register_as={s.name}",
+                  "train.checkpoint_every=0"]
+        if s.improve == "rft":
+            best = steps.export_best_responses(self.db, self.out / "feedback" / "best_responses.jsonl",
+                                               s.rft_min_rating)
+            result = self._train("sft_lora.yaml", "rft", [*common, f"data.train={best['path']}",
+                                                           f"train.max_steps={s.rft_steps}", "output.save_merged=false",
+                                                           "data.validation_split=0.1"])
+            return {**result, "data": best}
+        if s.improve == "dpo":
+            return self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
+                                                   f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
+                                                   "train.eval_every=0"])
+        raise ValueError(f"settings.improve: unknown method {s.improve!r} (rft or dpo)")
 
     def _base(self) -> dict[str, Any]:
         from llmops.models.refs import model_hash, resolve_model
@@ -178,7 +197,7 @@ class Quickstart:
         from llmops.loop import raters
 
         s = self.s
-        records = self._records("validation", s.traffic_requests)
+        records = self._records(s.traffic_splits, s.traffic_requests)
         keys = raters.create_rater_keys(self.db, s.n_raters)
         with self._serve(f"registry:{s.name}@production") as srv:
             with tqdm(total=len(records), desc="simulated users", unit="req", leave=False) as bar:
@@ -196,11 +215,18 @@ class Quickstart:
     def _eval_v2(self, v1: int, v2: int, facts: dict[str, Any]) -> dict[str, Any]:
         res = self._eval("v2", self._ref(v2))
         res["vs_v1"] = steps.compare(facts["eval_v1"]["dir"], res["dir"])
-        from llmops.eval.reward_winrate import reward_winrate_dirs
+        from llmops.eval.reward_winrate import reward_vs_metric, reward_winrate_dirs
 
         win = reward_winrate_dirs(facts["reward"]["final"], facts["eval_v1"]["dir"], res["dir"])
         res["reward_winrate"] = {k: win[k] for k in ("score", "ci_low", "ci_high", "p_value", "n", "wins", "losses",
                                                      "ties", "mean_reward_baseline", "mean_reward_candidate")}
+        # the reward model is checked, not trusted: held-out accuracy against the raters (pairs of
+        # prompts it never saw) and rank agreement with the task metric on the eval responses
+        check = reward_vs_metric(win, facts["eval_v1"]["dir"], res["dir"], self.s.metric)
+        rm = facts["reward"].get("metrics", {})
+        check.update(heldout_pair_accuracy=rm.get("eval_accuracy"), heldout_pairs=rm.get("eval_pairs"),
+                     heldout_margin=rm.get("eval_margin"))
+        res["reward_check"] = check
         steps.attach_eval(self.s.name, v2, res["dir"], self.db)
         prompts = [json.loads(line)["prompt"] for line in Path(facts["export"]["path"]).read_text().splitlines()]
         if len(prompts) >= 4:  # v2 was trained on production prompts: they are its drift reference
@@ -283,7 +309,10 @@ def _service_key(db_url: str) -> str:
         return create_key(session, "service", f"llmops-loop-ab-{secrets.token_hex(3)}").token
 
 
-def run_quickstart(out_dir: str | Path, fast: bool = False, db_url: str | None = None) -> dict[str, Any]:
+def run_quickstart(out_dir: str | Path, fast: bool = False, db_url: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Run the loop; `overrides` replace profile settings (e.g. ``seed=7``, ``improve="dpo"``)."""
+    from dataclasses import replace
+
     from llmops.loop.settings import profile
 
-    return Quickstart(Path(out_dir), profile(fast), db_url).run()
+    return Quickstart(Path(out_dir), replace(profile(fast), **overrides), db_url).run()

@@ -63,6 +63,25 @@ def _decision(title: str, promo: dict[str, Any]) -> str:
             + (_table(["alias", "gate rule", "result", "detail"], rows) if rows else ""))
 
 
+def _reward_check(check: dict[str, Any] | None, metric: str) -> str:
+    """The reward model checked against the raters and the task metric (never just trusted)."""
+    if not check:
+        return ""
+    verdict = ("<p class='no'>The reward model and the task metric DISAGREE: the reward model prefers the "
+               f"{_e(check['reward_prefers'])}, {_e(metric)} prefers the {_e(check['metric_prefers'])}. "
+               "Trust the task metric, not the reward win rate.</p>" if check["disagree"] else
+               f"<p class='ok'>Reward model and {_e(metric)} agree: both prefer the {_e(check['metric_prefers'])}.</p>")
+    return (f"<p>Reward model check: held-out pairwise accuracy against the SIMULATED raters "
+            f"<b>{_num(check.get('heldout_pair_accuracy'), 3)}</b> on {_e(check.get('heldout_pairs'))} pairs of prompts it "
+            f"never saw; Spearman rank correlation of its scores with per-response {_e(metric)} on the "
+            f"{check['n_responses']} held-out eval responses <b>{_num(check.get('spearman_rho'), 3)}</b> "
+            f"(p={_num(check.get('spearman_p'), 3)}).</p>" + verdict)
+
+
+def _method(settings: dict[str, Any]) -> str:
+    return {"rft": "rejection-sampling FT", "dpo": "DPO"}.get(settings.get("improve", "dpo"), settings.get("improve"))
+
+
 def summary(facts: dict[str, Any]) -> dict[str, Any]:
     """The JSON twin of the page: the collected facts plus the headline outcome."""
     reg = facts["registry"]
@@ -74,7 +93,7 @@ def summary(facts: dict[str, Any]) -> dict[str, Any]:
         "evaluation": {"base": facts["eval_base"], "v1": facts["eval_v1"], "v2": facts["eval_v2"],
                        "v1_vs_base": facts["v1"]["vs_base"], "v2_vs_v1": facts["eval_v2"]["vs_v1"],
                        "reward_winrate_v2_vs_v1": facts["eval_v2"].get("reward_winrate")},
-        "training": {k: facts[k] for k in ("sft", "reward", "dpo")},
+        "training": {"sft": facts["sft"], "reward": facts["reward"], "v2": facts["v2_train"]},
         "feedback": facts["feedback"],
         "export": facts["export"],
         "quality": facts["quality"],
@@ -90,7 +109,8 @@ def summary(facts: dict[str, Any]) -> dict[str, Any]:
 def render_html(facts: dict[str, Any]) -> str:
     s, reg, fb = facts["settings"], facts["registry"], facts["feedback"]
     name = s["name"]
-    evals = {"base": facts["eval_base"], "v1 (SFT)": facts["eval_v1"], "v2 (DPO)": facts["eval_v2"]}
+    method = _method(s)
+    evals = {"base": facts["eval_base"], "v1 (SFT)": facts["eval_v1"], f"v2 ({method})": facts["eval_v2"]}
     metrics = list(facts["eval_v1"]["metrics"])
     drift = facts["drift"]
     quality_rows = [[_e(q["model"]), q["n_ratings"], _num(q["mean_rating"], 2), _num(q["win_rate"], 3),
@@ -114,8 +134,8 @@ def render_html(facts: dict[str, Any]) -> str:
         "<h2>Outcome</h2>",
         f"<p>Production now holds <b>{_e(name)}/{_e(reg['production'])}</b>.</p>",
         _decision("v1 (SFT)", facts["promote_v1"]),
-        _decision("v2 (DPO on SIMULATED feedback)", facts["promote_v2"]),
-        "<h2>Training</h2>", f"<img alt='loss curves' src='{charts.loss_curves({'SFT (LoRA)': facts['sft']['run_dir'], 'reward model': facts['reward']['run_dir'], 'DPO': facts['dpo']['run_dir']})}'>",
+        _decision(f"v2 ({method} on SIMULATED feedback)", facts["promote_v2"]),
+        "<h2>Training</h2>", f"<img alt='loss curves' src='{charts.loss_curves({'SFT (LoRA)': facts['sft']['run_dir'], 'reward model': facts['reward']['run_dir'], f'v2: {method}': facts['v2_train']['run_dir']})}'>",
         "<h2>Evaluation</h2>",
         f"<p>Suite <code>{_e(facts['eval_v1']['suite'])}</code>, {facts['eval_v1']['n']} held-out docstrings, "
         "bootstrap 95% intervals.</p>",
@@ -126,6 +146,7 @@ def render_html(facts: dict[str, Any]) -> str:
          f"<b>{_num(win.get('score'), 3)}</b> (95% CI {_num(win.get('ci_low'), 3)}–{_num(win.get('ci_high'), 3)}, "
          f"{win.get('wins')} wins / {win.get('ties')} ties / {win.get('losses')} losses, sign test "
          f"p={_num(win.get('p_value'), 3)}).</p>" if win else ""),
+        _reward_check(facts["eval_v2"].get("reward_check"), s["metric"]),
         "<h2>Feedback (SIMULATED raters, over HTTP)</h2>",
         f"<p>{fb['requests']} chat requests to <code>{_e(fb['served_model'])}</code> (answered by "
         f"{_e(', '.join(fb['model_versions']))}), {fb['responses']} responses, {fb['ratings']} ratings and "

@@ -6,6 +6,7 @@ recipes; these are only the overrides that decide how long the run takes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -16,15 +17,21 @@ class QuickstartSettings:
     base: str = "builtin:tiny"
     sft_steps: int = 60
     reward_steps: int = 30
-    dpo_steps: int = 30
+    dpo_steps: int = 20  # 20 x 8 x grad_accum 2 = 320 pairs (~0.2 epoch of ~1800): longer runs drift into repetition (docs/preference.md)
+    dpo_lr: float = 5e-4
     grad_accum: int = 2  # as recipes/sft_lora.yaml: 16 examples per step (1 gave no significant SFT gain)
     train_limit: int = 2000  # records per training run (the preference export is smaller anyway)
     pref_batch_size: int = 8  # reward model and DPO micro-batch
     eval_limit: int = 49  # docstring test split (49 records)
     eval_max_new_tokens: int = 32
-    traffic_requests: int = 102  # chat requests by simulated users (cycling the validation split)
-    choices: int = 2  # responses per request (one feedback item holds them)
-    temperature: float = 0.9
+    traffic_requests: int = 514  # chat requests by simulated users: each validation then train prompt once
+    traffic_splits: tuple[str, ...] = ("validation", "train")  # never `test`: that is the evaluation suite
+    choices: int = 4  # sampled responses per request (one feedback item holds them; raters rate each)
+    export_strategy: str = "all_pairs"  # every rated pair with a margin (see llmops.feedback.export)
+    improve: str = "dpo"  # how v2 learns from the feedback: dpo | rft (best-rated responses); measured in docs/preference.md
+    rft_steps: int = 40  # SFT steps on the best-rated responses (continuing v1's adapter)
+    rft_min_rating: float = 3.0  # keep an item's best response only if its mean rating reaches this
+    temperature: float = 0.9  # sampling of the simulated traffic (DPO from T=0.6 samples was worse; docs/preference.md)
     max_tokens: int = 32
     n_raters: int = 3
     ab_prompts: int = 51  # prompts sent to both versions for the quality check
@@ -33,12 +40,14 @@ class QuickstartSettings:
     seed: int = 42
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-shaped (tuples as lists), so a re-run's fingerprint equals the one read back from state.json."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 DEFAULT = QuickstartSettings()
 FAST = replace(DEFAULT, grad_accum=1, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, eval_limit=12, eval_max_new_tokens=16,
-               traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6)
+               traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6, rft_steps=2,
+               rft_min_rating=1.0)
 
 
 def profile(fast: bool) -> QuickstartSettings:

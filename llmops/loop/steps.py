@@ -141,6 +141,15 @@ def export_preferences(db_url: str, out: Path, strategy: str = "best_vs_worst") 
             "n_rows": result.n_rows, "agreement": result.agreement}
 
 
+def export_best_responses(db_url: str, out: Path, min_rating: float) -> dict[str, Any]:
+    """Each rated item's best response as SFT data (see `llmops.feedback.best_responses`)."""
+    from llmops.feedback.best_responses import export_best_responses as run_export
+
+    result = run_export(db_url, out, min_rating=min_rating)
+    return {"path": str(result.path), "snapshot_id": result.snapshot_id, "n_rows": len(result.rows),
+            "n_items_rated": result.n_items_rated, "params": result.params}
+
+
 def served_prompts(db_url: str, out: Path, since=None, limit: int = 5000) -> list[str]:
     """Prompts the serving endpoint recorded (newest `limit`), also written to `out` as JSONL."""
     from llmops.feedback.queries import served_prompts as query_served_prompts

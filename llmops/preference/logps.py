@@ -40,11 +40,12 @@ def per_token_logps(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tens
     return logps.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
-def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logps(model, batch: dict[str, torch.Tensor], temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `model` once on a batch and return (summed completion log-probs, token counts).
 
     Position ids come from the attention mask so a left-padded row is scored exactly as
-    the same row right-padded.
+    the same row right-padded. `temperature` divides the logits first: on-policy methods
+    score samples under the distribution they were drawn from (as TRL's RLOO does).
     """
     out = model(
         input_ids=batch["input_ids"],
@@ -52,4 +53,5 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
         position_ids=position_ids_from_mask(batch["attention_mask"]),
         use_cache=False,
     )
-    return completion_logps(out.logits, batch["input_ids"], batch["completion_mask"])
+    logits = out.logits if temperature == 1.0 else out.logits / temperature
+    return completion_logps(logits, batch["input_ids"], batch["completion_mask"])

@@ -53,7 +53,8 @@ def dpo_loss(
 
     - ``sigmoid``: ``-log σ(β h)`` with ``h = (π_c − ref_c) − (π_r − ref_r)`` (Rafailov et al. 2023).
     - ``cdpo``: conservative DPO, labels flipped with rate ε:
-      ``−(1−ε) log σ(β h) − ε log σ(−β h)``.
+      ``−(1−ε) log σ(β h) − ε log σ(−β h)``; ``sigmoid`` with ``label_smoothing`` ε > 0
+      is the same loss (as in TRL), never a silently ignored setting.
     - ``ipo``: ``(h̄ − 1/(2β))²`` with log-ratios averaged per completion token, as TRL and
       the IPO authors do, so β is comparable across completion lengths.
     - ``simpo``: reference-free, length-normalised: ``−log σ(β (π̄_c − π̄_r) − γ)``.
@@ -74,9 +75,7 @@ def dpo_loss(
         raise ValueError(f"loss `{loss_type}` needs reference log-probs")
     chosen_logratios = pc - ref_chosen_logps.float()
     rejected_logratios = pr - ref_rejected_logps.float()
-    if loss_type == "sigmoid":
-        losses = -F.logsigmoid(beta * (chosen_logratios - rejected_logratios))
-    elif loss_type == "cdpo":
+    if loss_type in ("sigmoid", "cdpo"):  # as TRL: sigmoid with label_smoothing > 0 *is* cDPO
         h = beta * (chosen_logratios - rejected_logratios)
         losses = -(1 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
     elif loss_type == "ipo":

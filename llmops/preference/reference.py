@@ -88,13 +88,13 @@ class ReferencePolicy:
                         p.requires_grad_(False)
 
     @torch.no_grad()
-    def logps(self, policy: torch.nn.Module, batch: dict[str, torch.Tensor], autocast=None):
+    def logps(self, policy: torch.nn.Module, batch: dict[str, torch.Tensor], autocast=None, temperature: float = 1.0):
         """(summed completion log-probs, token counts) under the reference; `policy` unwrapped."""
         was_training = policy.training
         policy.eval()  # no dropout in the reference, ever
         try:
             with self._active(policy) as model, (autocast or nullcontext()):
-                return sequence_logps(model, batch)
+                return sequence_logps(model, batch, temperature)
         finally:
             policy.train(was_training)
 

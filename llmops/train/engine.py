@@ -44,6 +44,7 @@ from llmops.train.optim import build_optimizer, build_scheduler
 from llmops.train.plots import plot_loss
 from llmops.train.publish import register_final, trainable_sha256, write_rank_record
 from llmops.train.resume import check_resume_compatible
+from llmops.train.selection import BestSelector, check_supported, steps_for_epochs
 from llmops.train.task import LossOutput, Task, TaskContext
 from llmops.train.tasks import build_task
 from llmops.train.threads import configure_threads
@@ -156,6 +157,12 @@ class Engine:
             self.cfg.seed,
             shuffle=self.recipe.data.shuffle,
         )
+        if self.cfg.epochs is not None:  # the run's length follows the data (the manifest records it)
+            steps = steps_for_epochs(self.cfg.epochs, self.order.batches_per_epoch, self.cfg.grad_accum)
+            log.info("train.epochs=%g: %d optimizer steps (replaces max_steps=%d)", self.cfg.epochs, steps, self.cfg.max_steps)
+            self.cfg = self.cfg.model_copy(update={"max_steps": steps})
+        self.selector = BestSelector.from_config(self.cfg, self.run_dir)
+        check_supported(self.selector, acc.distributed_type, bool(self.eval_examples))
         optimizer = build_optimizer(task.model, self.cfg)
         self.scheduler = build_scheduler(optimizer, self.cfg)
         ckpt.install_trainable_only_hooks(acc)
@@ -248,6 +255,8 @@ class Engine:
         self.step, self.position = state["step"], state["position"]
         self.units_total, self.train_seconds = state["units_total"], state["train_seconds"]
         self.resumed_from = self.step
+        if self.selector is not None:
+            self.selector.restore(state.get("selection"))
         self.metrics_log.truncate_after(self.step)
         log.info("resumed from %s (step %d)", path, self.step)
 
@@ -257,8 +266,9 @@ class Engine:
         cfg = self.cfg
         interval = Interval()
         if cfg.eval_every and self.step == 0 and self.eval_examples:
-            self._log_eval(self.evaluate())  # the baseline every later validation compares with
-        while self.step < cfg.max_steps:
+            self._validate()  # the baseline every later validation compares with
+        stopped = False
+        while self.step < cfg.max_steps and not stopped:
             t0 = time.perf_counter()
             window = [self.micro_batch(self.position + i) for i in range(cfg.grad_accum)]
             stats = self.forward_backward(window)
@@ -277,11 +287,24 @@ class Engine:
                 self._log_train(interval)
                 interval = Interval()
             if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
-                self._log_eval(self.evaluate())
+                stopped = self._validate()
+                if stopped and interval.units:  # flush what was trained since the last log line
+                    self._log_train(interval)
+                if stopped:
+                    break
             if checkpoint:
                 self.save_checkpoint()
-        if self.eval_examples:
-            self._log_eval(self.evaluate())
+        if self.eval_examples and not stopped:
+            self._validate()
+
+    def _validate(self) -> bool:
+        """Validate, log, and let `train.select_best` keep the weights; True means stop early."""
+        result = self.evaluate()
+        self._log_eval(result)
+        if self.selector is None or not result:
+            return False
+        model = self.accelerator.unwrap_model(self.model)
+        return self.selector.observe(self.step, result, model, self.accelerator.is_main_process)
 
     def micro_batch(self, position: int) -> dict[str, Any]:
         """This process's collated micro-batch number `position`."""
@@ -409,6 +432,7 @@ class Engine:
             "recipe_hash": self.loaded.hash,
             "base_model_hash": self.manifest.get("base_model_hash"),
             "saved_at": mf.now_iso(),
+            "selection": None if self.selector is None else self.selector.state.__dict__,
         }
         path = ckpt.save_checkpoint(self.accelerator, self.run_dir, self.step, state)
         if self.accelerator.is_main_process:
@@ -426,6 +450,10 @@ class Engine:
         acc.wait_for_everyone()
         self._write_rank_record()
         unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
+        if self.selector is not None:  # final/ is the best validation's weights, and says so
+            acc.wait_for_everyone()
+            self.manifest["selection"] = self.selector.load_best_into(unwrapped)
+            self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
         summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
         fault_point("final.write")
         acc.wait_for_everyone()

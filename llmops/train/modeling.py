@@ -103,21 +103,6 @@ def _wrap_lora(model: torch.nn.Module, recipe: Recipe) -> torch.nn.Module:
         raise ConfigError(f"lora.target_modules: {exc}") from None
 
 
-def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
-    """Zero every dropout of `model` (modules and the attention-probability rate).
-
-    Preference and RL losses compare the policy with a reference in eval mode: dropout in
-    the policy (GPT-2 ships 0.1 everywhere) biases the log-ratio, so DPO's first step would
-    not even start at log 2. TRL does the same by default (``disable_dropout``).
-    """
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-        if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = 0.0
-    return model
-
-
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
     """Eval mode and no gradients: for teachers and reference policies."""
     model.eval()
@@ -170,3 +155,20 @@ def save_causal_lm(
             write_sidecar(merged_dir, {"kind": "full", "base_ref": base_ref, "merged_from": "adapter"})
         summary["merged_path"] = str(merged_dir)
     return summary
+
+
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Set every dropout probability to 0 (LoRA dropout and attention-probability rates
+    included); returns how many dropout modules were on.
+
+    Preference and RL losses compare the policy's log-probs with the reference's: dropout
+    in one and not the other biases the log-ratio — GPT-2 ships 0.1 everywhere, so DPO's
+    first step would not even start at log 2. TRL disables it by default too."""
+    n = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) and module.p > 0:
+            module.p = 0.0
+            n += 1
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    return n

@@ -175,3 +175,17 @@ def test_dpo_trainer_takes_a_step_on_the_export(sqlite_url, tmp_path):
     out = trainer.train()
     assert out.global_step == 1 and out.training_loss == pytest.approx(out.training_loss)  # finite
     assert out.training_loss == out.training_loss and out.training_loss > 0
+
+
+def test_identical_texts_and_repeated_pairs_are_dropped(db_url, tmp_path):
+    s = FeedbackStore(db_url)
+    alice = s.rater("alice")
+    for _ in range(2):  # the same prompt served twice with the same answers: one pair, not two
+        made = s.create_item("q", [{"text": "good", "model": "m"}, {"text": "bad", "model": "m"},
+                                   {"text": "bad", "model": "m"}])
+        for rid, score in zip(made.response_ids, (5, 2, 1)):
+            s.add_rating(rid, score, alice)
+    res = export_preferences(db_url, tmp_path / "d.jsonl", "all_pairs")
+    rows = [json.loads(line) for line in open(res.path)]
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [("good", "bad")]
+    assert res.agreement["n_pairs_dropped_as_duplicates"] == 5  # 2 same-text pairs + 3 repeats

@@ -33,6 +33,8 @@ def test_cdpo_ipo_simpo_hand_computed():
     h = 0.5 * 1.5
     cdpo = dpo_loss(pc, pr, rc, rr, loss_type="cdpo", beta=0.5, label_smoothing=0.1).losses.item()
     assert cdpo == pytest.approx(-0.9 * math.log(_sig(h)) - 0.1 * math.log(_sig(-h)), abs=1e-6)
+    smoothed = dpo_loss(pc, pr, rc, rr, loss_type="sigmoid", beta=0.5, label_smoothing=0.1).losses.item()
+    assert smoothed == pytest.approx(cdpo)  # label_smoothing is never ignored (TRL: sigmoid + smoothing = cDPO)
 
     lc, lr = torch.tensor([3]), torch.tensor([2])
     ipo = dpo_loss(pc, pr, rc, rr, loss_type="ipo", beta=0.5, chosen_lengths=lc, rejected_lengths=lr).losses.item()

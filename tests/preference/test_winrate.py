@@ -43,3 +43,28 @@ def test_winrate_from_two_eval_dirs_is_paired_by_id(tmp_path):
     other = _eval_dir(tmp_path / "other", ["x", "y"])
     with pytest.raises(DataError, match="same samples"):
         reward_winrate_dirs("unused", base, other, scorer=scorer)
+
+
+def _scored_dir(path, outputs, rouge):
+    path.mkdir()
+    rows = [{"index": i, "prompt": f"prompt {i}", "output": o, "scores": {"rougeL": r}}
+            for i, (o, r) in enumerate(zip(outputs, rouge))]
+    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_reward_is_checked_against_the_task_metric(tmp_path):
+    from llmops.eval.reward_winrate import reward_vs_metric
+
+    outs = ["a", "bb", "ccc", "dddd"]
+    base = _scored_dir(tmp_path / "b", outs, [0.1, 0.2, 0.3, 0.4])
+    better = _scored_dir(tmp_path / "c", [o + "xxxx" for o in outs], [0.5, 0.6, 0.7, 0.8])
+    length = lambda prompts, outputs: [float(len(o)) for o in outputs]  # noqa: E731 - tracks ROUGE-L here
+    agree = reward_vs_metric(reward_winrate_dirs("-", base, better, scorer=length), base, better)
+    assert agree["spearman_rho"] == pytest.approx(1.0) and agree["n_responses"] == 8
+    assert not agree["disagree"] and agree["metric_prefers"] == "candidate"
+    worse = _scored_dir(tmp_path / "w", [o * 2 for o in outs], [0.0, 0.0, 0.1, 0.1])
+    flipped = reward_vs_metric(reward_winrate_dirs("-", base, worse, scorer=length), base, worse)
+    assert flipped["disagree"] and flipped["reward_prefers"] == "candidate" and flipped["metric_prefers"] == "baseline"
+    with pytest.raises(ValueError, match="rouge1"):
+        reward_vs_metric(reward_winrate_dirs("-", base, worse, scorer=length), base, worse, metric="rouge1")

@@ -23,6 +23,7 @@ from llmops.preference.data import PairCollator
 from llmops.preference.logps import sequence_logps
 from llmops.preference.losses import dpo_loss
 from llmops.preference.reference import ReferencePolicy
+from llmops.train.modeling import disable_dropout
 from llmops.train.task import LossOutput, TaskContext
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class DPOTask:
 
     def setup(self, ctx: TaskContext) -> None:
         from llmops.preference.data import load_preference_splits
-        from llmops.train.modeling import context_models, disable_dropout, load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx

@@ -23,6 +23,7 @@ from llmops.preference.data import PairTokenizer
 from llmops.preference.logps import sequence_logps
 from llmops.preference.losses import rloo_advantages, rloo_policy_loss
 from llmops.preference.reference import ReferencePolicy
+from llmops.train.modeling import disable_dropout
 from llmops.train.task import LossOutput, TaskContext
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class RLOOTask:
     def setup(self, ctx: TaskContext) -> None:
         from llmops.data import dataset_fingerprint, load_records
         from llmops.preference.rewards import load_reward_fn
-        from llmops.train.modeling import context_models, disable_dropout, load_trainable_causal_lm, recipe_tokenizer
+        from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
 
         r = self.recipe
         self.ctx = ctx
@@ -140,6 +141,21 @@ class RLOOTask:
 
     # ---------------------------------------------------------------- rollout and loss
 
+    def generation_config(self):
+        """Sampling exactly from the policy at `rloo.temperature`: a fresh config, so nothing the
+        model's own generation_config.json sets (repetition_penalty, top_k, ...) changes it."""
+        from transformers import GenerationConfig
+
+        tok = self.tokenizer
+        # transformers fills a passed config's unset (None) fields from the model's own config,
+        # so every logits processor that would change the distribution is set to its no-op.
+        return GenerationConfig(do_sample=True, temperature=self.cfg.temperature, top_k=0, top_p=1.0,
+                                typical_p=1.0, min_p=0.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
+                                repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0,
+                                min_new_tokens=0, min_length=0, num_beams=1,
+                                max_new_tokens=self.cfg.max_new_tokens, pad_token_id=tok.pad_token_id,
+                                eos_token_id=tok.eos_token_id, use_cache=True)
+
     @torch.no_grad()
     def sample(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """k sampled responses per prompt as a scored batch: ids, masks, completion mask."""
@@ -150,11 +166,8 @@ class RLOOTask:
         was_training = unwrapped.training
         unwrapped.eval()
         try:
-            out = unwrapped.generate(
-                input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True, temperature=self.cfg.temperature,
-                top_k=0, top_p=1.0, max_new_tokens=self.cfg.max_new_tokens, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id, use_cache=True,
-            )
+            out = unwrapped.generate(input_ids=prompt_ids, attention_mask=prompt_mask,
+                                     generation_config=self.generation_config())
         finally:
             unwrapped.train(was_training)
         completion = out[:, prompt_ids.shape[1] :]
@@ -172,9 +185,10 @@ class RLOOTask:
     def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> LossOutput:
         k = self.cfg.k
         rollout = self.sample(model, batch)
-        logps, lengths = sequence_logps(model, rollout)
+        temp = self.cfg.temperature
+        logps, lengths = sequence_logps(model, rollout, temp)
         if self.reference is not None:
-            ref_logps, _ = self.reference.logps(self.ctx.accelerator.unwrap_model(model), rollout)
+            ref_logps, _ = self.reference.logps(self.ctx.accelerator.unwrap_model(model), rollout, temperature=temp)
         else:
             ref_logps = logps.detach()
         prompt_len = batch["prompt_ids"].shape[1]
