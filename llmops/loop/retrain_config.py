@@ -5,6 +5,8 @@ Relative paths are relative to the config file. See recipes/loop/default.yaml.
 
 from __future__ import annotations
 
+import os
+
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -93,14 +95,24 @@ class LoopConfig(_Strict):
 
 
 def load_loop_config(path: str | Path) -> LoopConfig:
-    path = Path(path)
+    """Relative paths resolve against the config file's folder *as named* (not through
+    symlinks: a checkout's `recipes/` links into the package, and `../../runs` must stay in
+    the checkout). A config read from the package itself (`llmops loop --config
+    recipes/loop/default.yaml` outside a checkout) keeps its state in ./runs/loop, never
+    inside the installed package."""
+    from llmops.resources import root as resources_root
+    from llmops.resources import shipped_fallback
+
+    path = Path(os.path.abspath(shipped_fallback(path)))
     cfg = load_yaml_model(path, LoopConfig, "loop config")
-    base = path.resolve().parent
+    base = path.parent
 
     def rel(p: str) -> str:
-        return p if Path(p).is_absolute() else str((base / p).resolve())
+        return p if Path(p).is_absolute() else os.path.normpath(base / p)
 
-    cfg.alerts, cfg.state_dir = rel(cfg.alerts), rel(cfg.state_dir)
+    shipped = os.path.commonpath([str(path), str(resources_root())]) == str(resources_root())
+    cfg.alerts = rel(cfg.alerts)
+    cfg.state_dir = os.path.abspath(os.path.join("runs", "loop")) if shipped else rel(cfg.state_dir)
     cfg.retrain.recipe, cfg.evaluate.suite, cfg.promote.gates = (
         rel(cfg.retrain.recipe), rel(cfg.evaluate.suite), rel(cfg.promote.gates))
     if cfg.production_prompts:

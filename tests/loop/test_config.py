@@ -17,7 +17,7 @@ def test_shipped_loop_config_resolves_paths_relative_to_itself():
     from llmops.registry.gates import load_gates
 
     cfg = load_loop_config(REPO / "recipes" / "loop" / "default.yaml")
-    assert Path(cfg.retrain.recipe) == (REPO / "recipes" / "dpo.yaml").resolve()
+    assert Path(cfg.retrain.recipe).resolve() == (REPO / "recipes" / "dpo.yaml").resolve()
     assert Path(cfg.evaluate.suite).is_file() and Path(cfg.alerts).is_file()
     assert cfg.cooldown.total_seconds() == 6 * 3600 and cfg.interval.total_seconds() == 300
     rules = load_rules(cfg.alerts)
@@ -62,3 +62,22 @@ def test_retrain_rules_must_exist(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match="no-such-rule"):
         RetrainLoop(load_loop_config(path), f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_paths_resolve_through_the_checkout_links_and_never_into_the_package(tmp_path, monkeypatch):
+    """recipes/ is a link into llmops/resources: ../../runs must stay in the checkout, and the
+    shipped config used outside a checkout keeps its state in ./runs/loop."""
+    from pathlib import Path
+
+    from llmops import resources
+    from llmops.loop.retrain_config import load_loop_config
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_loop_config(repo / "recipes" / "loop" / "default.yaml")
+    assert cfg.state_dir == str(repo / "runs" / "loop")
+    assert cfg.retrain.recipe == str(repo / "recipes" / "dpo.yaml")
+    monkeypatch.chdir(tmp_path)
+    shipped = load_loop_config("recipes/loop/default.yaml")  # no such file here: the package's copy
+    assert shipped.state_dir == str(tmp_path / "runs" / "loop")
+    assert shipped.retrain.recipe == str(resources.path("recipes/dpo.yaml"))
+    assert not shipped.state_dir.startswith(str(resources.root()))
