@@ -102,7 +102,9 @@ class TrainSection(Section):
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm; null disables.")
     seed: int = Field(42, description="Seed for weights init, data order and dropout.")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast precision via accelerate.")
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = Field(
+        None, description="Autocast precision via accelerate; unset: the launcher's (accelerate launch), else no."
+    )
     log_every: int = Field(10, gt=0, description="Write metrics.jsonl every N steps.")
     eval_every: int = Field(0, ge=0, description="Validation loss every N steps (0: only at the end).")
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: never).")

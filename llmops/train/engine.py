@@ -35,7 +35,7 @@ from llmops.config.loader import LoadedRecipe
 from llmops.errors import UserError
 from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
-from llmops.train.accel import make_accelerator
+from llmops.train.accel import is_sharded, make_accelerator, verify_accumulation
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
 from llmops.train.faults import fault_point
 from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
@@ -45,6 +45,7 @@ from llmops.train.plots import plot_loss
 from llmops.train.publish import register_final, trainable_sha256, write_rank_record
 from llmops.train.resume import check_resume_compatible
 from llmops.train.selection import BestSelector, check_supported, steps_for_epochs
+from llmops.train.sharded import broadcast_str, gather_full_state_dict, materialise, meta_skeleton, sha256_of
 from llmops.train.task import LossOutput, Task, TaskContext
 from llmops.train.tasks import build_task
 from llmops.train.threads import configure_threads
@@ -142,7 +143,6 @@ class Engine:
                 accelerator=acc,
                 run_dir=self.run_dir,
                 prepare_frozen=self._prepare_frozen,
-                full_state_dict=self._full_state_dict,
                 models=models,
             )
         )
@@ -166,7 +166,10 @@ class Engine:
         optimizer = build_optimizer(task.model, self.cfg)
         self.scheduler = build_scheduler(optimizer, self.cfg)
         ckpt.install_trainable_only_hooks(acc)
+        # sharded runs save from a meta-device copy taken now, filled at the end (llmops.train.sharded)
+        self._skeleton = meta_skeleton(task.model) if is_sharded(acc) and acc.is_main_process else None
         self.model, self.optimizer = acc.prepare(task.model, optimizer)
+        verify_accumulation(acc, self.recipe)
         acc.register_for_checkpointing(self.scheduler)
         self.metrics_log = mf.MetricsLog(self.run_dir, acc.is_main_process)
         if checkpoint is not None:
@@ -227,13 +230,6 @@ class Engine:
     def _prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
         """Teachers and references: frozen and on the device, never wrapped in DDP or checkpointed."""
         return freeze(model).to(self.accelerator.device)
-
-    def _full_state_dict(self) -> dict[str, torch.Tensor] | None:
-        from accelerate.utils import DistributedType
-
-        if self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-            return self.accelerator.get_state_dict(self.model)
-        return None
 
     def _load_checkpoint(self, path: Path) -> None:
         state = ckpt.read_state(path)
@@ -448,13 +444,21 @@ class Engine:
         if acc.is_main_process:
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        self._write_rank_record()
-        unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
-        if self.selector is not None:  # final/ is the best validation's weights, and says so
-            acc.wait_for_everyone()
-            self.manifest["selection"] = self.selector.load_best_into(unwrapped)
-            self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
-        summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
+        if is_sharded(acc):  # gathered once: the saved weights and the hash come from it
+            full = gather_full_state_dict(acc, self.model)
+            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            digest = sha256_of((n, full[n]) for n in names) if acc.is_main_process else None
+            self._write_rank_record(broadcast_str(acc, digest))
+            summary = self.task.save_final(materialise(self._skeleton, full), tmp, True) if acc.is_main_process else {}
+            del full
+        else:
+            unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
+            self._write_rank_record(trainable_sha256(unwrapped))
+            if self.selector is not None:  # final/ is the best validation's weights, and says so
+                acc.wait_for_everyone()
+                self.manifest["selection"] = self.selector.load_best_into(unwrapped)
+                self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
+            summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
         fault_point("final.write")
         acc.wait_for_everyone()
         registered = None
@@ -481,7 +485,7 @@ class Engine:
             resumed_from_step=self.resumed_from,
         )
 
-    def _write_rank_record(self) -> None:
+    def _write_rank_record(self, weights_sha256: str) -> None:
         """Per-process audit (see `llmops.train.publish`): data consumed, weights hash."""
         acc = self.accelerator
         write_rank_record(
@@ -494,7 +498,7 @@ class Engine:
                 "last_position": self.position,
                 "samples_seen": self._samples_seen,
                 "samples_sha256": self._hasher.hexdigest(),
-                "trainable_sha256": trainable_sha256(acc.unwrap_model(self.model)),
+                "trainable_sha256": weights_sha256,
             },
         )
 

@@ -139,7 +139,6 @@ class SFTTask:
             base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process,
             save_merged=self.recipe.output.save_merged,
-            state_dict=self.ctx.full_state_dict(),
             save_function=self.ctx.accelerator.save,
         )
 
