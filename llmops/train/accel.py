@@ -79,6 +79,7 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
     )
     if ds_plugin is not None:
         fill_deepspeed_config(ds_plugin, recipe)
+    _fsdp_on_cpu(accelerator)
     verify_world_size(accelerator.num_processes)
     return accelerator
 
@@ -130,6 +131,34 @@ def fill_deepspeed_config(plugin, recipe: Recipe) -> dict:
     config["gradient_clipping"] = float(train.max_grad_norm or 0.0)
     config.pop("train_batch_size", None)  # derived by accelerate from the three above
     return config
+
+
+def _fsdp_on_cpu(accelerator) -> None:
+    """Honour an FSDP launch on a machine without GPUs (gloo) instead of silently running DDP.
+
+    accelerate 1.15 only turns a launch into FSDP for GPU-like device types; with
+    ``cpu=True`` it stays MULTI_CPU (plain DDP, unsharded) without a word. torch's FSDP2
+    (`fully_shard`) works on CPU over gloo, so the state is switched to FSDP with the
+    launcher's plugin: the same code path as on GPUs, testable here.
+    """
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    state = accelerator.state
+    wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if not (wants_fsdp and state.distributed_type == DistributedType.MULTI_CPU):
+        return
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise ConfigError("FSDP on CPU needs fsdp_version: 2 in the accelerate config (FSDP1 requires GPUs)")
+    if state.mixed_precision != "no":
+        plugin.set_mixed_precision(state.mixed_precision)
+    from accelerate.state import PartialState
+
+    # AcceleratorState() re-copies PartialState's fields on every construction: set both
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    state.distributed_type = DistributedType.FSDP
+    state.fsdp_plugin = plugin
+    log.info("FSDP%d over gloo on CPU", plugin.fsdp_version)
 
 
 def verify_accumulation(accelerator, recipe: Recipe) -> None:
