@@ -108,6 +108,12 @@ def recipe_deepspeed_plugin(recipe: Recipe):
     """
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
         return None
+    if not has_accelerator_device():
+        # accelerate drops DeepSpeed when cpu=True and would run plain DDP without a word
+        raise ConfigError(
+            "a DeepSpeed launch needs GPUs (accelerate ignores DeepSpeed on CPU); on CPU use "
+            "recipes/accelerate/fsdp.yaml (FSDP2 over gloo) or cpu_2proc.yaml (DDP)"
+        )
     from accelerate.utils import DeepSpeedPlugin
 
     train = recipe.train
