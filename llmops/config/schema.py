@@ -135,6 +135,9 @@ class OutputSection(Section):
     log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
         default_factory=list, description="Extra trackers through accelerate."
     )
+    project: str | None = Field(
+        None, description="W&B project / MLflow experiment (default llmops); the run id names the tracker run."
+    )
 
 
 class CardSection(Section):

@@ -181,7 +181,21 @@ class Engine:
         self._record_contamination()
         self._write_manifest(status="running")
         if self.recipe.output.log_with:
-            acc.init_trackers(self.manifest["run_id"], config=flatten(self.loaded.resolved))
+            self._start_trackers()
+
+    def _start_trackers(self) -> None:
+        """output.project names the project/experiment, the run id the run; --resume continues it."""
+        from llmops.train import trackers
+
+        acc, out = self.accelerator, self.recipe.output
+        run_id, remembered = self.manifest["run_id"], self.manifest.get("trackers", {})
+        acc.init_trackers(
+            out.project or trackers.DEFAULT_PROJECT,
+            config=trackers.tracker_config(flatten(self.loaded.resolved)),
+            init_kwargs=trackers.init_kwargs(list(out.log_with), run_id, remembered),
+        )
+        self.manifest["trackers"] = {**remembered, **trackers.remember(acc)}
+        self._write_manifest(status="running")
 
     def _already_completed(self) -> RunResult | None:
         """With --resume, a run that already finished is returned as is (idempotent)."""
