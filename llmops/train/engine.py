@@ -36,6 +36,7 @@ from llmops.errors import UserError
 from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
 from llmops.train.accel import is_sharded, make_accelerator, verify_accumulation
+from llmops.train.gpu import cast_for_output, maybe_compile
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
 from llmops.train.faults import fault_point
 from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
@@ -163,6 +164,7 @@ class Engine:
             self.cfg = self.cfg.model_copy(update={"max_steps": steps})
         self.selector = BestSelector.from_config(self.cfg, self.run_dir)
         check_supported(self.selector, acc.distributed_type, bool(self.eval_examples))
+        maybe_compile(task.model, self.cfg)
         optimizer = build_optimizer(task.model, self.cfg)
         self.scheduler = build_scheduler(optimizer, self.cfg)
         ckpt.install_trainable_only_hooks(acc)
@@ -458,12 +460,14 @@ class Engine:
         if acc.is_main_process:
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
+        out_dtype = self.recipe.output.dtype
         if is_sharded(acc):  # gathered once: the saved weights and the hash come from it
             full = gather_full_state_dict(acc, self.model)
             names = [n for n, p in self.model.named_parameters() if p.requires_grad]
             digest = sha256_of((n, full[n]) for n in names) if acc.is_main_process else None
             self._write_rank_record(broadcast_str(acc, digest))
-            summary = self.task.save_final(materialise(self._skeleton, full), tmp, True) if acc.is_main_process else {}
+            whole = materialise(self._skeleton, full) if acc.is_main_process else None
+            summary = self.task.save_final(cast_for_output(whole, out_dtype), tmp, True) if whole is not None else {}
             del full
         else:
             unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
@@ -472,7 +476,7 @@ class Engine:
                 acc.wait_for_everyone()
                 self.manifest["selection"] = self.selector.load_best_into(unwrapped)
                 self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
-            summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
+            summary = self.task.save_final(cast_for_output(unwrapped, out_dtype), tmp, acc.is_main_process)
         fault_point("final.write")
         acc.wait_for_everyone()
         registered = None

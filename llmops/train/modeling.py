@@ -56,6 +56,8 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
     - ``lora.enabled`` with ``model.adapter``: that adapter, trainable;
     - ``model.adapter`` without ``lora.enabled``: the adapter merged in, all weights trained.
     """
+    from llmops.train.gpu import model_load_kwargs, prepare_quantized
+
     m, lora = recipe.model, recipe.lora
     models = models or resolve_recipe_models(recipe)
     if models.adapter is not None and lora.enabled:
@@ -68,7 +70,9 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
         adapter=models.adapter,
         trust_remote_code=m.trust_remote_code,
         trainable_adapter=lora.enabled,
+        **model_load_kwargs(recipe),
     )
+    model = prepare_quantized(model, recipe)
     if m.adapter and not lora.enabled:
         model = model.merge_and_unload()
         model.requires_grad_(True)  # peft froze the base when loading the adapter for inference
