@@ -1,7 +1,7 @@
 """Training throughput: the llmops engine vs transformers.Trainer vs TRL's SFTTrainer.
 
 Same model, same tokenised examples (a length-skewed set: most examples short, a few
-long), same micro-batch, precision and optimizer *implementation* (foreach AdamW on CPU, fused
+long), same micro-batch, precision and optimizer *implementation* (for-loop AdamW on CPU, fused
 on CUDA, on both sides), the same number of epochs each, every variant in its own fresh
 process (so peak RSS is its own). Reported: supervised (label != -100) tokens per second
 of the training loop, the median over ``--repeat`` (>= 3) interleaved runs, and peak RSS
@@ -131,10 +131,11 @@ def worker_ours(args, data_file: Path, model_dir: str, packing: bool) -> dict:
 
 
 def optimizer_impl() -> str:
-    """One AdamW implementation for every variant: fused on CUDA, foreach elsewhere."""
+    """One AdamW implementation for every variant: fused on CUDA; on CPU torch's default
+    for-loop kernel, which is what Trainer's ``adamw_torch`` runs there."""
     import torch
 
-    return "fused" if torch.cuda.is_available() else "foreach"
+    return "fused" if torch.cuda.is_available() else "for_loop"
 
 
 def worker_hf(args, examples: list[dict], tok, model_dir: str, use_trl: bool, packing: bool = False) -> dict:
@@ -250,7 +251,7 @@ def main() -> int:
     steps_padded = args.epochs * len(examples) // args.batch_size  # the same epochs for everyone
     steps_packed = args.epochs * len(pack_examples(examples, args.max_length)) // args.batch_size
     print(f"{len(examples)} examples, batch {args.batch_size}, max_length {args.max_length}, precision {args.precision}, "
-          f"AdamW {'fused' if args.gpu else 'foreach'}; {args.epochs} epoch(s) = "
+          f"AdamW {'fused' if args.gpu else 'for-loop'}; {args.epochs} epoch(s) = "
           f"{steps_padded} padded / {steps_packed} packed steps")
 
     runs: dict[str, list[dict]] = {}

@@ -116,7 +116,7 @@ class TrainSection(Section):
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: never).")
     keep_last: int = Field(2, gt=0, description="Checkpoints kept on disk.")
     optimizer_impl: Literal["auto", "fused", "foreach", "for_loop"] = Field(
-        "auto", description="AdamW kernel: auto is fused on CUDA, foreach elsewhere (same maths)."
+        "auto", description="AdamW kernel: auto is fused on CUDA, torch's default elsewhere (same maths)."
     )
     compile: bool = Field(False, description="torch.compile the trainable model (pays off on GPUs, long runs).")
 

@@ -6,7 +6,7 @@ work on this machine is refused with the reason (never silently ignored):
 - ``model.attn_implementation``: sdpa by default; flash_attention_2/3 need their
   package and CUDA;
 - ``model.load_in_4bit`` (QLoRA): NF4 base weights through bitsandbytes, CUDA only;
-- ``train.optimizer_impl``: fused AdamW on CUDA, foreach elsewhere (identical maths);
+- ``train.optimizer_impl``: fused AdamW on CUDA, torch's default elsewhere (identical maths);
 - ``train.compile``: ``torch.compile`` of the trainable model, in place (state-dict keys
   unchanged, so checkpoints and final/ are the same as without it);
 - packing: *padding-free* (sample boundaries from ``position_ids``; the model builds its
@@ -72,7 +72,9 @@ def adamw_kwargs(cfg: TrainSection, params: list[torch.nn.Parameter]) -> dict[st
     impl = cfg.optimizer_impl
     on_cuda = bool(params) and all(p.is_cuda for p in params)
     if impl == "auto":
-        impl = "fused" if on_cuda else "foreach"
+        if not on_cuda:
+            return {}  # torch's own choice (the for-loop kernel on CPU), as transformers.Trainer's adamw_torch
+        impl = "fused"
     if impl == "fused":
         if params and not all(p.is_floating_point() and p.device.type in ("cuda", "cpu", "xpu", "mps") for p in params):
             raise ConfigError("train.optimizer_impl: fused AdamW needs floating-point parameters on cuda/cpu")

@@ -73,7 +73,8 @@ def test_models_outside_the_attention_interface_get_the_dense_mask_in_their_dtyp
 
 def test_adamw_kernel_choice():
     cpu = [torch.nn.Parameter(torch.zeros(2))]
-    assert gpu.adamw_kwargs(TrainSection(), cpu) == {"foreach": True}
+    assert gpu.adamw_kwargs(TrainSection(), cpu) == {}  # torch's default on CPU, like Trainer's adamw_torch
+    assert gpu.adamw_kwargs(TrainSection(optimizer_impl="foreach"), cpu) == {"foreach": True}
     assert gpu.adamw_kwargs(TrainSection(optimizer_impl="fused"), cpu) == {"fused": True}
     assert gpu.adamw_kwargs(TrainSection(optimizer_impl="for_loop"), cpu) == {"foreach": False}
 
