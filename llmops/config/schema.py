@@ -33,8 +33,10 @@ class ModelSection(Section):
     )
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"] = Field(
-        "sdpa", description="Attention kernel; flash_attention_2 needs the flash-attn package and a CUDA GPU."
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = Field(
+        None,
+        description="Attention kernel; unset: sdpa where the architecture supports it, else eager (e.g. Gemma 2). "
+        "flash_attention_2 needs the flash-attn package and a CUDA GPU.",
     )
     load_in_4bit: bool = Field(
         False, description="QLoRA: base weights in 4-bit NF4 (bitsandbytes, CUDA only); needs lora.enabled."

@@ -3,8 +3,8 @@
 Each is a recipe key with a default that is right on CPU and on GPU; a key that cannot
 work on this machine is refused with the reason (never silently ignored):
 
-- ``model.attn_implementation``: sdpa by default; flash_attention_2/3 need their
-  package and CUDA;
+- ``model.attn_implementation``: unset = sdpa where the architecture supports it (else
+  eager, e.g. Gemma 2); flash_attention_2/3 need their package and CUDA;
 - ``model.load_in_4bit`` (QLoRA): NF4 base weights through bitsandbytes, CUDA only;
 - ``train.optimizer_impl``: fused AdamW on CUDA, torch's default elsewhere (identical maths);
 - ``train.compile``: ``torch.compile`` of the trainable model, in place (state-dict keys
@@ -32,8 +32,9 @@ FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash
 def model_load_kwargs(recipe: Recipe) -> dict[str, Any]:
     """Keyword arguments for ``from_pretrained``: attention kernel and 4-bit quantisation."""
     m = recipe.model
-    kwargs: dict[str, Any] = {"attn_implementation": m.attn_implementation}
-    package = FLASH_PACKAGES.get(m.attn_implementation)
+    # unset: transformers' own choice (sdpa where the architecture supports it, else eager)
+    kwargs: dict[str, Any] = {"attn_implementation": m.attn_implementation} if m.attn_implementation else {}
+    package = FLASH_PACKAGES.get(m.attn_implementation or "")
     if package and (importlib.util.find_spec(package) is None or not torch.cuda.is_available()):
         raise ConfigError(
             f"model.attn_implementation: {m.attn_implementation} needs the `{package}` package and a CUDA GPU "

@@ -113,3 +113,10 @@ def test_packed_fused_run_saves_final_in_output_dtype(tmp_path, data_file):
     weights = load_file(result.final_dir / "model.safetensors")
     assert {t.dtype for t in weights.values()} == {torch.bfloat16}
     assert result.metrics["train_loss"] == result.metrics["train_loss"]  # not NaN
+
+
+def test_attention_kernel_is_only_forced_when_asked():
+    base = {"recipe": "sft", "data": {"train": "x"}}
+    assert "attn_implementation" not in gpu.model_load_kwargs(Recipe.model_validate(base))  # Gemma 2 needs eager
+    eager = Recipe.model_validate({**base, "model": {"attn_implementation": "eager"}})
+    assert gpu.model_load_kwargs(eager)["attn_implementation"] == "eager"
