@@ -1,21 +1,25 @@
 """Training throughput: the llmops engine vs transformers.Trainer vs TRL's SFTTrainer.
 
 Same model, same tokenised examples (a length-skewed set: most examples short, a few
-long), same micro-batch, precision and optimizer, one epoch each, every variant in its
-own fresh process (so peak RSS is its own). Reported: supervised (non-padding, label !=
--100) tokens per second of the training loop, and peak RSS (CPU) or peak allocated GPU
-memory. Ratios are against Trainer without packing:
+long), same micro-batch, precision and optimizer *implementation* (for-loop AdamW on CPU, fused
+on CUDA, on both sides), the same number of epochs each, every variant in its own fresh
+process (so peak RSS is its own). Reported: supervised (label != -100) tokens per second
+of the training loop, the median over ``--repeat`` (>= 3) interleaved runs, and peak RSS
+(CPU) or peak allocated GPU memory. Like is compared with like:
 
-- ``ours/padded``  — target >= 1.0x (same work, our loop);
-- ``ours/packed``  — target >= 1.5x (packing removes padding on skewed lengths).
+- ``ours-padded`` / ``trainer``    — padded batches on both sides, target >= 1.0x;
+- ``ours-packed`` / ``trl-packed`` — packing on both sides (TRL's best-fit packing with
+  its padding-free position ids), target >= 1.0x;
+- ``ours-packed`` / ``trainer``    — what packing buys over a padded Trainer loop.
+
+A run shorter than 30 s is flagged: raise ``--epochs`` or ``--examples``.
 
   python benchmarks/train_throughput.py                 # CPU, builtin:tiny (~1 min idle)
   python benchmarks/train_throughput.py --gpu           # randomly initialised ~0.5B Llama, bf16, MFU
 
 ``--gpu`` builds a ~0.5B-parameter Llama configuration from scratch (nothing is
-downloaded) and also reports model-FLOPs utilisation: achieved FLOPs over the GPU's
-peak dense bf16 FLOPs, with 6·N + 12·L·d·T FLOPs per token (N non-embedding parameters,
-L layers, d hidden size, T sequence length; Kaplan et al. / PaLM appendix B).
+downloaded) and also reports model-FLOPs utilisation over all non-padding tokens
+(`llmops.train.flops`: 6·N_body + LM head + causal attention per sample).
 On a shared machine the absolute numbers move; the ratios, measured side by side in
 one invocation, are what to compare.
 """
@@ -35,7 +39,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
 WORDS = "the a value list file read open return parse sort string path bytes object error key item".split()
 
 
@@ -116,7 +119,7 @@ def worker_ours(args, data_file: Path, model_dir: str, packing: bool) -> dict:
                  "validation_split": 0.0, "shuffle": True, "format": "prompt_completion"},
         "train": {"max_steps": args.steps_padded if not packing else args.steps_packed, "batch_size": args.batch_size,
                   "lr": 1e-4, "lr_scheduler": "constant", "log_every": 1000, "max_grad_norm": 1.0,
-                  "mixed_precision": args.precision},
+                  "mixed_precision": args.precision, "optimizer_impl": optimizer_impl()},
         "output": {"dir": str(out)},
     }
     path = Path(args.tmp) / f"recipe-{args.variant}.yaml"
@@ -127,7 +130,15 @@ def worker_ours(args, data_file: Path, model_dir: str, packing: bool) -> dict:
             "steps": result.steps, "params": None}
 
 
-def worker_hf(args, examples: list[dict], tok, model_dir: str, use_trl: bool) -> dict:
+def optimizer_impl() -> str:
+    """One AdamW implementation for every variant: fused on CUDA; on CPU torch's default
+    for-loop kernel, which is what Trainer's ``adamw_torch`` runs there."""
+    import torch
+
+    return "fused" if torch.cuda.is_available() else "for_loop"
+
+
+def worker_hf(args, examples: list[dict], tok, model_dir: str, use_trl: bool, packing: bool = False) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
@@ -145,7 +156,9 @@ def worker_hf(args, examples: list[dict], tok, model_dir: str, use_trl: bool) ->
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     common = dict(
         output_dir=str(Path(args.tmp) / args.variant), per_device_train_batch_size=args.batch_size,
-        max_steps=args.steps_padded, learning_rate=1e-4, lr_scheduler_type="constant", max_grad_norm=1.0,
+        # TRL packs with its own (best-fit) packer: run whole epochs rather than our row count
+        max_steps=-1 if packing else args.steps_padded, num_train_epochs=args.epochs, learning_rate=1e-4,
+        optim="adamw_torch_fused" if optimizer_impl() == "fused" else "adamw_torch", lr_scheduler_type="constant", max_grad_norm=1.0,
         logging_steps=1000, save_strategy="no", report_to=[], seed=42, dataloader_drop_last=True,
         bf16=args.precision == "bf16", use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
     )
@@ -155,17 +168,19 @@ def worker_hf(args, examples: list[dict], tok, model_dir: str, use_trl: bool) ->
         from trl import SFTConfig, SFTTrainer
 
         dataset = Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
-        trainer = SFTTrainer(model=model, args=SFTConfig(max_length=args.max_length, packing=False, **common),
+        trainer = SFTTrainer(model=model, args=SFTConfig(max_length=args.max_length, packing=packing, **common),
                              train_dataset=dataset, processing_class=tok, callbacks=[clock])
     else:
         trainer = Trainer(model=model, args=TrainingArguments(**common), train_dataset=examples,
                           data_collator=SFTCollator(tok.pad_token_id), callbacks=[clock])
     trainer.train()
-    # one full epoch over a multiple of the batch size: every example exactly once
-    assert len(examples) == args.steps_padded * args.batch_size
-    supervised = sum(sum(1 for x in e["labels"][1:] if x != -100) for e in examples)
-    return {"supervised_tokens": supervised, "seconds": clock.end - clock.start, "steps": args.steps_padded,
-            "params": non_embedding_params(model)}
+    # whole epochs over a multiple of the batch size: every example equally often
+    if not packing:
+        assert len(examples) * args.epochs == args.steps_padded * args.batch_size
+    # packed: the same epochs of the same examples (TRL's packer may fill rows differently)
+    supervised = args.epochs * sum(sum(1 for x in e["labels"][1:] if x != -100) for e in examples)
+    return {"supervised_tokens": supervised, "seconds": clock.end - clock.start,
+            "steps": trainer.state.global_step, "params": non_embedding_params(model)}
 
 
 def worker(args) -> None:
@@ -179,17 +194,13 @@ def worker(args) -> None:
         out = worker_ours(args, data_file, args.model_dir, packing=args.variant == "ours-packed")
     else:
         examples, tok = examples_for(args.model_dir, records, args.max_length)
-        out = worker_hf(args, examples, tok, args.model_dir, use_trl=args.variant == "trl")
+        out = worker_hf(args, examples, tok, args.model_dir, use_trl=args.variant.startswith("trl"),
+                        packing=args.variant == "trl-packed")
     out["peak_mem_mb"] = _peak_memory_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
 
 # ---------------------------------------------------------------- driver
-
-
-def mfu(tokens_per_s: float, n_params: int, layers: int, hidden: int, seq: int, peak_tflops: float) -> float:
-    flops_per_token = 6 * n_params + 12 * layers * hidden * seq
-    return tokens_per_s * flops_per_token / (peak_tflops * 1e12)
 
 
 def main() -> int:
@@ -200,8 +211,9 @@ def main() -> int:
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: torch default)")
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU peak dense bf16 TFLOPS (auto for H100/H200/A100)")
-    p.add_argument("--variants", default="ours-padded,ours-packed,trainer,trl")
-    p.add_argument("--repeat", type=int, default=2, help="runs per variant, interleaved; the fastest counts")
+    p.add_argument("--variants", default="ours-padded,trainer,ours-packed,trl-packed")
+    p.add_argument("--repeat", type=int, default=3, help="runs per variant, interleaved; the median counts")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per run (each run should last >= 30 s)")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--tmp", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -236,14 +248,15 @@ def main() -> int:
     records = records[: len(records) // args.batch_size * args.batch_size]
     (tmp / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     examples, _ = examples_for(model_dir, records, args.max_length)
-    steps_padded = len(examples) // args.batch_size  # one epoch for everyone
-    steps_packed = len(pack_examples(examples, args.max_length)) // args.batch_size
-    print(f"{len(examples)} examples, batch {args.batch_size}, max_length {args.max_length}, precision {args.precision}; "
-          f"one epoch = {steps_padded} padded / {steps_packed} packed steps")
+    steps_padded = args.epochs * len(examples) // args.batch_size  # the same epochs for everyone
+    steps_packed = args.epochs * len(pack_examples(examples, args.max_length)) // args.batch_size
+    print(f"{len(examples)} examples, batch {args.batch_size}, max_length {args.max_length}, precision {args.precision}, "
+          f"AdamW {'fused' if args.gpu else 'for-loop'}; {args.epochs} epoch(s) = "
+          f"{steps_padded} padded / {steps_packed} packed steps")
 
-    results: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {}
     for variant in args.variants.split(",") * args.repeat:
-        if variant == "trl":
+        if variant.startswith("trl"):
             try:
                 import trl  # noqa: F401
             except ImportError:
@@ -252,7 +265,8 @@ def main() -> int:
         shutil.rmtree(tmp / variant, ignore_errors=True)
         cmd = [sys.executable, __file__, "--variant", variant, "--tmp", str(tmp), "--model-dir", model_dir,
                "--precision", args.precision, "--steps-padded", str(steps_padded), "--steps-packed", str(steps_packed),
-               "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--threads", str(args.threads)]
+               "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--threads", str(args.threads),
+               "--epochs", str(args.epochs)]
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if done.returncode != 0 or line is None:
@@ -260,33 +274,26 @@ def main() -> int:
             continue
         r = json.loads(line[len("RESULT "):])
         r["tokens_per_s"] = r["supervised_tokens"] / r["seconds"]
-        if variant not in results or r["tokens_per_s"] > results[variant]["tokens_per_s"]:
-            results[variant] = r
+        runs.setdefault(variant, []).append(r)
+        short = "  (< 30 s: raise --epochs)" if r["seconds"] < 30 else ""
         print(f"{variant:12s} {r['tokens_per_s']:10.0f} supervised tok/s  {r['seconds']:7.1f} s  "
-              f"{r['steps']:4d} steps  peak mem {r['peak_mem_mb']:8.0f} MB")
+              f"{r['steps']:4d} steps  peak mem {r['peak_mem_mb']:8.0f} MB{short}")
 
+    import statistics
+
+    results = {v: {**rs[0], "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs), "n": len(rs)}
+               for v, rs in runs.items()}
+    print("\nmedian supervised tokens/s (runs):")
+    for name, r in results.items():
+        print(f"  {name:12s} {r['tokens_per_s']:10.0f}  ({r['n']})")
+    pairs = [("ours-padded", "trainer"), ("ours-packed", "trl-packed"), ("ours-packed", "trainer")]
+    print("ratios of medians:")
+    for a, b in pairs:
+        if a in results and b in results:
+            print(f"  {a} / {b}: {results[a]['tokens_per_s'] / results[b]['tokens_per_s']:.2f}x")
     base = results.get("trainer")
-    if base:
-        print("\nratios vs transformers.Trainer (no packing), supervised tokens/s:")
-        for name, r in results.items():
-            print(f"  {name:12s} {r['tokens_per_s'] / base['tokens_per_s']:.2f}x")
-    if args.gpu and base:
-        import torch
-
-        name = torch.cuda.get_device_name(0)
-        peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-        if peak is None:
-            print(f"MFU: unknown peak for {name}; pass --peak-tflops")
-        else:
-            from transformers import AutoConfig
-
-            cfg = AutoConfig.from_pretrained(model_dir)
-            n = base["params"]
-            for variant in ("ours-packed", "ours-padded", "trainer"):
-                if variant in results:
-                    # packed rows are full-length; padded rows are on average shorter, so T = max_length is an upper bound
-                    value = mfu(results[variant]["tokens_per_s"], n, cfg.num_hidden_layers, cfg.hidden_size, args.max_length, peak)
-                    print(f"MFU {variant:12s} {100 * value:.1f}% of {peak:.0f} TFLOPS ({name}; supervised tokens only)")
+    if args.gpu:
+        print("MFU: see benchmarks/gpu_check.sh (counts all non-pad tokens, llmops.train.flops)")
     return 0
 
 

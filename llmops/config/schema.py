@@ -33,6 +33,14 @@ class ModelSection(Section):
     )
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = Field(
+        None,
+        description="Attention kernel; unset: sdpa where the architecture supports it, else eager (e.g. Gemma 2). "
+        "flash_attention_2 needs the flash-attn package and a CUDA GPU.",
+    )
+    load_in_4bit: bool = Field(
+        False, description="QLoRA: base weights in 4-bit NF4 (bitsandbytes, CUDA only); needs lora.enabled."
+    )
 
 
 class LoraSection(Section):
@@ -102,11 +110,17 @@ class TrainSection(Section):
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm; null disables.")
     seed: int = Field(42, description="Seed for weights init, data order and dropout.")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast precision via accelerate.")
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = Field(
+        None, description="Autocast precision via accelerate; unset: the launcher's (accelerate launch), else no."
+    )
     log_every: int = Field(10, gt=0, description="Write metrics.jsonl every N steps.")
     eval_every: int = Field(0, ge=0, description="Validation loss every N steps (0: only at the end).")
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: never).")
     keep_last: int = Field(2, gt=0, description="Checkpoints kept on disk.")
+    optimizer_impl: Literal["auto", "fused", "foreach", "for_loop"] = Field(
+        "auto", description="AdamW kernel: auto is fused on CUDA, torch's default elsewhere (same maths)."
+    )
+    compile: bool = Field(False, description="torch.compile the trainable model (pays off on GPUs, long runs).")
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -132,6 +146,12 @@ class OutputSection(Section):
     register_as: str | None = Field(None, description="Register final/ in the model registry under this name.")
     log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
         default_factory=list, description="Extra trackers through accelerate."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
+        None, description="dtype of the weights written to final/ (default: as trained)."
+    )
+    project: str | None = Field(
+        None, description="W&B project / MLflow experiment (default llmops); the run id names the tracker run."
     )
 
 
@@ -200,6 +220,8 @@ class Recipe(Section):
                 object.__setattr__(self, name, cls())
             elif name != self.recipe and section is not None:
                 raise ValueError(f"section `{name}` is only valid with recipe: {name} (this recipe is {self.recipe})")
+        if self.model.load_in_4bit and not self.lora.enabled:
+            raise ValueError("model.load_in_4bit: 4-bit base weights cannot be trained; set lora.enabled: true (QLoRA)")
         if self.recipe != "rloo" and self.data.train is None:
             raise ValueError("data.train: required (a dataset path or builtin:NAME)")
         if self.model.dtype == "float16" and self.train.mixed_precision == "fp16":

@@ -51,6 +51,15 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
     from accelerate.utils import ProjectConfiguration
 
     train, out = recipe.train, recipe.output
+    # The recipe owns accumulation: accelerate would otherwise take the launcher's
+    # (ACCELERATE_GRADIENT_ACCUMULATION_STEPS, e.g. a DeepSpeed config's 4) over ours.
+    launcher_accum = os.environ.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS")
+    if launcher_accum not in (None, "", "auto") and int(launcher_accum) != train.grad_accum:
+        log.warning(
+            "the launcher asked for gradient_accumulation_steps=%s; using the recipe's train.grad_accum=%d",
+            launcher_accum, train.grad_accum,
+        )
+    os.environ["ACCELERATE_GRADIENT_ACCUMULATION_STEPS"] = str(train.grad_accum)
     check_trackers(list(out.log_with))
     if os.environ.get("LLMOPS_VERBOSE", "0") not in {"1", "true"}:
         logging.getLogger("accelerate").setLevel(logging.WARNING)  # one INFO line per saved file otherwise
@@ -58,21 +67,129 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
     # configured for its precision; the process group itself (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    env_precision = os.environ.get("ACCELERATE_MIXED_PRECISION")
-    if env_precision and env_precision != "no" and env_precision != train.mixed_precision:
-        raise ConfigError(
-            f"train.mixed_precision is `{train.mixed_precision}` but the launcher asked for `{env_precision}` "
-            "(accelerate launch --mixed_precision / config file); make them agree"
-        )
+    precision = effective_mixed_precision(train.mixed_precision)
+    ds_plugin = recipe_deepspeed_plugin(recipe)
     accelerator = Accelerator(
         cpu=not has_accelerator_device(),
-        mixed_precision=train.mixed_precision,
+        mixed_precision=precision,
         gradient_accumulation_steps=train.grad_accum,
+        deepspeed_plugin=ds_plugin,
         log_with=list(out.log_with) or None,
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "trackers")),
     )
+    if ds_plugin is not None:
+        fill_deepspeed_config(ds_plugin, recipe)
+    _fsdp_on_cpu(accelerator)
     verify_world_size(accelerator.num_processes)
     return accelerator
+
+
+def effective_mixed_precision(recipe_value: str | None) -> str:
+    """The recipe's precision, else the launcher's (``accelerate launch --mixed_precision``
+    or its config file), else ``no``; a recipe that disagrees with the launcher is refused."""
+    env = os.environ.get("ACCELERATE_MIXED_PRECISION") or None
+    if recipe_value is None:
+        return env or "no"
+    if env and env != "no" and env != recipe_value:
+        raise ConfigError(
+            f"train.mixed_precision is `{recipe_value}` but the launcher asked for `{env}` "
+            "(accelerate launch --mixed_precision / config file); make them agree, or leave "
+            "train.mixed_precision unset to take the launcher's"
+        )
+    return recipe_value
+
+
+def recipe_deepspeed_plugin(recipe: Recipe):
+    """Under a DeepSpeed launch, a plugin carrying the recipe's accumulation and clipping.
+
+    Built here (not from the launcher's environment alone) so that DeepSpeed's config
+    never disagrees with the recipe: the launcher's `gradient_accumulation_steps` and
+    `gradient_clipping` are replaced by ``train.grad_accum`` and ``train.max_grad_norm``.
+    """
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return None
+    if not has_accelerator_device():
+        # accelerate drops DeepSpeed when cpu=True and would run plain DDP without a word
+        raise ConfigError(
+            "a DeepSpeed launch needs GPUs (accelerate ignores DeepSpeed on CPU); on CPU use "
+            "recipes/accelerate/fsdp.yaml (FSDP2 over gloo) or cpu_2proc.yaml (DDP)"
+        )
+    from accelerate.utils import DeepSpeedPlugin
+
+    train = recipe.train
+    clip = os.environ.get("ACCELERATE_GRADIENT_CLIPPING")
+    wanted = float(train.max_grad_norm or 0.0)
+    if clip not in (None, "", "auto", "none") and float(clip) != wanted:
+        log.warning("the launcher asked for gradient_clipping=%s; using the recipe's train.max_grad_norm=%s", clip, train.max_grad_norm)
+    return DeepSpeedPlugin(gradient_accumulation_steps=train.grad_accum, gradient_clipping=wanted)
+
+
+def fill_deepspeed_config(plugin, recipe: Recipe) -> dict:
+    """Write the recipe's micro-batch, accumulation and clipping into DeepSpeed's config.
+
+    accelerate only fills ``train_micro_batch_size_per_gpu: auto`` from a DataLoader, and
+    the engine batches without one, so ``prepare`` would refuse; 0.0 disables clipping.
+    """
+    train = recipe.train
+    config = plugin.deepspeed_config
+    config["train_micro_batch_size_per_gpu"] = train.batch_size
+    config["gradient_accumulation_steps"] = train.grad_accum
+    config["gradient_clipping"] = float(train.max_grad_norm or 0.0)
+    config.pop("train_batch_size", None)  # derived by accelerate from the three above
+    return config
+
+
+def _fsdp_on_cpu(accelerator) -> None:
+    """Honour an FSDP launch on a machine without GPUs (gloo) instead of silently running DDP.
+
+    accelerate 1.15 only turns a launch into FSDP for GPU-like device types; with
+    ``cpu=True`` it stays MULTI_CPU (plain DDP, unsharded) without a word. torch's FSDP2
+    (`fully_shard`) works on CPU over gloo, so the state is switched to FSDP with the
+    launcher's plugin: the same code path as on GPUs, testable here.
+    """
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    state = accelerator.state
+    wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if not (wants_fsdp and state.distributed_type == DistributedType.MULTI_CPU):
+        return
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise ConfigError("FSDP on CPU needs fsdp_version: 2 in the accelerate config (FSDP1 requires GPUs)")
+    if state.mixed_precision != "no":
+        plugin.set_mixed_precision(state.mixed_precision)
+    from accelerate.state import PartialState
+
+    # AcceleratorState() re-copies PartialState's fields on every construction: set both
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    state.distributed_type = DistributedType.FSDP
+    state.fsdp_plugin = plugin
+    log.info("FSDP%d over gloo on CPU", plugin.fsdp_version)
+
+
+def verify_accumulation(accelerator, recipe: Recipe) -> None:
+    """After ``prepare``: the accumulation accelerate/DeepSpeed will apply is the recipe's."""
+    want = recipe.train.grad_accum
+    got = [("accelerate", accelerator.gradient_accumulation_steps)]
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        got.append(("deepspeed", plugin.deepspeed_config.get("gradient_accumulation_steps")))
+        got.append(("deepspeed micro-batch", plugin.deepspeed_config.get("train_micro_batch_size_per_gpu")))
+    for name, value in got:
+        expected = recipe.train.batch_size if "micro-batch" in name else want
+        if value != expected:
+            raise RuntimeError(f"{name} uses {value} where the recipe says {expected}; gradients would be scaled wrongly")
+
+
+def is_sharded(accelerator) -> bool:
+    """Parameters live as shards (FSDP, DeepSpeed ZeRO-3): saving and hashing must gather them."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.FSDP:
+        return True
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        return accelerator.state.deepspeed_plugin.zero_stage == 3
+    return False
 
 
 def verify_world_size(num_processes: int) -> None:

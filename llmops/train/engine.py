@@ -35,7 +35,8 @@ from llmops.config.loader import LoadedRecipe
 from llmops.errors import UserError
 from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
-from llmops.train.accel import make_accelerator
+from llmops.train.accel import is_sharded, make_accelerator, verify_accumulation
+from llmops.train.gpu import cast_for_output, maybe_compile
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
 from llmops.train.faults import fault_point
 from llmops.train.metrics import Interval, WindowStats, as_float, flatten, peak_memory_mb
@@ -45,6 +46,7 @@ from llmops.train.plots import plot_loss
 from llmops.train.publish import register_final, trainable_sha256, write_rank_record
 from llmops.train.resume import check_resume_compatible
 from llmops.train.selection import BestSelector, check_supported, steps_for_epochs
+from llmops.train.sharded import broadcast_str, gather_full_state_dict, materialise, meta_skeleton, sha256_of
 from llmops.train.task import LossOutput, Task, TaskContext
 from llmops.train.tasks import build_task
 from llmops.train.threads import configure_threads
@@ -142,7 +144,6 @@ class Engine:
                 accelerator=acc,
                 run_dir=self.run_dir,
                 prepare_frozen=self._prepare_frozen,
-                full_state_dict=self._full_state_dict,
                 models=models,
             )
         )
@@ -163,10 +164,14 @@ class Engine:
             self.cfg = self.cfg.model_copy(update={"max_steps": steps})
         self.selector = BestSelector.from_config(self.cfg, self.run_dir)
         check_supported(self.selector, acc.distributed_type, bool(self.eval_examples))
+        maybe_compile(task.model, self.cfg)
         optimizer = build_optimizer(task.model, self.cfg)
         self.scheduler = build_scheduler(optimizer, self.cfg)
         ckpt.install_trainable_only_hooks(acc)
+        # sharded runs save from a meta-device copy taken now, filled at the end (llmops.train.sharded)
+        self._skeleton = meta_skeleton(task.model) if is_sharded(acc) and acc.is_main_process else None
         self.model, self.optimizer = acc.prepare(task.model, optimizer)
+        verify_accumulation(acc, self.recipe)
         acc.register_for_checkpointing(self.scheduler)
         self.metrics_log = mf.MetricsLog(self.run_dir, acc.is_main_process)
         if checkpoint is not None:
@@ -178,7 +183,21 @@ class Engine:
         self._record_contamination()
         self._write_manifest(status="running")
         if self.recipe.output.log_with:
-            acc.init_trackers(self.manifest["run_id"], config=flatten(self.loaded.resolved))
+            self._start_trackers()
+
+    def _start_trackers(self) -> None:
+        """output.project names the project/experiment, the run id the run; --resume continues it."""
+        from llmops.train import trackers
+
+        acc, out = self.accelerator, self.recipe.output
+        run_id, remembered = self.manifest["run_id"], self.manifest.get("trackers", {})
+        acc.init_trackers(
+            out.project or trackers.DEFAULT_PROJECT,
+            config=trackers.tracker_config(flatten(self.loaded.resolved)),
+            init_kwargs=trackers.init_kwargs(list(out.log_with), run_id, remembered),
+        )
+        self.manifest["trackers"] = {**remembered, **trackers.remember(acc)}
+        self._write_manifest(status="running")
 
     def _already_completed(self) -> RunResult | None:
         """With --resume, a run that already finished is returned as is (idempotent)."""
@@ -227,13 +246,6 @@ class Engine:
     def _prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
         """Teachers and references: frozen and on the device, never wrapped in DDP or checkpointed."""
         return freeze(model).to(self.accelerator.device)
-
-    def _full_state_dict(self) -> dict[str, torch.Tensor] | None:
-        from accelerate.utils import DistributedType
-
-        if self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-            return self.accelerator.get_state_dict(self.model)
-        return None
 
     def _load_checkpoint(self, path: Path) -> None:
         state = ckpt.read_state(path)
@@ -448,13 +460,23 @@ class Engine:
         if acc.is_main_process:
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        self._write_rank_record()
-        unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
-        if self.selector is not None:  # final/ is the best validation's weights, and says so
-            acc.wait_for_everyone()
-            self.manifest["selection"] = self.selector.load_best_into(unwrapped)
-            self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
-        summary = self.task.save_final(unwrapped, tmp, acc.is_main_process)
+        out_dtype = self.recipe.output.dtype
+        if is_sharded(acc):  # gathered once: the saved weights and the hash come from it
+            full = gather_full_state_dict(acc, self.model)
+            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            digest = sha256_of((n, full[n]) for n in names) if acc.is_main_process else None
+            self._write_rank_record(broadcast_str(acc, digest))
+            whole = materialise(self._skeleton, full) if acc.is_main_process else None
+            summary = self.task.save_final(cast_for_output(whole, out_dtype), tmp, True) if whole is not None else {}
+            del full
+        else:
+            unwrapped = acc.unwrap_model(self.model, keep_fp32_wrapper=False)
+            self._write_rank_record(trainable_sha256(unwrapped))
+            if self.selector is not None:  # final/ is the best validation's weights, and says so
+                acc.wait_for_everyone()
+                self.manifest["selection"] = self.selector.load_best_into(unwrapped)
+                self._last_eval = dict(self.selector.state.best_metrics or self._last_eval)
+            summary = self.task.save_final(cast_for_output(unwrapped, out_dtype), tmp, acc.is_main_process)
         fault_point("final.write")
         acc.wait_for_everyone()
         registered = None
@@ -481,7 +503,7 @@ class Engine:
             resumed_from_step=self.resumed_from,
         )
 
-    def _write_rank_record(self) -> None:
+    def _write_rank_record(self, weights_sha256: str) -> None:
         """Per-process audit (see `llmops.train.publish`): data consumed, weights hash."""
         acc = self.accelerator
         write_rank_record(
@@ -494,7 +516,7 @@ class Engine:
                 "last_position": self.position,
                 "samples_seen": self._samples_seen,
                 "samples_sha256": self._hasher.hexdigest(),
-                "trainable_sha256": trainable_sha256(acc.unwrap_model(self.model)),
+                "trainable_sha256": weights_sha256,
             },
         )
 

@@ -56,6 +56,8 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
     - ``lora.enabled`` with ``model.adapter``: that adapter, trainable;
     - ``model.adapter`` without ``lora.enabled``: the adapter merged in, all weights trained.
     """
+    from llmops.train.gpu import model_load_kwargs, prepare_quantized
+
     m, lora = recipe.model, recipe.lora
     models = models or resolve_recipe_models(recipe)
     if models.adapter is not None and lora.enabled:
@@ -68,7 +70,9 @@ def load_trainable_causal_lm(recipe: Recipe, models: RecipeModels | None = None)
         adapter=models.adapter,
         trust_remote_code=m.trust_remote_code,
         trainable_adapter=lora.enabled,
+        **model_load_kwargs(recipe),
     )
+    model = prepare_quantized(model, recipe)
     if m.adapter and not lora.enabled:
         model = model.merge_and_unload()
         model.requires_grad_(True)  # peft froze the base when loading the adapter for inference
@@ -125,13 +129,11 @@ def save_causal_lm(
     base_ref: str,
     is_main_process: bool,
     save_merged: bool = False,
-    state_dict: dict[str, torch.Tensor] | None = None,
     save_function: Callable[..., Any] = torch.save,
 ) -> dict[str, Any]:
     """Write an HF-loadable model (or adapter) with its tokenizer; returns a manifest summary.
 
-    `state_dict` comes from ``accelerator.get_state_dict`` so that FSDP/DeepSpeed shards
-    are gathered; `save_merged` merges the adapter into the base *in place* (the model
+    `model` is whole (the engine gathers FSDP/ZeRO-3 shards first); `save_merged` merges the adapter into the base *in place* (the model
     must not be trained further) and writes it to ``out_dir/merged``.
     """
     from peft import PeftModel
@@ -140,7 +142,7 @@ def save_causal_lm(
     config = model.get_base_model().config if is_lora else model.config
     config.use_cache = True  # training switched it off; inference wants it back
     model.save_pretrained(
-        str(out_dir), is_main_process=is_main_process, state_dict=state_dict, save_function=save_function
+        str(out_dir), is_main_process=is_main_process, save_function=save_function
     )
     summary: dict[str, Any] = {"kind": "lora" if is_lora else "full", "path": str(out_dir)}
     if is_main_process:

@@ -19,9 +19,12 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainSection) -> torch.optim.Ad
             (decay if param.ndim >= 2 else no_decay).append(param)
     if not decay and not no_decay:
         raise RuntimeError("the model has no trainable parameters")
+    from llmops.train.gpu import adamw_kwargs
+
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(
-        [g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
+        [g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
+        **adamw_kwargs(cfg, decay + no_decay),
     )
 
 

@@ -8,7 +8,6 @@ registers ``final/`` with the lineage the registry contract names.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ from llmops.train.manifest import write_json_atomic
 
 
 def trainable_sha256(model: torch.nn.Module) -> str:
-    """sha256 over the names and float32 bytes of the trainable parameters (local shards)."""
-    digest = hashlib.sha256()
-    for name, param in sorted(model.named_parameters()):
-        if param.requires_grad:
-            digest.update(name.encode())
-            digest.update(param.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """sha256 over the names and float32 bytes of the trainable parameters of a whole
+    (unsharded) model; sharded models are hashed from their gathered state dict
+    (`llmops.train.sharded`), with the same function and therefore the same result."""
+    from llmops.train.sharded import sha256_of
+
+    return sha256_of((name, param) for name, param in model.named_parameters() if param.requires_grad)
 
 
 def write_rank_record(run_dir: Path, record: dict[str, Any]) -> Path:

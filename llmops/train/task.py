@@ -37,8 +37,9 @@ How to add a task (e.g. `reward`, `dpo`, `rloo`):
 6. `save_final(model, out_dir, is_main_process)` writes an HF-loadable artifact of the
    unwrapped model (plus tokenizer and the ``llmops_model.json`` sidecar) and returns a
    small dict for the manifest. `llmops.train.modeling.save_causal_lm` does this for
-   causal LMs, full or LoRA (pass it ``ctx.full_state_dict()`` so that FSDP/DeepSpeed
-   shards are gathered).
+   causal LMs, full or LoRA. The model is always whole: under FSDP / ZeRO-3 the engine
+   gathers the shards once and hands the main process a plain CPU copy
+   (`llmops.train.sharded`), calling `save_final` on that process only.
 7. `describe()` returns provenance for the manifest and the registry lineage:
    ``base_model_ref``, ``base_model_hash``, ``dataset_fingerprints`` and any extras
    (e.g. ``feedback_snapshot_id``, ``teacher_ref``).
@@ -85,9 +86,6 @@ class TaskContext:
     accelerator: "Accelerator"
     run_dir: Path
     prepare_frozen: Callable[["torch.nn.Module"], "torch.nn.Module"]
-    # Full (gathered) state dict of the trainable model under FSDP/DeepSpeed, else None;
-    # pass it to `save_pretrained(state_dict=...)` in `save_final`.
-    full_state_dict: Callable[[], "dict[str, torch.Tensor] | None"] = lambda: None
     # `model.base`/`model.adapter` resolved once by the engine (None: tasks resolve them).
     models: "RecipeModels | None" = None
 

@@ -34,3 +34,11 @@ def data_file(tmp_path: Path) -> Path:
     return path
 
 
+
+
+@pytest.fixture(scope="module")
+def data_file_module(tmp_path_factory) -> Path:
+    """`data_file` shared by a module's tests (for a reference run computed once)."""
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in make_records(24)))
+    return path

@@ -77,7 +77,8 @@ class DistillTask:
         return self.student.count_units(batch)
 
     def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> LossOutput:
-        inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+        # no KV cache: with one, transformers ignores packed position_ids boundaries
+        inputs = {**{k: batch[k] for k in MODEL_INPUTS if k in batch}, "use_cache": False}
         with torch.no_grad():
             teacher_logits = self.teacher(**inputs).logits
         student_logits = model(**inputs).logits

@@ -176,7 +176,7 @@ class DPOTask:
         summary = save_causal_lm(
             model, self.tokenizer, out_dir, base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process, save_merged=self.recipe.output.save_merged,
-            state_dict=self.ctx.full_state_dict(), save_function=self.ctx.accelerator.save,
+            save_function=self.ctx.accelerator.save,
         )
         if is_main_process:
             write_sidecar(out_dir, {"recipe": "dpo", "feedback_snapshot_id": self._describe.get("feedback_snapshot_id")})

@@ -68,8 +68,11 @@ class RLOOTask:
         from llmops.preference.rewards import load_reward_fn
         from llmops.train.modeling import context_models, load_trainable_causal_lm, recipe_tokenizer
 
+        from llmops.train.accel import is_sharded
+
         r = self.recipe
         self.ctx = ctx
+        self._synced = ctx.accelerator.num_processes > 1 and is_sharded(ctx.accelerator)
         self.models = models = context_models(r, ctx)
         self.tokenizer = recipe_tokenizer(r, models)
         budget = r.data.max_length - self.cfg.max_new_tokens
@@ -166,8 +169,10 @@ class RLOOTask:
         was_training = unwrapped.training
         unwrapped.eval()
         try:
+            # sharded weights are gathered layer by layer in forward: every rank must run
+            # the same number of forwards even when its samples end early
             out = unwrapped.generate(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                     generation_config=self.generation_config())
+                                     generation_config=self.generation_config(), synced_gpus=self._synced)
         finally:
             unwrapped.train(was_training)
         completion = out[:, prompt_ids.shape[1] :]
@@ -220,7 +225,7 @@ class RLOOTask:
         summary = save_causal_lm(
             model, self.tokenizer, out_dir, base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process, save_merged=self.recipe.output.save_merged,
-            state_dict=self.ctx.full_state_dict(), save_function=self.ctx.accelerator.save,
+            save_function=self.ctx.accelerator.save,
         )
         if is_main_process:
             write_sidecar(out_dir, {"recipe": "rloo", "reward_model": self.cfg.reward_model})

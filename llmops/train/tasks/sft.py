@@ -47,9 +47,12 @@ class SFTData:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, recipe: Recipe, tokenizer: Any, cache_dir: Path | None = None) -> "SFTData":
-        """`cache_dir`: tokenise once per run (see `llmops.data.token_cache`)."""
-        from llmops.data import PackedCollator, SFTCollator, build_sft_examples, pack_examples
+    def build(
+        cls, recipe: Recipe, tokenizer: Any, cache_dir: Path | None = None, model: torch.nn.Module | None = None
+    ) -> "SFTData":
+        """`cache_dir`: tokenise once per run (see `llmops.data.token_cache`); `model` picks
+        the packing mode (padding-free or 4D mask, `packed_collator`)."""
+        from llmops.data import SFTCollator, build_sft_examples, pack_examples
         from llmops.data.token_cache import cache_key, load_or_build, tokenizer_fingerprint
 
         data = recipe.data
@@ -72,9 +75,7 @@ class SFTData:
                         max_length=data.max_length, chat_template=data.chat_template, packing=data.packing)
         train, validation = load_or_build(cache_dir, key, tokenise)
         if data.packing:
-            # the isolating 4D mask must be in the weights' dtype when they are not float32
-            mask_dtype = getattr(torch, recipe.model.dtype) if recipe.model.dtype not in ("auto", "float32") else None
-            collate = PackedCollator(tokenizer.pad_token_id, mask_dtype=mask_dtype)
+            collate = packed_collator(tokenizer.pad_token_id, model)
         else:
             collate = SFTCollator(tokenizer.pad_token_id)
         provenance = {
@@ -86,6 +87,19 @@ class SFTData:
             "n_validation_examples": len(validation or []),
         }
         return cls(train, validation, collate, provenance)
+
+
+def packed_collator(pad_token_id: int, model: torch.nn.Module | None) -> Any:
+    """Padding-free (``position_ids``) when the model supports it, else the 4D mask in the
+    dtype the weights actually have (``dtype: auto`` may load bf16: never an fp32 mask)."""
+    from llmops.data import PackedCollator
+    from llmops.train.gpu import model_dtype, packing_mask
+
+    if model is None:
+        return PackedCollator(pad_token_id)
+    mode = packing_mask(model)
+    log.info("packing: %s", "padding-free (position_ids)" if mode == "position_ids" else "block-diagonal 4D mask")
+    return PackedCollator(pad_token_id, mask=mode, mask_dtype=model_dtype(model))
 
 
 class SFTTask:
@@ -111,7 +125,7 @@ class SFTTask:
             self.tokenizer = recipe_tokenizer(self.recipe, models)
             self._model = load_trainable_causal_lm(self.recipe, models)
         with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
-            self.data = SFTData.build(self.recipe, self.tokenizer, cache_dir=ctx.run_dir / "tokenized")
+            self.data = SFTData.build(self.recipe, self.tokenizer, cache_dir=ctx.run_dir / "tokenized", model=self._model)
 
     def train_examples(self) -> Sequence[dict[str, Any]]:
         return self.data.train
@@ -126,8 +140,8 @@ class SFTTask:
         return count_supervised_tokens(batch["labels"])
 
     def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> LossOutput:
-        inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
-        logits = model(**inputs).logits
+        # no KV cache: with one, transformers ignores packed position_ids boundaries
+        logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}, use_cache=False).logits
         loss_sum, n_tokens = causal_lm_loss_sum(logits, batch["labels"])
         return LossOutput(loss_sum, n_tokens)
 
@@ -139,7 +153,6 @@ class SFTTask:
             base_ref=portable_ref(self.models.base),
             is_main_process=is_main_process,
             save_merged=self.recipe.output.save_merged,
-            state_dict=self.ctx.full_state_dict(),
             save_function=self.ctx.accelerator.save,
         )
 
