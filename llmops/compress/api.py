@@ -61,6 +61,20 @@ def _full_weights(model, workdir: Path) -> Path:
     return workdir / "merged"
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
+
+
+def _copy_tokenizer(src: Path, out: Path) -> None:
+    """The parent's tokenizer files, byte for byte: token-level metrics (perplexity) then
+    compare across parent and child (the harness refuses them across different tokenizers)."""
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, out / name)
+    if not (out / "tokenizer_config.json").exists():
+        raise UserError(f"{src}: no tokenizer files to copy into the compressed model")
+
+
 def _prune(weights: Path, out: Path, method_name: str, settings: dict[str, Any]) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM
@@ -115,7 +129,6 @@ def compress(
     register_as: str | None = None, db_url: str | None = None, lineage_extra: dict[str, Any] | None = None,
 ) -> CompressResult:
     """Compress `model_ref` with `method` into `out_dir` (replaced if it exists)."""
-    from llmops.models.loading import load_tokenizer
     from llmops.models.refs import resolve
 
     spec, effective = get_method(method, settings)
@@ -141,7 +154,7 @@ def compress(
             quantize(weights, out, spec, effective, device)
         else:
             info = _prune(weights, out, method, effective)
-        load_tokenizer(parent).save_pretrained(str(out))
+        _copy_tokenizer(parent.tokenizer_path, out)
         recovery = _recover(out, method, recover_steps, recover_data, recover_lr, workdir) if recover_steps else None
         masks = out.parent / f".{out.name}.masks.pt"
         if masks.exists():

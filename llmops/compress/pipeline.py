@@ -76,7 +76,7 @@ def run_pipeline(path: str | Path, db_url: str | None = None) -> dict[str, Any]:
     """Run every step; a refused promotion is a result (``promotion.decision == "refused"``), not an error."""
     from llmops.compress.api import compress
     from llmops.config import load_recipe
-    from llmops.eval.api import paired_compare
+    from llmops.eval.api import bootstrap_compare
     from llmops.eval.bench import run_bench
     from llmops.registry import api as registry
     from llmops.registry.entities import PromotionRefused
@@ -116,7 +116,7 @@ def run_pipeline(path: str | Path, db_url: str | None = None) -> dict[str, Any]:
     if cfg.promote:
         try:
             rec = registry.promote(cfg.name, comp_version, cfg.promote.alias, _rel(base, cfg.promote.gates),
-                                   reason=f"pipeline {path.name}", db_url=db_url, compare=paired_compare)
+                                   reason=f"pipeline {path.name}", db_url=db_url, compare=bootstrap_compare)
             doc["promotion"] = {"decision": rec.decision, "alias": cfg.promote.alias, "version": comp_version}
         except PromotionRefused as exc:
             doc["promotion"] = {"decision": "refused", "alias": cfg.promote.alias, "version": comp_version,

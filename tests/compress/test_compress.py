@@ -138,7 +138,7 @@ def test_pipeline_distills_compresses_evaluates_and_promotes_through_gates(tmp_p
     gates = tmp_path / "gates.yaml"
     gates.write_text("aliases:\n  compact:\n    rules:\n"
                      "      - {type: required_lineage, keys: [base_model_ref, compression]}\n"
-                     "      - {type: no_regression, suite: ppl, against: student, tolerance: 1000.0}\n")
+                     "      - {type: no_regression, suite: ppl, against: student, margin: 1000.0}\n")
     pipe = tmp_path / "pipe.yaml"
     pipe.write_text(
         f"name: small\nout: {tmp_path / 'out'}\n"
