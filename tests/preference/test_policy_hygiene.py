@@ -30,8 +30,14 @@ def _task(recipe, tmp_path, *overrides):
         def unwrap_model(model):
             return model
 
+        @staticmethod
+        def main_process_first():
+            from contextlib import nullcontext
+
+            return nullcontext()
+
     task.setup(TaskContext(recipe=loaded, accelerator=Acc(), run_dir=tmp_path, prepare_frozen=lambda m: m.eval(),
-                           full_state_dict=lambda: None, models=resolve_recipe_models(loaded)))
+                           models=resolve_recipe_models(loaded)))
     return task
 
 
