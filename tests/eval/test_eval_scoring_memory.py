@@ -1,7 +1,8 @@
 """Scoring memory does not grow with vocabulary × full sequence: logits are computed only
 for the continuation (left padding + ``logits_to_keep``) and log_softmax runs per row.
 
-Measured in a fresh process (peak RSS is a per-process high-water mark): a model with a
+Measured in a fresh process, with the peak-RSS mark reset before each measurement (Linux
+``/proc/self/clear_refs``), so nothing that ran before can hide a peak: a model with a
 16k vocabulary scores 8 rows of 400 context + 8 continuation tokens. The full logits of
 that batch would take 8 × 400 × 16000 × 4 B = 205 MB (plus as much again for their
 log_softmax); the sliced ones take 4 MB. The same process then runs the naive full forward
@@ -38,14 +39,27 @@ SCRIPT = textwrap.dedent('''
              for _ in range(8)]
     backend.score_tokens(pairs[:1])  # warm-up: kernels, allocator
     gc.collect()
-    mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    before = mb()
+
+    def status_mb(field):  # Linux: VmHWM (peak) and VmRSS (now) in kB
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+
+    def reset_peak():  # "5" resets the peak RSS to the current RSS (Linux >= 4.0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+
+    reset_peak()
+    before = status_mb("VmRSS")
     scored = backend.score_tokens(pairs)
-    sliced = mb() - before
+    sliced = status_mb("VmHWM") - before
     ids = torch.tensor([c + t for c, t in pairs])
+    gc.collect()
+    reset_peak()
+    before = status_mb("VmRSS")
     with torch.inference_mode():
         naive = torch.log_softmax(backend.model(input_ids=ids).logits.float(), -1)
-    full = mb() - before
+    full = status_mb("VmHWM") - before
     print(json.dumps({"sliced_mb": sliced, "full_mb": full, "logprobs": [s.logprob for s in scored]}))
 ''')
 

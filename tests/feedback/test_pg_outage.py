@@ -87,7 +87,7 @@ def test_postgres_stopped_mid_load(own_postgres: OwnPostgres, monkeypatch) -> No
     from llmops.db.engine import upgrade
 
     upgrade(url)
-    responses, tokens = seed(url, n_items=4, n_raters=4)
+    responses, tokens = seed(url, n_items=40, n_raters=4)  # enough work to outlast the outage on an idle machine
     _engine_for.cache_clear()
     monkeypatch.setenv("LLMOPS_PG_CONNECT_TIMEOUT_S", "2")
     srv = Server(url).start()

@@ -101,7 +101,9 @@ def test_a_flood_of_fake_keys_and_a_greedy_key_starve_no_valid_rater(sqlite_url:
         srv.stop()
     assert set(fake) <= {401, 0} and fake.count(401) > len(fake) // 2  # 0: a connection the load dropped
     assert set(valid) == {201}, valid  # 32 ratings from two raters, all stored
-    assert set(greedy) <= {201, 429, 0} and 429 in greedy  # the greedy key was held to its share
+    # The greedy key is held to its share when its writes pile up (429); on an idle machine the
+    # writer may drain them first, so the share itself is pinned by the Intake test below.
+    assert set(greedy) <= {201, 429, 0}
     assert os.environ["LLMOPS_FEEDBACK_MAX_QUEUE"] == "8"
 
 
@@ -134,3 +136,19 @@ def test_postgres_sessions_have_connect_statement_and_lock_timeouts(pg_url: str,
     with get_engine(pg_url).connect() as conn:
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1500ms"
     _engine_for.cache_clear()
+
+
+def test_one_key_holds_at_most_its_share_of_the_write_queue():
+    """Deterministic: the admission rule the flood test relies on, without timing."""
+    from llmops.feedback.group_commit import Intake, Overloaded, TooManyRequests
+
+    intake = Intake(max_batch=8, max_queue=8, max_per_owner=4, hang_after_s=5.0)
+    for queued in range(4):
+        intake.admit("greedy", queued)
+    with pytest.raises(TooManyRequests, match="4 writes in flight"):
+        intake.admit("greedy", 4)
+    intake.admit("rater", 4)  # another key still gets in
+    with pytest.raises(Overloaded):
+        intake.admit("rater", 8)
+    intake._release("greedy")
+    intake.admit("greedy", 5)  # a finished write frees a slot of that key
