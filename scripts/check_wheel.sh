@@ -48,13 +48,13 @@ echo "quickstart: summary.json and report.html written"
 
 echo "== llmops feedback serve: the rater page"
 port=$("$bin/python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-"$bin/llmops" feedback serve --port "$port" --db "sqlite:///$work/feedback.db" > "$work/serve.log" 2>&1 &
+"$bin/llmops" feedback serve --port "$port" --db "sqlite:///$work/feedback.db" --migrate > "$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 60); do
   if "$bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null; then break; fi
   sleep 0.5
 done
-"$bin/python" - "$port" <<'PY'
+"$bin/python" - "$port" <<'PY' || { echo "--- serve.log"; tail -20 "$work/serve.log"; exit 1; }
 import sys, urllib.request
 port = sys.argv[1]
 page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
