@@ -87,6 +87,11 @@ def test_host_header_must_be_a_loopback_name(small_server) -> None:
                                                                                    "Host": "attacker.example"})
     assert r.status_code == 400
     assert c.get("/healthz", headers={"Host": "localhost"}).status_code == 200
+    # every loopback name, with and without a port (an IPv6 literal is bracketed: `[::1]:8080`)
+    for host in ("localhost:8080", "127.0.0.1:8080", "[::1]", "[::1]:8080"):
+        assert c.get("/healthz", headers={"Host": host}).status_code == 200, host
+    for host in ("attacker.example:8080", "[::2]:8080", "127.0.0.1.attacker.example", "localhost.attacker.example"):
+        assert c.get("/healthz", headers={"Host": host}).status_code == 400, host
 
 
 def test_rate_limit_and_request_caps_answer_in_openai_shape(small_server) -> None:
