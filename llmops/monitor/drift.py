@@ -121,6 +121,14 @@ def _prop_rows(tokens: list[list[str]], categories: list[str]) -> np.ndarray:
     return rows
 
 
+def _content_seed(prompts: list[str]) -> int:
+    digest = hashlib.sha256()
+    for p in prompts:
+        digest.update(p.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return int.from_bytes(digest.digest()[:8], "little")
+
+
 def fit_profile(prompts: list[str], tokenize: Tokenize, tokenizer: dict[str, Any], cfg: DriftConfig = DriftConfig(),
                 source: str | None = None, embed: Embed | None = None,
                 embedding: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -132,7 +140,11 @@ def fit_profile(prompts: list[str], tokenize: Tokenize, tokenizer: dict[str, Any
         raise DataError(f"a drift reference needs at least 4 prompts (got {len(prompts)})")
     if not cfg.window_sizes or min(cfg.window_sizes) < 2:
         raise DataError("drift window_sizes must be window sizes of at least 2 prompts")
-    rng = np.random.default_rng(cfg.seed)
+    # The bootstrap is seeded from the reference's own content as well as cfg.seed: refitting the same
+    # prompts gives the same profile, while different references get independent draws. With cfg.seed
+    # alone every reference of a given size shared one set of resampled weights, so a whole fleet of
+    # monitors (or the 100 references of benchmarks/drift_calibration.py) inherited that one draw's luck.
+    rng = np.random.default_rng([cfg.seed, _content_seed(prompts)])
     if len(prompts) > cfg.sample_cap:  # the profile describes a random sample of sample_cap prompts
         prompts = [prompts[i] for i in np.sort(rng.choice(len(prompts), cfg.sample_cap, replace=False))]
     tokens = [tokenize(p) for p in prompts]
