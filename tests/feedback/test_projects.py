@@ -189,3 +189,19 @@ def test_ties_follow_the_question(client, keys, tie_allowed):
     assert r["complete"] is tie_allowed
     if not tie_allowed:
         assert r["results"][0]["error"]["code"] == "tie_not_allowed"
+
+
+def test_project_administration_is_left_out_without_the_admin_api(sqlite_url):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    from .helpers import make_keys
+
+    keys = make_keys(sqlite_url)
+    admin = keys.headers("admin")
+    with TestClient(create_app(sqlite_url, admin_api=False), base_url="http://localhost") as c:
+        assert c.post("/v1/projects", json={"name": "x", "questions": [PREF]}, headers=admin).status_code in (404, 405)
+        assert c.get("/v1/projects/x/quality", headers=admin).status_code == 404
+        assert c.post("/v1/projects/x/next", headers=keys.headers("rater")).status_code == 404  # routed: no project x
+        assert c.post("/v1/projects/x/next", headers=keys.headers("rater")).json()["error"]["field"] == "project"
