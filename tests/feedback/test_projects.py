@@ -19,7 +19,8 @@ def _project(client, keys, **fields) -> dict:
 
 
 def _item(client, keys, models=("m0", "m1"), **extra) -> dict:
-    body = {"prompt": "Say hi", "responses": [{"text": f"answer {i}", "model": m} for i, m in enumerate(models)], **extra}
+    body = {"prompt": "Say hi", "metadata": {"user": "u-1"},
+            "responses": [{"text": f"answer {i}", "model": m} for i, m in enumerate(models)], **extra}
     r = client.post("/v1/items", json=body, headers=keys.headers("service"))
     assert r.status_code == 201, r.text
     return r.json()
@@ -161,6 +162,8 @@ def test_rater_view_guidelines_answer_and_metadata_setting(client, keys):
     client.patch("/v1/projects/full", json={"show_model_metadata": True}, headers=keys.headers("admin"))
     shown = client.post("/v1/projects/full/next", headers=rater).json()["item"]
     assert {r["model"] for r in shown["responses"]} == {"m0", "m1"}
+    assert [r["id"] for r in shown["responses"]] == [r["id"] for r in got["item"]["responses"]]  # same order
+    assert shown["metadata"] is None  # the item's metadata (end-user ids, system prompts) stays hidden
     prog = client.get("/v1/projects/full/progress", headers=rater).json()
     assert prog["raters"] == [{"rater": "alice", "answered": 0, "skipped": 0, "claimed": 1}]
 

@@ -28,7 +28,7 @@ from llmops.feedback.project_schemas import (
     ProjectUpdate,
 )
 from llmops.feedback.schemas import ID_MAX, PROJECT_NAME_PATTERN, BulkOut, BulkResult, Created, Strict
-from llmops.feedback.views import FeedbackOptions, for_principal
+from llmops.feedback.views import for_principal
 
 router = APIRouter(tags=["projects"], responses=ERRORS)
 admin_router = APIRouter(tags=["projects"], responses=ERRORS)
@@ -96,8 +96,7 @@ async def next_item(project: str = ProjectPath, call: Call = Depends(call_for(Ac
         claim = assignment.claim_next(s, proj, p.rater_id)
         if claim is None:
             return NextOut(project=proj.name, item=None)
-        options = FeedbackOptions(rater_view="full") if proj.show_model_metadata else call.options
-        item = for_principal(store.get_item(s, claim.item_id), p, options)
+        item = for_principal(store.get_item(s, claim.item_id), p, call.options, show_models=proj.show_model_metadata)
         return NextOut(project=proj.name, item=item, expires_at=claim.expires_at.isoformat())
 
     return await call.write(write, _Target(project=project), status=200, kind="claim")
