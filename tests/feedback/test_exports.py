@@ -178,3 +178,27 @@ def test_bad_parameters_are_refused(db_url, fb, tmp_path):
     with pytest.raises(Invalid, match="not a datasets folder"):
         export(db_url, "kto", tmp_path / "notds", output="hf-dataset")
     assert (tmp_path / "notds" / "keep.txt").read_text() == "mine"
+
+
+def test_cli_formats_filters_outputs_and_snapshot_rewrite(sqlite_url, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from llmops.cli.main import main
+
+    make_feedback(sqlite_url)
+    base = ["feedback", "export", "--db", sqlite_url]
+    assert main([*base, "--format", "kto", "--out", str(tmp_path / "k.parquet"), "--project", "docs"]) == 0
+    said = capsys.readouterr().out
+    assert "wrote 2 kto rows" in said and "as parquet" in said
+    assert pq.read_table(tmp_path / "k.parquet").column("label").to_pylist() == [True, False]
+    assert main([*base, "--format", "trl-conversational", "--out", str(tmp_path / "c"), "--rater", "alice",
+                 "--rater", "bob", "--min-agreement", "1"]) == 0
+    assert "as hf-dataset" in capsys.readouterr().out and (tmp_path / "c" / "state.json").is_file()
+    meta = json.loads((tmp_path / "c.meta.json").read_text())
+    assert meta["filters"] == {"raters": ["alice", "bob"], "min_agreement": 1.0}
+    assert main([*base, "--snapshot", meta["snapshot_id"], "--out", str(tmp_path / "again.jsonl")]) == 0
+    assert len((tmp_path / "again.jsonl").read_text().splitlines()) == meta["n_rows"] == 3
+    assert main([*base, "--format", "reward", "--out", str(tmp_path / "r.jsonl"), "--min-agreement", "2"]) == 2
+    assert "min_agreement" in capsys.readouterr().err
+    assert main([*base, "--format", "sft", "--out", str(tmp_path / "s.jsonl"), "--since", "not a date"]) == 2
+    assert "since" in capsys.readouterr().err
