@@ -202,3 +202,32 @@ def test_cli_formats_filters_outputs_and_snapshot_rewrite(sqlite_url, tmp_path, 
     assert "min_agreement" in capsys.readouterr().err
     assert main([*base, "--format", "sft", "--out", str(tmp_path / "s.jsonl"), "--since", "not a date"]) == 2
     assert "since" in capsys.readouterr().err
+
+
+def test_api_exports_any_format_with_filters_and_serves_the_same_bytes(sqlite_url, keys_sqlite, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    make_feedback(sqlite_url)
+    admin = keys_sqlite.headers("admin")
+    with TestClient(create_app(sqlite_url), raise_server_exceptions=False, base_url="http://localhost") as c:
+        made = c.post("/v1/exports", json={"format": "kto", "filters": {"project": "docs", "min_raters": 3}},
+                      headers=admin)
+        assert made.status_code == 201, made.text
+        snap = made.json()
+        assert snap["format"] == "kto" and snap["n_rows"] == 2
+        assert snap["params"]["filters"] == {"project": "docs", "min_raters": 3}
+        jsonl = c.get(f"/v1/exports/{snap['snapshot_id']}/file", headers=admin)
+        parquet = c.get(f"/v1/exports/{snap['snapshot_id']}/file", params={"as": "parquet"}, headers=admin)
+        assert jsonl.status_code == parquet.status_code == 200
+        for kind, body in (("jsonl", jsonl.content), ("parquet", parquet.content)):
+            assert write_snapshot(sqlite_url, snap["snapshot_id"], tmp_path / f"s.{kind}").path.read_bytes() == body
+        # Bad input is a 422 naming the field, never a 5xx.
+        for body, field in (({"format": "dpo"}, "format"), ({"filters": {"min_agreement": 2}}, "min_agreement"),
+                            ({"filters": {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}},
+                             "since"), ({"filters": {"nope": 1}}, "nope"), ({"kto_threshold": 0}, "kto_threshold")):
+            r = c.post("/v1/exports", json=body, headers=admin)
+            assert r.status_code == 422 and field in r.text, (body, r.status_code, r.text)
+        assert c.post("/v1/exports", json={"filters": {"project": "missing"}}, headers=admin).status_code == 404
+        assert c.post("/v1/exports", json={}, headers=keys_sqlite.headers("rater")).status_code == 403
