@@ -80,8 +80,10 @@ def write_snapshot(db_url: str | None, snapshot_id: str, out_path: str | os.Path
                    output: str | None = None) -> ExportResult:
     """Write a recorded snapshot's stored rows again (the same bytes as when it was first written)."""
     from llmops.db.engine import read_only_session
+    from llmops.db.migrate import check_schema
 
     output = writers.output_for(out_path, output)
+    check_schema(db_url)
     with read_only_session(db_url) as session, session.begin():
         snap = snapshots.get(session, snapshot_id)
         texts = snapshots.all_rows(session, snapshot_id)
