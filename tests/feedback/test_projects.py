@@ -60,6 +60,13 @@ def test_project_validation_and_uniqueness(client, keys):
     assert r.status_code == 409 and r.json()["error"]["code"] == "default_exists"
     r = client.patch("/v1/projects/nope", json={"guidelines": "x"}, headers=admin)
     assert r.status_code == 404
+    r = client.patch("/v1/projects/chat", json={"questions": [{"type": "rating", "name": "quality", "scale_max": 7}]},
+                     headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["questions"] == [{"type": "rating", "name": "quality", "required": True, "text": None,
+                                      "scale_min": 1, "scale_max": 7, "labels": {}}]  # defaults stored, not dropped
+    r = client.patch("/v1/projects/chat", json={"overlap_k": None}, headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "overlap_k"
 
 
 def test_routing_rules_default_project_and_explicit_project(client, keys, db_url):
