@@ -53,7 +53,8 @@ def make_feedback(db_url: str) -> dict[str, int]:
                          ProjectItem(item_id=ids["item2"], project_id=docs.id, routed_by="admin"),
                          ProjectItem(item_id=ids["item3"], project_id=other.id, routed_by="admin")])
         session.add_all([Correction(item_id=ids["item1"], response_id=ids["B"], rater_id=bob, text="better q1"),
-                         Correction(item_id=ids["item3"], response_id=ids["F"], rater_id=alice, text="better q3")])
+                         Correction(item_id=ids["item3"], response_id=ids["F"], rater_id=alice, text="better q3",
+                                    meta={"simulated": True})])
     return ids
 
 
@@ -105,6 +106,7 @@ def test_sft_from_corrected_responses_in_both_styles(db_url, fb, tmp_path):
     assert [r["messages"][-1] for r in msgs] == [{"role": "assistant", "content": "better q1"},
                                                  {"role": "assistant", "content": "better q3"}]
     assert msgs[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert [r["simulated"] for r in msgs] == [False, True]  # labelled from the correction's metadata
     pc = rows(export(db_url, "sft", tmp_path / "s2.jsonl", sft_style="prompt-completion").path)
     assert [(r["prompt"], r["completion"]) for r in pc] == [("user: hi\nassistant: hello\n\nq1", "better q1"),
                                                            ("q3", "better q3")]

@@ -46,7 +46,7 @@ SCHEMAS: dict[str, pa.Schema] = {
                       ("item_id", pa.int64()), ("response_id", pa.int64())]),
 }
 _SFT_TAIL = [("item_id", pa.int64()), ("response_id", pa.int64()), ("correction_id", pa.int64()),
-             ("n_raters", pa.int64()), ("agreement", pa.float64())]
+             ("simulated", pa.bool_()), ("n_raters", pa.int64()), ("agreement", pa.float64())]
 SFT_SCHEMAS = {
     "messages": pa.schema([("messages", _MESSAGES), *_SFT_TAIL]),
     "prompt-completion": pa.schema([("prompt", pa.string()), ("completion", pa.string()), *_SFT_TAIL]),
@@ -137,7 +137,7 @@ def sft_rows(fb: Feedback, style: str) -> list[dict[str, Any]]:
         head = ({"messages": prompt_messages(item) + _assistant(c.text)} if style == "messages"
                 else {"prompt": prompt_text(item), "completion": c.text})
         rows.append({**head, "item_id": c.item_id, "response_id": c.response_id, "correction_id": c.correction_id,
-                     "n_raters": 1, "agreement": None})
+                     "simulated": c.simulated, "n_raters": 1, "agreement": None})
     return rows
 
 

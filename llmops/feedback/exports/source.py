@@ -52,6 +52,7 @@ class CorrectionRow:
     rater_id: int
     text: str
     correction_id: int
+    simulated: bool = False  # written by a simulated rater (the quickstart), from the correction's metadata
 
 
 @dataclass
@@ -110,7 +111,7 @@ def project_item_ids(session: Session, project: str) -> Any:
 def _corrections(session: Session, filters: ExportFilters, raters: list[int] | None, items_of_project: Any,
                  resp_conds: list) -> list[CorrectionRow]:
     q = select(Correction.item_id, Correction.response_id, Correction.rater_id, Correction.text,
-               Correction.id).order_by(Correction.id)
+               Correction.id, Correction.meta).order_by(Correction.id)
     if resp_conds:  # the model whose answer was corrected
         q = q.join(Response, Response.id == Correction.response_id).where(*resp_conds)
     q = q.where(*_in_range(Correction.created_at, filters))
@@ -118,7 +119,7 @@ def _corrections(session: Session, filters: ExportFilters, raters: list[int] | N
         q = q.where(Correction.rater_id.in_(raters))
     if items_of_project is not None:
         q = q.where(Correction.item_id.in_(items_of_project))
-    return [CorrectionRow(*r) for r in session.execute(q).all()]
+    return [CorrectionRow(*r[:5], simulated=bool((r[5] or {}).get("simulated"))) for r in session.execute(q).all()]
 
 
 def load(session: Session, filters: ExportFilters, *, corrections: bool = False) -> Feedback:
