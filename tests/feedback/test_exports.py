@@ -233,3 +233,28 @@ def test_api_exports_any_format_with_filters_and_serves_the_same_bytes(sqlite_ur
             assert r.status_code == 422 and field in r.text, (body, r.status_code, r.text)
         assert c.post("/v1/exports", json={"filters": {"project": "missing"}}, headers=admin).status_code == 404
         assert c.post("/v1/exports", json={}, headers=keys_sqlite.headers("rater")).status_code == 403
+
+
+def test_time_range_splits_feedback_at_an_instant(db_url, tmp_path):
+    import time
+
+    s = FeedbackStore(db_url)
+    alice = s.rater("alice")
+    early = s.create_item("early", [{"text": "good"}, {"text": "bad"}]).response_ids
+    s.add_rating(early[0], 5, alice)
+    s.add_rating(early[1], 1, alice)
+    time.sleep(0.05)
+    cut = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    late = s.create_item("late", [{"text": "fine"}, {"text": "poor"}]).response_ids
+    s.add_rating(late[0], 4, alice)
+    s.add_rating(late[1], 2, alice)
+
+    def prompts(**f):
+        return [r["prompt"] for r in rows(export(db_url, "kto", tmp_path / "t.jsonl", filters=make_filters(**f)).path)]
+
+    assert prompts(until=cut) == ["early", "early"]
+    assert prompts(since=cut) == ["late", "late"]
+    # The same instant written with another offset selects the same feedback.
+    assert prompts(since=cut.astimezone(timezone(timedelta(hours=5)))) == ["late", "late"]
+    assert prompts(since=cut.replace(tzinfo=None)) == ["late", "late"]  # naive = UTC

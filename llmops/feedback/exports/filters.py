@@ -38,9 +38,10 @@ class ExportFilters(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _utc(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=timezone.utc)
-        return v
+        if v is None:
+            return None
+        # Stored times are UTC (SQLite keeps them without an offset): compare in UTC.
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
 
     @field_validator("raters")
     @classmethod
