@@ -258,3 +258,15 @@ def test_time_range_splits_feedback_at_an_instant(db_url, tmp_path):
     # The same instant written with another offset selects the same feedback.
     assert prompts(since=cut.astimezone(timezone(timedelta(hours=5)))) == ["late", "late"]
     assert prompts(since=cut.replace(tzinfo=None)) == ["late", "late"]  # naive = UTC
+
+
+def test_an_empty_export_loads_back_in_every_output(sqlite_url, tmp_path):
+    import datasets
+    import pyarrow.parquet as pq
+
+    FeedbackStore(sqlite_url).rater("nobody")  # a migrated store without feedback
+    for fmt in ("trl-conversational", "sft"):
+        assert export(sqlite_url, fmt, tmp_path / f"{fmt}.jsonl").path.read_text() == ""
+        table = pq.read_table(export(sqlite_url, fmt, tmp_path / f"{fmt}.parquet").path)
+        ds = datasets.load_from_disk(str(export(sqlite_url, fmt, tmp_path / fmt, output="hf-dataset").path))
+        assert table.num_rows == ds.num_rows == 0 and ds.column_names == table.column_names

@@ -62,7 +62,13 @@ def _write_hf(texts: list[str], fmt: str, params: dict[str, Any], tmp: Path, sna
                                 features=datasets.Features.from_arrow_schema(table.schema))
     # An explicit fingerprint: otherwise `datasets` may pick a random one and the folder's bytes would vary.
     ds = datasets.Dataset(table, info=info, fingerprint=snapshot.removeprefix("fbs_"))
-    ds.save_to_disk(str(tmp))
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:  # one shard even when empty: a folder of zero shards cannot be loaded back
+        ds.save_to_disk(str(tmp), num_shards=1)
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
