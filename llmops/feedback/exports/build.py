@@ -36,6 +36,11 @@ class Export:
     def n_rows(self) -> int:
         return len(self.rows)
 
+    @property
+    def agreement(self) -> dict[str, Any]:
+        """The summary under the first exporter's name (`build_export(...).agreement`)."""
+        return self.summary
+
 
 def export_params(fmt: str, filters: ExportFilters, *, strategy: str | None = None, min_margin: float = 0.0,
                   seed: int = 0, kto_threshold: float = 0.5, sft_style: str = "messages") -> dict[str, Any]:
