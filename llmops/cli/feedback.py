@@ -47,13 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kr.add_argument("--db", help=db_help)
     kr.set_defaults(func=keys_revoke)
 
-    e = sub.add_parser("export", help="write preference pairs (TRL format) as JSONL")
-    e.add_argument("--out", required=True, help="output .jsonl (a <out>.meta.json records the snapshot)")
-    e.add_argument("--strategy", default="best_vs_worst", choices=["best_vs_worst", "all_pairs", "best_vs_random_lower"])
-    e.add_argument("--min-margin", type=float, default=0.0, help="drop rating pairs whose mean-score gap is below this")
-    e.add_argument("--seed", type=int, default=0, help="seed of best_vs_random_lower")
-    e.add_argument("--db", help=db_help)
-    e.set_defaults(func=export)
+    from llmops.cli import feedback_export
+
+    feedback_export.register(sub, db_help)  # every format, filter and output
 
     i = sub.add_parser("import", help="load items (prompt, context?, metadata?, responses) from JSONL")
     i.add_argument("path")
@@ -134,18 +130,6 @@ def keys_revoke(args: argparse.Namespace) -> int:
     with _sessions(args.db, writes=True)() as s, s.begin():
         auth.revoke_key(s, args.key_id)
     print(f"revoked {args.key_id}")
-    return 0
-
-
-def export(args: argparse.Namespace) -> int:
-    from llmops.feedback.export import export_preferences
-
-    result = export_preferences(args.db, args.out, strategy=args.strategy, min_margin=args.min_margin, seed=args.seed)
-    alpha = result.agreement.get("krippendorff_alpha_interval")
-    print(
-        f"wrote {result.n_rows} pairs to {result.path} (snapshot {result.snapshot_id}, "
-        f"alpha_interval={'n/a' if alpha is None else f'{alpha:.3f}'})"
-    )
     return 0
 
 

@@ -27,6 +27,7 @@ EXPECTED = {
     ("POST", "/v1/exports"): ADMIN,
     ("GET", "/v1/exports/{snapshot_id}"): ADMIN,
     ("GET", "/v1/exports/{snapshot_id}/rows"): ADMIN,
+    ("GET", "/v1/exports/{snapshot_id}/file"): ADMIN,
     ("POST", "/v1/keys"): ADMIN,
     ("GET", "/v1/keys"): ADMIN,
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,

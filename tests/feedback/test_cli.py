@@ -37,7 +37,7 @@ def test_keys_import_export_cli(sqlite_url, tmp_path, capsys):
     store.add_rating(b.id, 1, store.rater("bob"))
     out = tmp_path / "prefs.jsonl"
     assert main(["feedback", "export", "--out", str(out), "--strategy", "all_pairs", "--db", sqlite_url]) == 0
-    assert "wrote 1 pairs" in capsys.readouterr().out
+    assert "wrote 1 trl-preference rows" in capsys.readouterr().out
     row = json.loads(out.read_text())
-    assert (row["chosen"], row["rejected"], row["margin"]) == ("a", "b", 4.0)
+    assert (row["chosen"], row["rejected"], row["margin"]) == ("a", "b", 1.0)  # 5 vs 1: the whole 1-5 scale
     assert json.loads((tmp_path / "prefs.jsonl.meta.json").read_text())["snapshot_id"].startswith("fbs_")

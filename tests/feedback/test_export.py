@@ -57,7 +57,9 @@ def pairs(result_path):
 def test_best_vs_worst(db_url, data, tmp_path):
     res = export_preferences(db_url, tmp_path / "p.jsonl", "best_vs_worst")
     rows, got = pairs(res.path)
-    assert got == [("A", "C", 3.0), ("F", "H", 2.0), ("I", "J", 1.0), ("K", "J", 1.0)]
+    # Margins on one scale, (0, 1]: rating gap / scale width (A 4.5 vs C 1.5 on 1-5: 3/4), net vote share.
+    assert got == [("A", "C", 0.75), ("F", "H", 0.5), ("I", "J", 1.0), ("K", "J", 1.0)]
+    assert [r["agreement"] for r in rows] == [1.0, 1.0, 1.0, 1.0]
     assert rows[0]["prompt"] == "ctx1\n\nq1" and rows[0]["n_raters"] == 2 and rows[0]["item_id"] == data["item1"]
     assert [r["source"] for r in rows] == ["ratings", "ratings", "comparisons", "comparisons"]
     assert set(rows[0]) >= {"prompt", "chosen", "rejected", "margin", "item_id", "n_raters"}
@@ -67,10 +69,10 @@ def test_best_vs_worst(db_url, data, tmp_path):
 
 def test_all_pairs_and_min_margin(db_url, data, tmp_path):
     _, got = pairs(export_preferences(db_url, tmp_path / "a.jsonl", "all_pairs").path)
-    assert got == [("A", "B", 1.5), ("A", "C", 3.0), ("B", "C", 1.5), ("F", "H", 2.0), ("G", "H", 2.0),
+    assert got == [("A", "B", 0.375), ("A", "C", 0.75), ("B", "C", 0.375), ("F", "H", 0.5), ("G", "H", 0.5),
                    ("I", "J", 1.0), ("K", "J", 1.0)]
-    _, got = pairs(export_preferences(db_url, tmp_path / "m.jsonl", "all_pairs", min_margin=2.0).path)
-    assert got == [("A", "C", 3.0), ("F", "H", 2.0), ("G", "H", 2.0), ("I", "J", 1.0), ("K", "J", 1.0)]
+    _, got = pairs(export_preferences(db_url, tmp_path / "m.jsonl", "all_pairs", min_margin=0.5).path)
+    assert got == [("A", "C", 0.75), ("F", "H", 0.5), ("G", "H", 0.5), ("I", "J", 1.0), ("K", "J", 1.0)]
 
 
 def test_best_vs_random_lower_is_seeded(db_url, data, tmp_path):

@@ -59,6 +59,8 @@ def test_snapshot_pages_are_byte_identical_under_concurrent_writers(db_url: str,
         rows = [row for page in first for row in httpx.Response(200, content=page).json()["rows"]]
         assert len(rows) == snap["n_rows"] > 0
         assert c.get(f"/v1/exports/{snap['snapshot_id']}", headers=admin).json()["n_rows"] == snap["n_rows"]
+        # Feedback that surely changes a row (the writers may all have landed before the snapshot was read).
+        assert c.post("/v1/ratings", json={"response_id": items[0][1][0], "score": 1}, headers=admin).status_code == 201
         later = c.post("/v1/exports", json={"strategy": "all_pairs"}, headers=admin).json()
         assert later["snapshot_id"] != snap["snapshot_id"]  # new feedback, new snapshot; the old one unchanged
         assert _rows(c, snap["snapshot_id"], admin, limit=4) == first
