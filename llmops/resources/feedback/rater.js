@@ -1,81 +1,64 @@
-// Rater page: no framework, no build step, no network beyond this server's API.
-// The API key is asked once and kept in sessionStorage (this tab only).
+// Rater page: no framework, no build step, no network beyond this server's API (api.js).
+// An item is answered when every response is scored or the better one is picked; each response
+// keeps its own critique; a bulk submit marks the responses it could not store and stays put.
 "use strict";
 
-const KEY_STORE = "llmops.feedback.key";
-const $ = (id) => document.getElementById(id);
-const state = { item: null, scores: {}, selected: 0 };
-
-function key() { return sessionStorage.getItem(KEY_STORE); }
-
-function status(text, kind = "") {
-  const el = $("status");
-  el.textContent = text;
-  el.className = kind;
-}
-
-function newIdempotencyKey() {
-  return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
-}
-
-async function api(method, path, body, idemKey) {
-  const headers = { "Authorization": "Bearer " + key() };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (idemKey) headers["Idempotency-Key"] = idemKey;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) {
-    const err = (data && data.error) || { code: "http_" + res.status, message: res.statusText };
-    const e = new Error(err.message + (err.field ? " (" + err.field + ")" : ""));
-    e.status = res.status; e.code = err.code;
-    throw e;
-  }
-  return data;
-}
+const state = { item: null, scores: {}, saved: new Set(), compared: false, selected: 0 };
+const letter = (i) => String.fromCharCode(65 + i);
 
 function show(section) {
   for (const id of ["login", "rate", "empty"]) $(id).hidden = id !== section;
   $("logout").hidden = section === "login";
 }
 
+function card(i) { return document.querySelector(`.response[data-index="${i}"]`); }
+
+function renderResponse(item, resp, i) {
+  const box = document.createElement("div");
+  box.className = "response";
+  box.tabIndex = 0;
+  box.dataset.index = i;
+  box.dataset.responseId = resp.id;
+  const label = document.createElement("div");
+  label.className = "label";
+  label.textContent = "Response " + letter(i);
+  const text = document.createElement("pre");
+  text.textContent = resp.text;  // textContent: model output is never parsed as HTML
+  const scores = document.createElement("div");
+  scores.className = "scores";
+  for (let s = item.scale_min; s <= item.scale_max; s++) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = s;
+    b.dataset.score = s;
+    b.setAttribute("aria-pressed", "false");
+    b.setAttribute("aria-label", "score " + s + " for response " + letter(i));
+    b.addEventListener("click", () => setScore(i, s));
+    scores.append(b);
+  }
+  const critique = document.createElement("textarea");
+  critique.className = "critique";
+  critique.rows = 2;
+  critique.maxLength = 10000;
+  critique.placeholder = "Critique of " + letter(i) + " (optional, C)";
+  critique.setAttribute("aria-label", "critique of response " + letter(i));
+  const error = document.createElement("p");
+  error.className = "error";
+  error.setAttribute("role", "alert");
+  box.append(label, text, scores, critique, error);
+  box.addEventListener("focusin", () => select(i));
+  return box;
+}
+
 function renderItem(item) {
-  state.item = item; state.scores = {}; state.selected = 0;
+  Object.assign(state, { item, scores: {}, saved: new Set(), compared: false, selected: 0 });
   $("item-id").textContent = "#" + item.id;
   $("prompt").textContent = item.prompt;
   $("context").hidden = !item.context;
   $("context").textContent = item.context || "";
-  $("critique").value = "";
   for (const r of document.querySelectorAll("input[name=pref]")) r.checked = false;
   $("compare").hidden = item.responses.length !== 2;
-  const box = $("responses");
-  box.replaceChildren();
-  item.responses.forEach((resp, i) => {
-    const card = document.createElement("div");
-    card.className = "response";
-    card.tabIndex = 0;
-    card.dataset.index = i;
-    card.dataset.responseId = resp.id;
-    const label = document.createElement("div");
-    label.className = "label";
-    label.textContent = "Response " + String.fromCharCode(65 + i);
-    const text = document.createElement("pre");
-    text.textContent = resp.text;  // textContent: model output is never parsed as HTML
-    const scores = document.createElement("div");
-    scores.className = "scores";
-    for (let s = item.scale_min; s <= item.scale_max; s++) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = s;
-      b.dataset.score = s;
-      b.setAttribute("aria-pressed", "false");
-      b.setAttribute("aria-label", "score " + s + " for response " + String.fromCharCode(65 + i));
-      b.addEventListener("click", () => setScore(i, s));
-      scores.append(b);
-    }
-    card.append(label, text, scores);
-    card.addEventListener("focus", () => select(i));
-    box.append(card);
-  });
+  $("responses").replaceChildren(...item.responses.map((resp, i) => renderResponse(item, resp, i)));
   select(0);
   show("rate");
 }
@@ -86,9 +69,8 @@ function select(i) {
 }
 
 function setScore(i, s) {
-  const resp = state.item.responses[i];
-  state.scores[resp.id] = s;
-  document.querySelectorAll(`.response[data-index="${i}"] .scores button`).forEach((b) => {
+  state.scores[state.item.responses[i].id] = s;
+  card(i).querySelectorAll(".scores button").forEach((b) => {
     b.setAttribute("aria-pressed", String(Number(b.dataset.score) === s));
   });
   status("");
@@ -102,33 +84,67 @@ async function loadNext(done = "") {
     renderItem(item);
     status(done, done ? "ok" : "");
   } catch (e) {
-    if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); show("login"); }
+    if (e.status === 401) { setKey(null); show("login"); }
     status(e.message, "error");
   }
 }
 
+// What the rater entered, checked: null (with the reason shown) when it is not a complete answer.
+function collect() {
+  const item = state.item;
+  const pref = document.querySelector("input[name=pref]:checked");
+  const ratings = [];
+  for (const [i, r] of item.responses.entries()) {
+    const critique = card(i).querySelector(".critique").value.trim() || null;
+    card(i).querySelector(".error").textContent = "";
+    if (state.scores[r.id] === undefined) {
+      if (critique) { status("Response " + letter(i) + " has a critique but no score: score it (1–9) too.", "error"); return null; }
+    } else if (!state.saved.has(r.id)) {
+      ratings.push({ index: i, body: { response_id: r.id, score: state.scores[r.id], critique } });
+    }
+  }
+  const allScored = item.responses.every((r) => state.scores[r.id] !== undefined);
+  if (!allScored && !pref) { status("Score every response (keys 1–9) or pick the better one.", "error"); return null; }
+  return { ratings, pref };
+}
+
+async function saveRatings(ratings) {
+  if (!ratings.length) return 0;
+  // Each write carries its own Idempotency-Key, so a double click or a retry stores nothing twice.
+  const out = await api("POST", "/v1/ratings/bulk", { ratings: ratings.map((r) => r.body) }, newIdempotencyKey());
+  const failed = bulkFailures(out);
+  ratings.forEach((r, j) => {
+    const err = failed.get(j);
+    if (err) card(r.index).querySelector(".error").textContent = "Not saved: " + err.message;
+    else state.saved.add(r.body.response_id);
+  });
+  return failed.size;
+}
+
+async function saveComparison(pref) {
+  if (!pref || state.compared) return;
+  const item = state.item;
+  const [a, b] = item.responses.map((r) => r.id);
+  const body = pref.value === "tie" ? { item_id: item.id, tie: [a, b] }
+    : pref.value === "0" ? { item_id: item.id, chosen: a, rejected: b }
+    : { item_id: item.id, chosen: b, rejected: a };
+  await api("POST", "/v1/comparisons", body, newIdempotencyKey()).catch((e) => { if (e.status !== 409) throw e; });
+  state.compared = true;
+}
+
 async function submit() {
   const item = state.item;
-  if (!item) return;
-  const rated = item.responses.filter((r) => state.scores[r.id] !== undefined);
-  const pref = document.querySelector("input[name=pref]:checked");
-  if (!rated.length && !pref) { status("Score at least one response (keys 1–9) or pick the better one.", "error"); return; }
-  const critique = $("critique").value.trim() || null;
+  if (!item || $("submit").disabled) return;
+  const answer = collect();
+  if (!answer) return;
   $("submit").disabled = true;
   try {
-    // Each write carries its own Idempotency-Key, so a double click or a retry stores nothing twice.
-    if (rated.length) {
-      await api("POST", "/v1/ratings/bulk", {
-        ratings: rated.map((r) => ({ response_id: r.id, score: state.scores[r.id], critique })),
-      }, newIdempotencyKey());
+    const nFailed = await saveRatings(answer.ratings);
+    if (nFailed) {
+      status(`Not saved: ${nFailed} of ${answer.ratings.length} ratings failed (marked below); Enter retries them.`, "error");
+      return;
     }
-    if (pref) {
-      const [a, b] = item.responses.map((r) => r.id);
-      const body = pref.value === "tie" ? { item_id: item.id, tie: [a, b] }
-        : pref.value === "0" ? { item_id: item.id, chosen: a, rejected: b }
-        : { item_id: item.id, chosen: b, rejected: a };
-      await api("POST", "/v1/comparisons", body, newIdempotencyKey()).catch((e) => { if (e.status !== 409) throw e; });
-    }
+    await saveComparison(answer.pref);
     await loadNext("Saved item #" + item.id + ".");
   } catch (e) {
     status("Not saved: " + e.message, "error");
@@ -139,9 +155,10 @@ async function submit() {
 
 function onKey(ev) {
   if ($("rate").hidden) return;
-  const typing = ev.target === $("critique");
+  const typing = ev.target.tagName === "TEXTAREA";
   if (ev.key === "Enter" && (!typing || ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submit(); return; }
   if (typing) { if (ev.key === "Escape") ev.target.blur(); return; }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const k = ev.key.toLowerCase();
   const n = state.item ? state.item.responses.length : 0;
   if (/^[0-9]$/.test(ev.key)) {
@@ -153,34 +170,38 @@ function onKey(ev) {
     const v = k === "a" ? "0" : k === "b" ? "1" : "tie";
     const r = document.querySelector(`input[name=pref][value="${v}"]`);
     if (r && !$("compare").hidden) r.checked = true;
-  } else if (k === "c") { ev.preventDefault(); $("critique").focus(); }
+  } else if (k === "c") { card(state.selected).querySelector(".critique").focus(); }
   else if (k === "s") { skip(); }
   else { return; }
   ev.preventDefault();
 }
 
 async function skip() {
-  // "next" serves the oldest unrated item; skipping pages past it for this session.
-  status("Skipped.");
+  // "next" serves the oldest unanswered item; skipping pages (all of them) past it for this session.
+  const after = state.item.id;
+  status("Skipping…");
   try {
-    const page = await api("GET", "/v1/items?limit=50");
-    const next = page.items.find((it) => it.id > state.item.id);
-    if (next) renderItem(next); else show("empty");
+    let cursor = null;
+    do {
+      const page = await api("GET", "/v1/items?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      const next = page.items.find((it) => it.id > after);
+      if (next) { renderItem(next); status("Skipped #" + after + "."); return; }
+      cursor = page.next_cursor;
+    } while (cursor);
+    show("empty"); status("Skipped #" + after + ".");
   } catch (e) { status(e.message, "error"); }
 }
 
-async function whoami() {
-  $("who").textContent = "key " + (key() || "").split("_")[1];
-}
+function whoami() { $("who").textContent = "key " + (key() || "").split("_")[1]; }
 
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  sessionStorage.setItem(KEY_STORE, $("key").value.trim());
+  setKey($("key").value.trim());
   $("key").value = "";
   whoami();
   loadNext();
 });
-$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORE); $("who").textContent = ""; show("login"); });
+$("logout").addEventListener("click", () => { setKey(null); $("who").textContent = ""; show("login"); });
 $("submit").addEventListener("click", submit);
 $("skip").addEventListener("click", skip);
 document.addEventListener("keydown", onKey);
