@@ -101,7 +101,7 @@ def test_comparison_only_advances_and_failures_are_shown(browser, sqlite_url, se
 
     page.keyboard.press("3")  # one of two scored, no preference: not a complete answer
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Score every response')")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('score every response')")
     page.keyboard.press("c")
     page.keyboard.type("too short")
     page.keyboard.press("Escape")

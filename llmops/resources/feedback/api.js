@@ -27,15 +27,6 @@ async function api(method, path, body, idemKey) {
   return data;
 }
 
-// A bulk answer's failed elements, by index; a duplicate counts as stored (a retry of a write that landed).
-function bulkFailures(out) {
-  const failed = new Map();
-  for (const r of out.results) {
-    if (r.error && r.error.code !== "duplicate_rating") failed.set(r.index, r.error);
-  }
-  return failed;
-}
-
 function status(text, kind = "") {
   const el = $("status");
   el.textContent = text;

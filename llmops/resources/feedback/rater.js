@@ -1,156 +1,111 @@
 // Rater page: no framework, no build step, no network beyond this server's API (api.js).
-// An item is answered when every response is scored or the better one is picked; each response
-// keeps its own critique; a bulk submit marks the responses it could not store and stays put.
+// Pick a project (its guidelines and questions shape the form), answer, and the page moves on as
+// soon as the answer is complete; failures are shown where they belong and nothing is re-sent twice.
 "use strict";
 
-const state = { item: null, scores: {}, saved: new Set(), compared: false, selected: 0 };
-const letter = (i) => String.fromCharCode(65 + i);
+const PROJECT_STORE = "llmops.feedback.project";
+const page = { queue: null, item: null, busy: false };
 
 function show(section) {
   for (const id of ["login", "rate", "empty"]) $(id).hidden = id !== section;
   $("logout").hidden = section === "login";
+  if (section === "login") { $("guidelines").hidden = true; $("progress-bar").hidden = true; $("project-pick").hidden = true; }
 }
 
-function card(i) { return document.querySelector(`.response[data-index="${i}"]`); }
-
-function renderResponse(item, resp, i) {
-  const box = document.createElement("div");
-  box.className = "response";
-  box.tabIndex = 0;
-  box.dataset.index = i;
-  box.dataset.responseId = resp.id;
-  const label = document.createElement("div");
-  label.className = "label";
-  label.textContent = "Response " + letter(i);
-  const text = document.createElement("pre");
-  text.textContent = resp.text;  // textContent: model output is never parsed as HTML
-  const scores = document.createElement("div");
-  scores.className = "scores";
-  for (let s = item.scale_min; s <= item.scale_max; s++) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = s;
-    b.dataset.score = s;
-    b.setAttribute("aria-pressed", "false");
-    b.setAttribute("aria-label", "score " + s + " for response " + letter(i));
-    b.addEventListener("click", () => setScore(i, s));
-    scores.append(b);
+async function start() {
+  whoami();
+  let projects = [];
+  try { projects = await api("GET", "/v1/projects"); }
+  catch (e) {
+    if (e.status === 401) return loggedOut(e);
+    if (e.status !== 404 && e.status !== 403) return status(e.message, "error");
   }
-  const critique = document.createElement("textarea");
-  critique.className = "critique";
-  critique.rows = 2;
-  critique.maxLength = 10000;
-  critique.placeholder = "Critique of " + letter(i) + " (optional, C)";
-  critique.setAttribute("aria-label", "critique of response " + letter(i));
-  const error = document.createElement("p");
-  error.className = "error";
-  error.setAttribute("role", "alert");
-  box.append(label, text, scores, critique, error);
-  box.addEventListener("focusin", () => select(i));
-  return box;
+  const pick = $("project");
+  pick.replaceChildren(...projects.map((p) => Object.assign(document.createElement("option"), { value: p.name, textContent: p.name })));
+  $("project-pick").hidden = !projects.length;
+  const wanted = new URLSearchParams(location.search).get("project") || sessionStorage.getItem(PROJECT_STORE);
+  const chosen = projects.find((p) => p.name === wanted) || projects[0];
+  if (chosen) pick.value = chosen.name;
+  await useProject(chosen || null);
 }
 
-function renderItem(item) {
-  Object.assign(state, { item, scores: {}, saved: new Set(), compared: false, selected: 0 });
-  $("item-id").textContent = "#" + item.id;
-  $("prompt").textContent = item.prompt;
-  $("context").hidden = !item.context;
-  $("context").textContent = item.context || "";
-  for (const r of document.querySelectorAll("input[name=pref]")) r.checked = false;
-  $("compare").hidden = item.responses.length !== 2;
-  $("responses").replaceChildren(...item.responses.map((resp, i) => renderResponse(item, resp, i)));
-  select(0);
-  show("rate");
+async function useProject(project) {
+  page.queue = project ? projectQueue(project) : itemQueue();
+  if (project) sessionStorage.setItem(PROJECT_STORE, project.name);
+  $("guidelines").hidden = true;
+  if (project && project.guidelines) {
+    try {
+      const g = await api("GET", "/v1/projects/" + encodeURIComponent(project.name) + "/guidelines");
+      $("guidelines-body").innerHTML = g.html;  // rendered server-side from Markdown; raw HTML escaped there
+      $("guidelines").hidden = false;
+    } catch (e) { status("Guidelines not loaded: " + e.message, "error"); }
+  }
+  await loadNext();
 }
 
-function select(i) {
-  state.selected = i;
-  document.querySelectorAll(".response").forEach((c, j) => c.classList.toggle("selected", j === i));
-}
-
-function setScore(i, s) {
-  state.scores[state.item.responses[i].id] = s;
-  card(i).querySelectorAll(".scores button").forEach((b) => {
-    b.setAttribute("aria-pressed", String(Number(b.dataset.score) === s));
-  });
-  status("");
+async function showProgress() {
+  const p = await page.queue.progress().catch(() => null);
+  $("progress-bar").hidden = !p;
+  if (!p) return;
+  const me = p.raters[0] || { answered: 0, skipped: 0 };
+  $("progress").max = Math.max(p.n_items, 1);
+  $("progress").value = me.answered + me.skipped;
+  $("progress-text").textContent = `You: ${me.answered} answered, ${me.skipped} skipped of ${p.n_items} items · `
+    + `project: ${p.n_complete}/${p.n_items} complete (${p.overlap_k} raters each)`;
 }
 
 async function loadNext(done = "") {
   status("Loading…");
   try {
-    const item = await api("GET", "/v1/items/next");
+    const item = await page.queue.next();
+    page.item = item;
+    showProgress();
     if (!item) { show("empty"); status(done, "ok"); return; }
-    renderItem(item);
+    renderForm(item, page.queue.questions);
+    show("rate");
     status(done, done ? "ok" : "");
   } catch (e) {
-    if (e.status === 401) { setKey(null); show("login"); }
+    if (e.status === 401) return loggedOut(e);
     status(e.message, "error");
   }
 }
 
-// What the rater entered, checked: null (with the reason shown) when it is not a complete answer.
-function collect() {
-  const item = state.item;
-  const pref = document.querySelector("input[name=pref]:checked");
-  const ratings = [];
-  for (const [i, r] of item.responses.entries()) {
-    const critique = card(i).querySelector(".critique").value.trim() || null;
-    card(i).querySelector(".error").textContent = "";
-    if (state.scores[r.id] === undefined) {
-      if (critique) { status("Response " + letter(i) + " has a critique but no score: score it (1–9) too.", "error"); return null; }
-    } else if (!state.saved.has(r.id)) {
-      ratings.push({ index: i, body: { response_id: r.id, score: state.scores[r.id], critique } });
-    }
-  }
-  const allScored = item.responses.every((r) => state.scores[r.id] !== undefined);
-  if (!allScored && !pref) { status("Score every response (keys 1–9) or pick the better one.", "error"); return null; }
-  return { ratings, pref };
-}
-
-async function saveRatings(ratings) {
-  if (!ratings.length) return 0;
-  // Each write carries its own Idempotency-Key, so a double click or a retry stores nothing twice.
-  const out = await api("POST", "/v1/ratings/bulk", { ratings: ratings.map((r) => r.body) }, newIdempotencyKey());
-  const failed = bulkFailures(out);
-  ratings.forEach((r, j) => {
-    const err = failed.get(j);
-    if (err) card(r.index).querySelector(".error").textContent = "Not saved: " + err.message;
-    else state.saved.add(r.body.response_id);
-  });
-  return failed.size;
-}
-
-async function saveComparison(pref) {
-  if (!pref || state.compared) return;
-  const item = state.item;
-  const [a, b] = item.responses.map((r) => r.id);
-  const body = pref.value === "tie" ? { item_id: item.id, tie: [a, b] }
-    : pref.value === "0" ? { item_id: item.id, chosen: a, rejected: b }
-    : { item_id: item.id, chosen: b, rejected: a };
-  await api("POST", "/v1/comparisons", body, newIdempotencyKey()).catch((e) => { if (e.status !== 409) throw e; });
-  state.compared = true;
-}
-
 async function submit() {
-  const item = state.item;
-  if (!item || $("submit").disabled) return;
+  const item = page.item;
+  if (!item || page.busy) return;
   const answer = collect();
-  if (!answer) return;
-  $("submit").disabled = true;
+  if (typeof answer === "string") { status(answer, "error"); return; }
+  page.busy = true; $("submit").disabled = true;
   try {
-    const nFailed = await saveRatings(answer.ratings);
-    if (nFailed) {
-      status(`Not saved: ${nFailed} of ${answer.ratings.length} ratings failed (marked below); Enter retries them.`, "error");
-      return;
+    // Each write carries its own Idempotency-Key, so a double click or a retry stores nothing twice.
+    const result = await page.queue.submit(item, answer);
+    markResults(answer, result.failures);
+    const n = answer.ratings.length + answer.corrections.length + (answer.comparison ? 1 : 0);
+    if (result.failures.size) {
+      status(`Not saved: ${result.failures.size} of ${n} answers failed (shown below); Enter retries them.`, "error");
+    } else if (!result.complete) {
+      status("Saved; still to answer: " + (result.missing.map(questionText).join("; ") || "the rest") + ".", "error");
+      showProgress();
+    } else {
+      await loadNext("Saved item #" + item.id + ".");
     }
-    await saveComparison(answer.pref);
-    await loadNext("Saved item #" + item.id + ".");
   } catch (e) {
+    if (e.status === 401) return loggedOut(e);
     status("Not saved: " + e.message, "error");
   } finally {
-    $("submit").disabled = false;
+    page.busy = false; $("submit").disabled = false;
   }
+}
+
+async function skip() {
+  const item = page.item;
+  if (!item || page.busy) return;
+  page.busy = true;
+  try {
+    await page.queue.skip(item);
+    await loadNext("Skipped item #" + item.id + ".");
+  } catch (e) { status("Not skipped: " + e.message, "error"); }
+  finally { page.busy = false; }
 }
 
 function onKey(ev) {
@@ -158,52 +113,44 @@ function onKey(ev) {
   const typing = ev.target.tagName === "TEXTAREA";
   if (ev.key === "Enter" && (!typing || ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submit(); return; }
   if (typing) { if (ev.key === "Escape") ev.target.blur(); return; }
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.tagName === "SELECT" || ev.target.tagName === "INPUT") return;
   const k = ev.key.toLowerCase();
-  const n = state.item ? state.item.responses.length : 0;
+  const n = page.item ? page.item.responses.length : 0;
+  const focus = (box) => { if (box && !box.hidden) box.focus(); };
   if (/^[0-9]$/.test(ev.key)) {
     const s = Number(ev.key);
-    if (state.item && s >= state.item.scale_min && s <= state.item.scale_max) setScore(state.selected, s);
-  } else if (k === "j" || ev.key === "ArrowRight") { select((state.selected + 1) % n); }
-  else if (k === "k" || ev.key === "ArrowLeft") { select((state.selected - 1 + n) % n); }
+    if (page.item && s >= page.item.scale_min && s <= page.item.scale_max) setScore(form.selected, s);
+  } else if (k === "j" || ev.key === "ArrowRight") { select((form.selected + 1) % n); }
+  else if (k === "k" || ev.key === "ArrowLeft") { select((form.selected - 1 + n) % n); }
   else if (k === "a" || k === "b" || k === "t") {
-    const v = k === "a" ? "0" : k === "b" ? "1" : "tie";
-    const r = document.querySelector(`input[name=pref][value="${v}"]`);
-    if (r && !$("compare").hidden) r.checked = true;
-  } else if (k === "c") { card(state.selected).querySelector(".critique").focus(); }
+    const r = document.querySelector(`input[name=pref][value="${k === "a" ? "0" : k === "b" ? "1" : "tie"}"]`);
+    if (r && !$("compare").hidden && !r.parentElement.hidden) r.checked = true;
+  } else if (k === "c") { focus(card(form.selected).querySelector(".critique")); }
+  else if (k === "x") { focus($("compare").hidden ? null : $("compare-critique")); }
+  else if (k === "e") { if (card(form.selected).querySelector(".correction")) toggleCorrection(form.selected); }
+  else if (k === "g") { $("guidelines").open = !$("guidelines").open; }
   else if (k === "s") { skip(); }
   else { return; }
   ev.preventDefault();
 }
 
-async function skip() {
-  // "next" serves the oldest unanswered item; skipping pages (all of them) past it for this session.
-  const after = state.item.id;
-  status("Skipping…");
-  try {
-    let cursor = null;
-    do {
-      const page = await api("GET", "/v1/items?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-      const next = page.items.find((it) => it.id > after);
-      if (next) { renderItem(next); status("Skipped #" + after + "."); return; }
-      cursor = page.next_cursor;
-    } while (cursor);
-    show("empty"); status("Skipped #" + after + ".");
-  } catch (e) { status(e.message, "error"); }
-}
-
+function questionText(name) { const q = page.queue.questions.find((x) => x.name === name); return (q && q.text) || name; }
 function whoami() { $("who").textContent = "key " + (key() || "").split("_")[1]; }
+function loggedOut(e) { setKey(null); show("login"); status(e ? e.message : "", e ? "error" : ""); }
 
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
   setKey($("key").value.trim());
   $("key").value = "";
-  whoami();
-  loadNext();
+  start();
 });
-$("logout").addEventListener("click", () => { setKey(null); $("who").textContent = ""; show("login"); });
+$("logout").addEventListener("click", () => { $("who").textContent = ""; loggedOut(null); });
+$("project").addEventListener("change", async () => {
+  const projects = await api("GET", "/v1/projects");
+  await useProject(projects.find((p) => p.name === $("project").value) || null);
+});
 $("submit").addEventListener("click", submit);
 $("skip").addEventListener("click", skip);
 document.addEventListener("keydown", onKey);
 
-if (key()) { whoami(); loadNext(); } else { show("login"); }
+if (key()) start(); else show("login");
