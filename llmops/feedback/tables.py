@@ -283,7 +283,8 @@ class Project(Base):
     overlap_k: Mapped[int] = mapped_column(Integer, default=1)
     show_model_metadata: Mapped[bool] = mapped_column(Boolean, default=False)
     claim_timeout_s: Mapped[int] = mapped_column(Integer, default=900)
-    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # none_as_null: None is SQL NULL, not the JSON text 'null' (so IS NULL means "no rules").
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # routing: higher first, then lower id
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -299,7 +300,7 @@ class ProjectItem(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("feedback_projects.id", ondelete="CASCADE"), index=True)
     routed_by: Mapped[str] = mapped_column(String(40))  # "explicit", "rule", "default", "admin"
-    gold: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # known answers (schemas.GoldIn)
+    gold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)  # known answers (schemas.GoldIn)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
