@@ -4,9 +4,6 @@ submit — and the rating, critique and comparison are in the database."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
@@ -14,27 +11,10 @@ from llmops.db import session_factory
 from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating
 from llmops.feedback.store import FeedbackStore
 
+from .browser import browser  # noqa: F401  (fixture)
 from .helpers import make_keys
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
-        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_factory):

@@ -11,6 +11,7 @@ const LEGACY_QUESTIONS = [
 ];
 
 const form = { item: null, questions: [], scores: {}, saved: new Set(), selected: 0 };
+const sentence = (text) => (/[.?!]$/.test(text) ? text : text + ".");
 const letter = (i) => String.fromCharCode(65 + i);
 const ask = (type, target) => form.questions.find((q) => q.type === type && (!target || (q.target || "response") === target));
 const card = (i) => document.querySelector(`.response[data-index="${i}"]`);
@@ -139,7 +140,7 @@ function collect() {
   if (pref && !form.saved.has("comparison")) out.comparison = comparisonOf(pref);
   else if (!pref && critique) return "The comparison has a critique but no choice: pick the better one (A/B/T).";
   const gaps = unanswered(out, pref);
-  if (gaps.length) return "Still to answer: " + gaps.join("; ") + ".";
+  if (gaps.length) return sentence("Still to answer: " + gaps.join("; "));
   const answered = out.ratings.length + out.corrections.length + (out.comparison ? 1 : 0);
   if (!answered) return "Nothing new to save: score the responses (1–9), pick the better one or write a correction.";
   return out;

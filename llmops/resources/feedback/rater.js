@@ -8,6 +8,7 @@ const page = { queue: null, item: null, busy: false };
 
 function show(section) {
   for (const id of ["login", "rate", "empty"]) $(id).hidden = id !== section;
+  $("keys-help").hidden = section !== "rate";
   $("logout").hidden = section === "login";
   if (section === "login") { $("guidelines").hidden = true; $("progress-bar").hidden = true; $("project-pick").hidden = true; }
 }
@@ -47,11 +48,16 @@ async function showProgress() {
   const p = await page.queue.progress().catch(() => null);
   $("progress-bar").hidden = !p;
   if (!p) return;
-  const me = p.raters[0] || { answered: 0, skipped: 0 };
+  const project = `project: ${p.n_complete}/${p.n_items} complete (${p.overlap_k} raters each)`;
   $("progress").max = Math.max(p.n_items, 1);
+  if (p.raters.length !== 1) {  // an admin or service key sees every rater's row: show the project's totals
+    $("progress").value = p.n_complete;
+    $("progress-text").textContent = project;
+    return;
+  }
+  const me = p.raters[0];  // a rater sees only their own row
   $("progress").value = me.answered + me.skipped;
-  $("progress-text").textContent = `You: ${me.answered} answered, ${me.skipped} skipped of ${p.n_items} items · `
-    + `project: ${p.n_complete}/${p.n_items} complete (${p.overlap_k} raters each)`;
+  $("progress-text").textContent = `You: ${me.answered} answered, ${me.skipped} skipped of ${p.n_items} items · ${project}`;
 }
 
 async function loadNext(done = "") {
@@ -84,7 +90,7 @@ async function submit() {
     if (result.failures.size) {
       status(`Not saved: ${result.failures.size} of ${n} answers failed (shown below); Enter retries them.`, "error");
     } else if (!result.complete) {
-      status("Saved; still to answer: " + (result.missing.map(questionText).join("; ") || "the rest") + ".", "error");
+      status(sentence("Saved; still to answer: " + (result.missing.map(questionText).join("; ") || "the rest")), "error");
       showProgress();
     } else {
       await loadNext("Saved item #" + item.id + ".");
@@ -124,7 +130,7 @@ function onKey(ev) {
   else if (k === "k" || ev.key === "ArrowLeft") { select((form.selected - 1 + n) % n); }
   else if (k === "a" || k === "b" || k === "t") {
     const r = document.querySelector(`input[name=pref][value="${k === "a" ? "0" : k === "b" ? "1" : "tie"}"]`);
-    if (r && !$("compare").hidden && !r.parentElement.hidden) r.checked = true;
+    if (r && !$("compare").hidden && !r.parentElement.hidden && !r.disabled) { r.checked = true; status(""); }
   } else if (k === "c") { focus(card(form.selected).querySelector(".critique")); }
   else if (k === "x") { focus($("compare").hidden ? null : $("compare-critique")); }
   else if (k === "e") { if (card(form.selected).querySelector(".correction")) toggleCorrection(form.selected); }
