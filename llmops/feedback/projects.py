@@ -194,11 +194,6 @@ def add_items(session: Session, name: str, item_ids: list[int]) -> list[int | Fe
         if item is None:
             results.append(NotFound(f"item {item_id} does not exist", field="item_ids"))
             continue
-        if scale is not None and (item.scale_min, item.scale_max) != scale:
-            results.append(Invalid(f"item {item_id}'s scale {item.scale_min}..{item.scale_max} differs from the "
-                                   f"project's rating scale {scale[0]}..{scale[1]}", field="item_ids",
-                                   code="scale_mismatch"))
-            continue
         current = session.get(ProjectItem, item_id)
         if current is not None:
             if current.project_id == project.id:
@@ -206,6 +201,11 @@ def add_items(session: Session, name: str, item_ids: list[int]) -> list[int | Fe
             else:
                 results.append(Conflict(f"item {item_id} is already in another project", field="item_ids",
                                         code="in_other_project"))
+            continue
+        if scale is not None and (item.scale_min, item.scale_max) != scale:
+            results.append(Invalid(f"item {item_id}'s scale {item.scale_min}..{item.scale_max} differs from the "
+                                   f"project's rating scale {scale[0]}..{scale[1]}", field="item_ids",
+                                   code="scale_mismatch"))
             continue
         place_item(session, item_id, Route(project.id, "admin", scale))
         results.append(item_id)
