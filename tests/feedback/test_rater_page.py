@@ -90,6 +90,9 @@ def test_comparison_only_advances_and_failures_are_shown(browser, sqlite_url, se
     page.keyboard.type("off topic")
     page.keyboard.press("Escape")
     page.keyboard.press("b")
+    page.keyboard.press("x")  # the preference's own critique
+    page.keyboard.type("B is clearer.")
+    page.keyboard.press("Escape")
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('#status').textContent.includes('has a critique but no score')")
     page.keyboard.press("2")
@@ -113,7 +116,7 @@ def test_comparison_only_advances_and_failures_are_shown(browser, sqlite_url, se
 
     with session_factory(sqlite_url)() as s:
         ratings = sorted((r.item_id, r.score, r.critique) for r in s.scalars(select(Rating)))
-        compared = [(c.item_id, c.kind) for c in s.scalars(select(Comparison))]
-    assert compared == [(first.item_id, "pair")]
+        compared = [(c.item_id, c.kind, c.critique) for c in s.scalars(select(Comparison))]
+    assert compared == [(first.item_id, "pair", "B is clearer.")]
     assert sorted(ratings)[:2] == sorted([(first.item_id, 3, "too short"), (first.item_id, 2, "off topic")])
     assert sorted(ratings)[2:] == [(second.item_id, 2, None), (second.item_id, 3, None)]

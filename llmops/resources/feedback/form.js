@@ -8,6 +8,7 @@ const LEGACY_QUESTIONS = [
   { name: "score", type: "rating", required: false, labels: {} },
   { name: "preference", type: "preference", required: false, allow_tie: true },
   { name: "critique", type: "critique", target: "response", required: false },
+  { name: "why", type: "critique", target: "comparison", required: false },
 ];
 
 const form = { item: null, questions: [], scores: {}, saved: new Set(), selected: 0 };
