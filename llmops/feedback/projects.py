@@ -92,7 +92,8 @@ def list_projects(session: Session) -> list[ProjectOut]:
 def update_project(session: Session, name: str, body: ProjectUpdate) -> ProjectOut:
     """Change the given settings. Lowering ``overlap_k`` below slots in use is refused by the database."""
     project = get_project(session, name, lock=True)
-    data = body.model_dump(mode="json", exclude_unset=True)
+    # Top-level fields given, dumped whole (exclude_unset would also drop nested defaults, e.g. a question's scale).
+    data = {k: v for k, v in body.model_dump(mode="json").items() if k in body.model_fields_set}
     for field in ("guidelines", "questions", "overlap_k", "show_model_metadata", "claim_timeout_s", "priority",
                   "is_default"):
         if field in data and data[field] is None:
