@@ -2,8 +2,9 @@
 
 `export_sft` writes prompt/completion JSONL through the feedback export package's ``sft`` format
 (`llmops.feedback.exports`, issue 17 item 4) when it is installed. HOOK: until that package is
-merged, `_export_from_table` reads the corrections table directly and writes the same columns
-(prompt, completion, item/response/correction ids), pinned by a content hash; delete it then.
+merged, `_export_from_table` reads the corrections (`llmops.feedback.queries.project_corrections`) and
+writes the same columns (prompt, completion, item/response/correction ids), pinned by a content hash;
+delete it then.
 """
 
 from __future__ import annotations
@@ -28,22 +29,10 @@ def export_sft(db_url: str, out: Path, project: str) -> dict[str, Any]:
 
 
 def _export_from_table(db_url: str, out: Path, project: str) -> dict[str, Any]:
-    from sqlalchemy import select
+    from llmops.feedback.queries import project_corrections
 
-    from llmops.db.engine import read_only_session
-    from llmops.feedback.tables import Correction, Item, Project, ProjectItem
-
-    with read_only_session(db_url, snapshot=True) as s, s.begin():
-        rows = s.execute(
-            select(Item.prompt, Correction.text, Correction.item_id, Correction.response_id, Correction.id)
-            .join(Item, Item.id == Correction.item_id)
-            .join(ProjectItem, ProjectItem.item_id == Correction.item_id)
-            .join(Project, Project.id == ProjectItem.project_id)
-            .where(Project.name == project)
-            .order_by(Correction.item_id, Correction.id)
-        ).all()
-    data = [{"prompt": p, "completion": t, "item_id": i, "response_id": r, "correction_id": c}
-            for p, t, i, r, c in rows if t.strip()]
+    data = [{k: row[k] for k in ("prompt", "completion", "item_id", "response_id", "correction_id")}
+            for row in project_corrections(db_url, project) if row["completion"].strip()]
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in data)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
