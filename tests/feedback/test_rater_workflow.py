@@ -156,7 +156,7 @@ def test_answer_skip_correct_fail_and_progress(browser, sqlite_url, server_facto
     assert seen == {"foreign": [], "errors": []}  # no CDN, no outside requests, no script errors
 
 
-def test_phone_viewport_by_touch(browser, sqlite_url, server_factory):
+def test_phone_viewport_by_touch(browser, sqlite_url, server_factory, tmp_path):
     keys, srv, items = _setup(sqlite_url, server_factory)
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                               device_scale_factor=2)
@@ -168,6 +168,8 @@ def test_phone_viewport_by_touch(browser, sqlite_url, server_factory):
     box = page.locator(".response").first.bounding_box()
     assert box["width"] <= 390 and box["x"] >= 0
     assert page.is_hidden(".keys")  # the keyboard help is not shown on a phone
+    assert page.evaluate("document.querySelector('#guidelines').open") is False  # folded: the item comes first
+    page.screenshot(path=str(tmp_path / "rater_page_phone.png"))
 
     for i in range(2):
         page.locator(".response").nth(i).locator(".scores button").nth(4 - i).tap()

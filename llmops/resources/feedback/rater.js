@@ -39,6 +39,7 @@ async function useProject(project) {
       const g = await api("GET", "/v1/projects/" + encodeURIComponent(project.name) + "/guidelines");
       $("guidelines-body").innerHTML = g.html;  // rendered server-side from Markdown; raw HTML escaped there
       $("guidelines").hidden = false;
+      $("guidelines").open = !matchMedia("(max-width: 600px)").matches;  // folded on a phone: the item comes first
     } catch (e) { status("Guidelines not loaded: " + e.message, "error"); }
   }
   await loadNext();
