@@ -87,7 +87,7 @@ def work(base_url: str, project: str, served: list[Served], raters: list[RaterKe
 
     def one_rater(i: int) -> dict[str, Any]:
         rater = raters[i]
-        got = {"items": 0, "ratings": 0, "comparisons": 0, "ties": 0, "corrections": 0, "scores": []}
+        got = {"items": 0, "skipped": 0, "ratings": 0, "comparisons": 0, "ties": 0, "corrections": 0, "scores": []}
         with httpx.Client(base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {rater.token}"}) as c:
             while True:
                 resp = c.post(f"{path}/next")
@@ -96,8 +96,10 @@ def work(base_url: str, project: str, served: list[Served], raters: list[RaterKe
                 if item is None:
                     break
                 s = by_item.get(item["id"])
-                if s is None:
-                    raise RuntimeError(f"the project served item {item['id']}, which the simulated users did not send")
+                if s is None:  # left in the project by an earlier run on the same database: not ours to judge
+                    c.post(f"{path}/items/{item['id']}/skip").raise_for_status()
+                    got["skipped"] += 1
+                    continue
                 body = answer_for(s, rater, correct=i == 0)
                 out = c.post(f"{path}/items/{s.item_id}/answer", json=body)
                 out.raise_for_status()
@@ -119,4 +121,5 @@ def work(base_url: str, project: str, served: list[Served], raters: list[RaterKe
     scores = [x for r in per_rater for x in r["scores"]]
     counts = {k: sum(r[k] for r in per_rater) for k in ("ratings", "comparisons", "ties", "corrections")}
     return {**counts, "rating_histogram": {str(k): scores.count(k) for k in range(1, 6)},
-            "raters": [r.name for r in raters], "items_per_rater": [r["items"] for r in per_rater]}
+            "raters": [r.name for r in raters], "items_per_rater": [r["items"] for r in per_rater],
+            "skipped_foreign": sum(r["skipped"] for r in per_rater)}

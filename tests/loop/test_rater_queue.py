@@ -78,5 +78,13 @@ def test_queue_gives_the_same_judgements_and_corrections_feed_sft(tmp_path):
     assert sft["n_rows"] == 4 and sft["snapshot_id"].startswith("fbs_")
     assert [(r["prompt"], r["completion"]) for r in rows] == [(f"Summarise: {ref}", ref) for ref, _ in TEXTS]
     assert corrections.export_sft(db_new, tmp_path / "sft2.jsonl", "docs-feedback")["snapshot_id"] == sft["snapshot_id"]
+    # an item of an earlier run left in the project is skipped (stored), not judged
+    from llmops.feedback.store import FeedbackStore
+
+    stray = FeedbackStore(db_new).create_item("left over", [{"text": "a"}, {"text": "b"}], project="docs-feedback")
+    with _serve(db_new) as srv:
+        assert rater_queue.work(srv.url, "docs-feedback", served_new, keys_new[:1])["skipped_foreign"] == 1
+    with session_factory(db_new)() as s:
+        assert s.scalar(select(Assignment.state).where(Assignment.item_id == stray.item_id)) == "skipped"
     with pytest.raises(Exception):
         rater_queue.ensure_project(db_new, rater_queue.project_spec("docs-feedback", 2))  # not silently a k=2 project
