@@ -99,9 +99,8 @@ def update_project(session: Session, name: str, body: ProjectUpdate) -> ProjectO
         if field in data and data[field] is None:
             raise Invalid(f"{field} cannot be null", field=field)
     if "questions" in data:
-        old, new = rating_question(project), next((q for q in data["questions"] if q["type"] == "rating"), None)
-        scale = lambda q: None if q is None else (q["scale_min"], q["scale_max"])  # noqa: E731
-        if scale(old) != scale(new) and session.scalar(
+        new = next((q for q in data["questions"] if q["type"] == "rating"), None)
+        if _scale(project) != (None if new is None else (new["scale_min"], new["scale_max"])) and session.scalar(
             select(ProjectItem.item_id).where(ProjectItem.project_id == project.id).limit(1)
         ) is not None:
             raise Conflict("the rating scale cannot change once the project has items", field="questions",

@@ -243,3 +243,19 @@ def test_project_store_add_to_project_raises_the_first_failure(sqlite_url):
     with pytest.raises(NotFound):
         ps.add_to_project("p", [10**9])
     assert ps.next_item("p", ps.rater("r")).id == made.item_id
+
+
+def test_the_rating_scale_is_fixed_once_the_project_has_items(sqlite_url):
+    from llmops.feedback.errors import Conflict
+    from llmops.feedback.project_store import ProjectStore
+
+    ps = ProjectStore(sqlite_url)
+    ps.create_project({"name": "p", "questions": [{"type": "rating", "name": "q"}]})
+    ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 7}]})  # no items yet
+    made = ps.create_item("x", [{"text": "a"}], project="p")
+    assert (ps.get_item(made.item_id).scale_min, ps.get_item(made.item_id).scale_max) == (1, 7)
+    with pytest.raises(Conflict, match="scale cannot change"):
+        ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 5}]})
+    relabelled = ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 7,
+                                                        "labels": {7: "top"}}]})
+    assert relabelled.questions[0].labels == {7: "top"}
