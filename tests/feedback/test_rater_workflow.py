@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from llmops.db import session_factory
 from llmops.feedback.store import FeedbackStore
-from llmops.feedback.tables import Assignment, Comparison, Correction, Item, Rating
+from llmops.feedback.tables import Assignment, Comparison, ComparisonEntry, Correction, Item, Rating
 
 from .browser import browser, wait_text, watch  # noqa: F401  (fixture)
 from .helpers import make_keys
@@ -185,3 +185,30 @@ def test_phone_viewport_by_touch(browser, sqlite_url, server_factory, tmp_path):
             items[0].item_id: "done", items[1].item_id: "skipped", items[2].item_id: "claimed"}
     assert seen == {"foreign": [], "errors": []}
     ctx.close()
+
+
+def test_three_responses_compare_a_against_b(browser, sqlite_url, server_factory):
+    """A required preference on an item with more than two responses: the rater compares A and B."""
+    keys = make_keys(sqlite_url)
+    srv = server_factory(sqlite_url)
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    project = {"name": "three", "overlap_k": 1, "questions": [{"type": "rating", "name": "q"},
+                                                              {"type": "preference", "name": "p"}]}
+    assert httpx.post(srv.base + "/v1/projects", json=project, headers=admin).status_code == 201
+    made = FeedbackStore(sqlite_url).create_item("Pick.", [{"text": t} for t in ("x", "y", "z")], project="three")
+    page = browser.new_page()
+    seen = watch(page, srv.base)
+    _login(page, srv.base, keys.rater)
+    assert page.inner_text("#compare-legend") == "Which is better? (A or B)"
+    shown = _texts(page)
+    for i, score in enumerate((2, 4, 3)):
+        page.locator(".response").nth(i).locator(".scores button").nth(score - 1).click()
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#empty:not([hidden])")
+    by_text = dict(zip(("x", "y", "z"), made.response_ids))
+    with session_factory(sqlite_url)() as s:
+        ranks = {e.response_id: e.rank for e in s.scalars(select(ComparisonEntry))}
+        assert s.scalar(select(Assignment.state)) == "done"
+    assert ranks == {by_text[shown[1]]: 1, by_text[shown[0]]: 2}
+    assert seen == {"foreign": [], "errors": []}

@@ -88,9 +88,9 @@ function renderForm(item, questions) {
   renderQuestions(questions);
   const pref = ask("preference");
   for (const r of document.querySelectorAll("input[name=pref]")) { r.checked = false; r.disabled = false; }
-  $("compare").hidden = !pref || item.responses.length !== 2;
+  $("compare").hidden = !pref || item.responses.length < 2;  // with more than two: A against B (a pair of them)
   document.querySelector('input[name=pref][value="tie"]').parentElement.hidden = pref && pref.allow_tie === false;
-  $("compare-legend").textContent = (pref && pref.text) || "Which is better?";
+  $("compare-legend").textContent = ((pref && pref.text) || "Which is better?") + (item.responses.length > 2 ? " (A or B)" : "");
   $("compare-critique").hidden = !ask("critique", "comparison");
   $("compare-critique").value = "";
   $("compare-critique").readOnly = false;
