@@ -251,11 +251,16 @@ def list_items(session: Session, cursor: str | None = None, limit: int = DEFAULT
 
 
 def next_item_for(session: Session, rater_id: int) -> ItemOut | None:
-    """The oldest item with a response this rater has not rated yet (what the rater page shows next)."""
+    """The oldest item this rater has not answered yet (what the rater page shows next).
+
+    Answered: every response rated, or the item compared; a comparison-only answer counts,
+    so the page moves on after it.
+    """
     unrated = (
         select(Response.item_id)
         .where(
             ~exists().where(and_(Rating.response_id == Response.id, Rating.rater_id == rater_id)),
+            ~exists().where(and_(Comparison.item_id == Response.item_id, Comparison.rater_id == rater_id)),
         )
         .order_by(Response.item_id)
         .limit(1)

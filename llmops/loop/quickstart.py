@@ -1,7 +1,8 @@
 """`llmops quickstart`: the whole closed loop on one machine, one stage at a time.
 
 base model → SFT (LoRA) → evaluate vs the base → register v1 → gates → serve →
-SIMULATED users and raters over HTTP → export preferences → reward model → DPO →
+SIMULATED users → a rating project (overlap k) worked by SIMULATED raters over HTTP →
+export corrections (SFT) and preferences → reward model → DPO →
 evaluate v2 vs v1 (paired) → register v2 → gates → promote only if better →
 A/B quality and prompt drift → ``report.html`` + ``summary.json``.
 
@@ -19,11 +20,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from llmops.loop import steps
+from llmops.loop import corrections, steps
 from llmops.loop.progress import StageRunner
 from llmops.loop.settings import QuickstartSettings
 
-STAGES = 15
+STAGES = 16
 IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO"}
 
 
@@ -97,6 +98,9 @@ class Quickstart:
         facts["v1"] = r.run("register_v1", lambda: self._register_v1(v1, facts), title="register v1 (evals, drift ref)")
         facts["promote_v1"] = r.run("promote_v1", lambda: self._promote(v1, None, facts), title="gates: promote v1")
         facts["feedback"] = r.run("feedback", self._collect_feedback, title="serve + SIMULATED users and raters")
+        facts["export_sft"] = r.run("export_sft", lambda: {**corrections.export_sft(
+            self.db, self.out / "feedback" / "corrections_sft.jsonl", facts["feedback"]["project"]), "simulated": True},
+            _paths("path"), "export corrections as SFT data (SIMULATED)")
         facts["export"] = r.run("export", lambda: steps.export_preferences(
             self.db, self.out / "feedback" / "prefs.jsonl", s.export_strategy), _paths("path", "meta"),
             f"export preferences ({s.export_strategy})")
@@ -184,33 +188,37 @@ class Quickstart:
         out["why"] = reason if promoted else f"production gates refused: {prod['reason']}"
         return out
 
-    def _serve(self, model_ref: str):
+    def _serve(self, model_ref: str, project: str | None = None):
         from llmops.serve.app import create_app
         from llmops.serve.server import ServerThread
 
         # In-process simulated traffic: no per-key rate limit (the users are the loop itself).
         app = create_app(model_ref, db_url=self.db, max_batch_size=16, max_wait_ms=20, seed=self.s.seed,
-                         default_max_tokens=self.s.max_tokens, rate_limit_per_s=None)
+                         default_max_tokens=self.s.max_tokens, rate_limit_per_s=None, feedback_project=project)
         return ServerThread(app)
 
     def _collect_feedback(self) -> dict[str, Any]:
-        from llmops.loop import raters
+        from llmops.loop import rater_queue, raters
 
         s = self.s
         records = self._records(s.traffic_splits, s.traffic_requests)
         keys = raters.create_rater_keys(self.db, s.n_raters)
-        with self._serve(f"registry:{s.name}@production") as srv:
+        # overlap k = the number of raters: every rater still judges every item, now through assignment
+        project = rater_queue.ensure_project(self.db, rater_queue.project_spec(f"{s.name}-feedback", s.n_raters))
+        with self._serve(f"registry:{s.name}@production", project["name"]) as srv:
             with tqdm(total=len(records), desc="simulated users", unit="req", leave=False) as bar:
                 served = raters.send_traffic(srv.url, records, s.choices, s.max_tokens, s.temperature, s.seed,
                                              progress=bar, client_token=raters.create_client_key(self.db))
             with tqdm(total=len(keys), desc="simulated raters", unit="rater", leave=False) as bar:
-                counts = raters.rate(srv.url, served, keys, compare=True, progress=bar)
+                counts = rater_queue.work(srv.url, project["name"], served, keys, progress=bar)
         versions = sorted({x.model_version for x in served})
         return {"simulated": True, "served_model": f"registry:{s.name}@production", "model_versions": versions,
+                "project": project["name"], "overlap_k": project["overlap_k"],
                 "requests": len(served), "responses": sum(len(x.response_ids) for x in served), **counts,
                 "policy": "SIMULATED raters: rating 1-5 from ROUGE-L buckets vs the reference first sentence "
                           f"(edges {raters.BASE_EDGES}, shifted per rater by {raters.RATER_SHIFTS[:s.n_raters]}); "
-                          "comparison prefers the higher ROUGE-L"}
+                          "comparison prefers the higher ROUGE-L; the first rater corrects the weakest response "
+                          "with the reference (labelled simulated)"}
 
     def _eval_v2(self, v1: int, v2: int, facts: dict[str, Any]) -> dict[str, Any]:
         res = self._eval("v2", self._ref(v2))

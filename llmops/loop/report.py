@@ -82,6 +82,19 @@ def _method(settings: dict[str, Any]) -> str:
     return {"rft": "rejection-sampling FT", "dpo": "DPO"}.get(settings.get("improve", "dpo"), settings.get("improve"))
 
 
+def _project_line(fb: dict[str, Any], sft: dict[str, Any] | None) -> str:
+    """The rating project the raters worked through (assignment, overlap k) and the SFT export of corrections."""
+    if "project" not in fb:
+        return ""
+    line = (f"<p>Rating project <code>{_e(fb['project'])}</code>: assignment with overlap k={fb['overlap_k']} "
+            f"({_e(', '.join(str(n) for n in fb.get('items_per_rater', [])))} items per rater); "
+            f"{fb.get('corrections', 0)} SIMULATED corrections (the reference text)")
+    if sft:
+        line += (f" → SFT export of {sft['n_rows']} rows <code>{_e(Path(sft['path']).name)}</code>, "
+                 f"snapshot <code>{_e(sft['snapshot_id'])}</code>")
+    return line + ".</p>"
+
+
 def summary(facts: dict[str, Any]) -> dict[str, Any]:
     """The JSON twin of the page: the collected facts plus the headline outcome."""
     reg = facts["registry"]
@@ -96,6 +109,7 @@ def summary(facts: dict[str, Any]) -> dict[str, Any]:
         "training": {"sft": facts["sft"], "reward": facts["reward"], "v2": facts["v2_train"]},
         "feedback": facts["feedback"],
         "export": facts["export"],
+        "export_sft": facts.get("export_sft"),
         "quality": facts["quality"],
         "drift": {k: v for k, v in facts["drift"].items() if k not in ("reference_token_length", "current_token_length")},
         "registry": reg,
@@ -152,6 +166,7 @@ def render_html(facts: dict[str, Any]) -> str:
         f"{_e(', '.join(fb['model_versions']))}), {fb['responses']} responses, {fb['ratings']} ratings and "
         f"{fb['comparisons']} comparisons ({fb['ties']} ties) from {len(fb['raters'])} simulated raters.</p>",
         f"<p class='small'>{_e(fb['policy'])}</p>",
+        _project_line(fb, facts.get("export_sft")),
         f"<img alt='rating distribution' src='{charts.rating_histogram(fb['rating_histogram'])}'>",
         f"<p>Export: {facts['export']['n_rows']} preference pairs, snapshot <code>{_e(facts['export']['snapshot_id'])}</code>, "
         f"agreement (Krippendorff α) <code>{_e(json.dumps(facts['export']['agreement']))}</code>.</p>",

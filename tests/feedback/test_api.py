@@ -174,6 +174,11 @@ def test_keyset_pagination_and_next_item(client, keys):
         client.post("/v1/ratings", json={"response_id": resp["id"], "score": 3}, headers=keys.headers("rater"))
     assert client.get("/v1/items/next", headers=keys.headers("rater")).json()["id"] == made[1]
     assert client.get("/v1/items/next", headers=keys.headers("rater2")).json()["id"] == made[0]
+    # a comparison-only answer counts too: the rater moves on instead of seeing the item again
+    second = client.get(f"/v1/items/{made[1]}", headers=keys.headers("rater")).json()["responses"]
+    body = {"item_id": made[1], "chosen": second[0]["id"], "rejected": second[1]["id"]}
+    assert client.post("/v1/comparisons", json=body, headers=keys.headers("rater")).status_code == 201
+    assert client.get("/v1/items/next", headers=keys.headers("rater")).json()["id"] == made[2]
 
 
 def test_health_metrics_openapi(client, keys):

@@ -42,6 +42,7 @@ EXPECTED = {
     ("POST", "/v1/projects/{project}/items/{item_id}/skip"): ALL,
     ("POST", "/v1/projects/{project}/items/{item_id}/answer"): ALL,
     ("GET", "/v1/projects/{project}/progress"): ALL,
+    ("GET", "/v1/projects/{project}/guidelines"): ALL,
     ("GET", "/v1/projects/{project}/quality"): ADMIN,
     ("POST", "/v1/corrections"): ALL,
 }

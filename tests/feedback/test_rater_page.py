@@ -4,37 +4,17 @@ submit — and the rating, critique and comparison are in the database."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from llmops.db import session_factory
-from llmops.feedback.tables import ComparisonEntry, Rating
+from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating
 from llmops.feedback.store import FeedbackStore
 
+from .browser import browser  # noqa: F401  (fixture)
 from .helpers import make_keys
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
-        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_factory):
@@ -58,10 +38,13 @@ def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_
     assert sorted(shown) == ["4", "<b>five</b>"]  # shown as text, not HTML (in this rater's blind order)
 
     page.keyboard.press("4")  # score response A
+    page.keyboard.press("c")  # critique of A
+    page.keyboard.type("A is right.")
+    page.keyboard.press("Escape")
     page.keyboard.press("j")  # next response
     page.keyboard.press("2")  # score response B
     page.keyboard.press("a")  # A is better
-    page.keyboard.press("c")  # critique
+    page.keyboard.press("c")  # critique of B
     page.keyboard.type("B is wrong.")
     page.keyboard.press("Escape")
     page.keyboard.press("Enter")
@@ -73,10 +56,67 @@ def test_rating_from_the_page_lands_in_the_database(browser, sqlite_url, server_
         ranks = {e.response_id: e.rank for e in s.scalars(select(ComparisonEntry))}
     by_text = dict(zip(["4", "<b>five</b>"], first.response_ids))
     a, b = by_text[shown[0]], by_text[shown[1]]  # A and B are the page's first and second response
-    assert ratings == {a: (4, "B is wrong."), b: (2, "B is wrong.")}
+    assert ratings == {a: (4, "A is right."), b: (2, "B is wrong.")}  # each response keeps its own critique
     assert ranks == {a: 1, b: 2}
 
     page.reload()  # the key is remembered for the tab: straight back to rating
     page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{second.item_id}'")
     assert page.is_hidden("#login")
     assert foreign == []  # no CDN, no outside requests
+
+
+def test_comparison_only_advances_and_failures_are_shown(browser, sqlite_url, server_factory):
+    """A preference alone is a complete answer; a critique is never dropped; a failed bulk element is shown."""
+    keys = make_keys(sqlite_url)
+    store = FeedbackStore(sqlite_url)
+    first = store.create_item("Pick one.", [{"text": "x"}, {"text": "y"}])
+    second = store.create_item("Rate these.", [{"text": "p"}, {"text": "q"}])
+    third = store.create_item("Last.", [{"text": "z"}])
+    srv = server_factory(sqlite_url)
+    page = browser.new_page()
+    page.goto(srv.base + "/")
+    page.fill("#key", keys.rater)
+    page.press("#key", "Enter")
+    page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{first.item_id}'")
+
+    page.keyboard.press("3")  # one of two scored, no preference: not a complete answer
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('score every response')")
+    page.keyboard.press("c")
+    page.keyboard.type("too short")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("c")  # a critique of B, which has no score: refused, not dropped
+    page.keyboard.type("off topic")
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("x")  # the preference's own critique
+    page.keyboard.type("B is clearer.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('has a critique but no score')")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{second.item_id}'")
+
+    with session_factory(sqlite_url)() as s:  # the server refuses what the page shows 1..5 for
+        s.get(Item, second.item_id).scale_max = 3
+        s.commit()
+    page.keyboard.press("2")
+    page.keyboard.press("j")
+    page.keyboard.press("5")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Not saved: 1 of 2')")
+    errors = [page.locator(".response .error").nth(i).inner_text() for i in range(2)]
+    assert errors[0] == "" and "outside the item's scale" in errors[1]
+    assert page.inner_text("#item-id") == f"#{second.item_id}"  # stays on the item
+    page.keyboard.press("3")  # fix B and retry: only B is sent again
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#item-id').textContent === '#{third.item_id}'")
+
+    with session_factory(sqlite_url)() as s:
+        ratings = sorted((r.item_id, r.score, r.critique) for r in s.scalars(select(Rating)))
+        compared = [(c.item_id, c.kind, c.critique) for c in s.scalars(select(Comparison))]
+    assert compared == [(first.item_id, "pair", "B is clearer.")]
+    assert sorted(ratings)[:2] == sorted([(first.item_id, 3, "too short"), (first.item_id, 2, "off topic")])
+    assert sorted(ratings)[2:] == [(second.item_id, 2, None), (second.item_id, 3, None)]

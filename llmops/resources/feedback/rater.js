@@ -1,188 +1,163 @@
-// Rater page: no framework, no build step, no network beyond this server's API.
-// The API key is asked once and kept in sessionStorage (this tab only).
+// Rater page: no framework, no build step, no network beyond this server's API (api.js).
+// Pick a project (its guidelines and questions shape the form), answer, and the page moves on as
+// soon as the answer is complete; failures are shown where they belong and nothing is re-sent twice.
 "use strict";
 
-const KEY_STORE = "llmops.feedback.key";
-const $ = (id) => document.getElementById(id);
-const state = { item: null, scores: {}, selected: 0 };
-
-function key() { return sessionStorage.getItem(KEY_STORE); }
-
-function status(text, kind = "") {
-  const el = $("status");
-  el.textContent = text;
-  el.className = kind;
-}
-
-function newIdempotencyKey() {
-  return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
-}
-
-async function api(method, path, body, idemKey) {
-  const headers = { "Authorization": "Bearer " + key() };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (idemKey) headers["Idempotency-Key"] = idemKey;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) {
-    const err = (data && data.error) || { code: "http_" + res.status, message: res.statusText };
-    const e = new Error(err.message + (err.field ? " (" + err.field + ")" : ""));
-    e.status = res.status; e.code = err.code;
-    throw e;
-  }
-  return data;
-}
+const PROJECT_STORE = "llmops.feedback.project";
+const page = { queue: null, item: null, busy: false };
 
 function show(section) {
   for (const id of ["login", "rate", "empty"]) $(id).hidden = id !== section;
+  $("keys-help").hidden = section !== "rate";
   $("logout").hidden = section === "login";
+  if (section === "login") { $("guidelines").hidden = true; $("progress-bar").hidden = true; $("project-pick").hidden = true; }
 }
 
-function renderItem(item) {
-  state.item = item; state.scores = {}; state.selected = 0;
-  $("item-id").textContent = "#" + item.id;
-  $("prompt").textContent = item.prompt;
-  $("context").hidden = !item.context;
-  $("context").textContent = item.context || "";
-  $("critique").value = "";
-  for (const r of document.querySelectorAll("input[name=pref]")) r.checked = false;
-  $("compare").hidden = item.responses.length !== 2;
-  const box = $("responses");
-  box.replaceChildren();
-  item.responses.forEach((resp, i) => {
-    const card = document.createElement("div");
-    card.className = "response";
-    card.tabIndex = 0;
-    card.dataset.index = i;
-    card.dataset.responseId = resp.id;
-    const label = document.createElement("div");
-    label.className = "label";
-    label.textContent = "Response " + String.fromCharCode(65 + i);
-    const text = document.createElement("pre");
-    text.textContent = resp.text;  // textContent: model output is never parsed as HTML
-    const scores = document.createElement("div");
-    scores.className = "scores";
-    for (let s = item.scale_min; s <= item.scale_max; s++) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = s;
-      b.dataset.score = s;
-      b.setAttribute("aria-pressed", "false");
-      b.setAttribute("aria-label", "score " + s + " for response " + String.fromCharCode(65 + i));
-      b.addEventListener("click", () => setScore(i, s));
-      scores.append(b);
-    }
-    card.append(label, text, scores);
-    card.addEventListener("focus", () => select(i));
-    box.append(card);
-  });
-  select(0);
-  show("rate");
+async function start() {
+  whoami();
+  let projects = [];
+  try { projects = await api("GET", "/v1/projects"); }
+  catch (e) {
+    if (e.status === 401) return loggedOut(e);
+    if (e.status !== 404 && e.status !== 403) return status(e.message, "error");
+  }
+  const pick = $("project");
+  pick.replaceChildren(...projects.map((p) => Object.assign(document.createElement("option"), { value: p.name, textContent: p.name })));
+  $("project-pick").hidden = !projects.length;
+  const wanted = new URLSearchParams(location.search).get("project") || sessionStorage.getItem(PROJECT_STORE);
+  const chosen = projects.find((p) => p.name === wanted) || projects[0];
+  if (chosen) pick.value = chosen.name;
+  await useProject(chosen || null);
 }
 
-function select(i) {
-  state.selected = i;
-  document.querySelectorAll(".response").forEach((c, j) => c.classList.toggle("selected", j === i));
+async function useProject(project) {
+  page.queue = project ? projectQueue(project) : itemQueue();
+  if (project) sessionStorage.setItem(PROJECT_STORE, project.name);
+  $("guidelines").hidden = true;
+  if (project && project.guidelines) {
+    try {
+      const g = await api("GET", "/v1/projects/" + encodeURIComponent(project.name) + "/guidelines");
+      $("guidelines-body").innerHTML = g.html;  // rendered server-side from Markdown; raw HTML escaped there
+      $("guidelines").hidden = false;
+      $("guidelines").open = !matchMedia("(max-width: 600px)").matches;  // folded on a phone: the item comes first
+    } catch (e) { status("Guidelines not loaded: " + e.message, "error"); }
+  }
+  await loadNext();
 }
 
-function setScore(i, s) {
-  const resp = state.item.responses[i];
-  state.scores[resp.id] = s;
-  document.querySelectorAll(`.response[data-index="${i}"] .scores button`).forEach((b) => {
-    b.setAttribute("aria-pressed", String(Number(b.dataset.score) === s));
-  });
-  status("");
+async function showProgress() {
+  const p = await page.queue.progress().catch(() => null);
+  $("progress-bar").hidden = !p;
+  if (!p) return;
+  const project = `project: ${p.n_complete}/${p.n_items} complete (${p.overlap_k} raters each)`;
+  $("progress").max = Math.max(p.n_items, 1);
+  if (p.raters.length !== 1) {  // an admin or service key sees every rater's row: show the project's totals
+    $("progress").value = p.n_complete;
+    $("progress-text").textContent = project;
+    return;
+  }
+  const me = p.raters[0];  // a rater sees only their own row
+  $("progress").value = me.answered + me.skipped;
+  $("progress-text").textContent = `You: ${me.answered} answered, ${me.skipped} skipped of ${p.n_items} items · ${project}`;
 }
 
 async function loadNext(done = "") {
   status("Loading…");
   try {
-    const item = await api("GET", "/v1/items/next");
+    const item = await page.queue.next();
+    page.item = item;
+    showProgress();
     if (!item) { show("empty"); status(done, "ok"); return; }
-    renderItem(item);
+    renderForm(item, page.queue.questions);
+    show("rate");
     status(done, done ? "ok" : "");
   } catch (e) {
-    if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); show("login"); }
+    if (e.status === 401) return loggedOut(e);
     status(e.message, "error");
   }
 }
 
 async function submit() {
-  const item = state.item;
-  if (!item) return;
-  const rated = item.responses.filter((r) => state.scores[r.id] !== undefined);
-  const pref = document.querySelector("input[name=pref]:checked");
-  if (!rated.length && !pref) { status("Score at least one response (keys 1–9) or pick the better one.", "error"); return; }
-  const critique = $("critique").value.trim() || null;
-  $("submit").disabled = true;
+  const item = page.item;
+  if (!item || page.busy) return;
+  const answer = collect();
+  if (typeof answer === "string") { status(answer, "error"); return; }
+  page.busy = true; $("submit").disabled = true;
   try {
     // Each write carries its own Idempotency-Key, so a double click or a retry stores nothing twice.
-    if (rated.length) {
-      await api("POST", "/v1/ratings/bulk", {
-        ratings: rated.map((r) => ({ response_id: r.id, score: state.scores[r.id], critique })),
-      }, newIdempotencyKey());
+    const result = await page.queue.submit(item, answer);
+    markResults(answer, result.failures);
+    const n = answer.ratings.length + answer.corrections.length + (answer.comparison ? 1 : 0);
+    if (result.failures.size) {
+      status(`Not saved: ${result.failures.size} of ${n} answers failed (shown below); Enter retries them.`, "error");
+    } else if (!result.complete) {
+      status(sentence("Saved; still to answer: " + (result.missing.map(questionText).join("; ") || "the rest")), "error");
+      showProgress();
+    } else {
+      await loadNext("Saved item #" + item.id + ".");
     }
-    if (pref) {
-      const [a, b] = item.responses.map((r) => r.id);
-      const body = pref.value === "tie" ? { item_id: item.id, tie: [a, b] }
-        : pref.value === "0" ? { item_id: item.id, chosen: a, rejected: b }
-        : { item_id: item.id, chosen: b, rejected: a };
-      await api("POST", "/v1/comparisons", body, newIdempotencyKey()).catch((e) => { if (e.status !== 409) throw e; });
-    }
-    await loadNext("Saved item #" + item.id + ".");
   } catch (e) {
+    if (e.status === 401) return loggedOut(e);
     status("Not saved: " + e.message, "error");
   } finally {
-    $("submit").disabled = false;
+    page.busy = false; $("submit").disabled = false;
   }
+}
+
+async function skip() {
+  const item = page.item;
+  if (!item || page.busy) return;
+  page.busy = true;
+  try {
+    await page.queue.skip(item);
+    await loadNext("Skipped item #" + item.id + ".");
+  } catch (e) { status("Not skipped: " + e.message, "error"); }
+  finally { page.busy = false; }
 }
 
 function onKey(ev) {
   if ($("rate").hidden) return;
-  const typing = ev.target === $("critique");
+  const typing = ev.target.tagName === "TEXTAREA";
   if (ev.key === "Enter" && (!typing || ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submit(); return; }
   if (typing) { if (ev.key === "Escape") ev.target.blur(); return; }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.tagName === "SELECT" || ev.target.tagName === "INPUT") return;
   const k = ev.key.toLowerCase();
-  const n = state.item ? state.item.responses.length : 0;
+  const n = page.item ? page.item.responses.length : 0;
+  const focus = (box) => { if (box && !box.hidden) box.focus(); };
   if (/^[0-9]$/.test(ev.key)) {
     const s = Number(ev.key);
-    if (state.item && s >= state.item.scale_min && s <= state.item.scale_max) setScore(state.selected, s);
-  } else if (k === "j" || ev.key === "ArrowRight") { select((state.selected + 1) % n); }
-  else if (k === "k" || ev.key === "ArrowLeft") { select((state.selected - 1 + n) % n); }
+    if (page.item && s >= page.item.scale_min && s <= page.item.scale_max) setScore(form.selected, s);
+  } else if (k === "j" || ev.key === "ArrowRight") { select((form.selected + 1) % n); }
+  else if (k === "k" || ev.key === "ArrowLeft") { select((form.selected - 1 + n) % n); }
   else if (k === "a" || k === "b" || k === "t") {
-    const v = k === "a" ? "0" : k === "b" ? "1" : "tie";
-    const r = document.querySelector(`input[name=pref][value="${v}"]`);
-    if (r && !$("compare").hidden) r.checked = true;
-  } else if (k === "c") { ev.preventDefault(); $("critique").focus(); }
+    const r = document.querySelector(`input[name=pref][value="${k === "a" ? "0" : k === "b" ? "1" : "tie"}"]`);
+    if (r && !$("compare").hidden && !r.parentElement.hidden && !r.disabled) { r.checked = true; status(""); }
+  } else if (k === "c") { focus(card(form.selected).querySelector(".critique")); }
+  else if (k === "x") { focus($("compare").hidden ? null : $("compare-critique")); }
+  else if (k === "e") { if (card(form.selected).querySelector(".correction")) toggleCorrection(form.selected); }
+  else if (k === "g") { $("guidelines").open = !$("guidelines").open; }
   else if (k === "s") { skip(); }
   else { return; }
   ev.preventDefault();
 }
 
-async function skip() {
-  // "next" serves the oldest unrated item; skipping pages past it for this session.
-  status("Skipped.");
-  try {
-    const page = await api("GET", "/v1/items?limit=50");
-    const next = page.items.find((it) => it.id > state.item.id);
-    if (next) renderItem(next); else show("empty");
-  } catch (e) { status(e.message, "error"); }
-}
-
-async function whoami() {
-  $("who").textContent = "key " + (key() || "").split("_")[1];
-}
+function questionText(name) { const q = page.queue.questions.find((x) => x.name === name); return (q && q.text) || name; }
+function whoami() { $("who").textContent = "key " + (key() || "").split("_")[1]; }
+function loggedOut(e) { setKey(null); show("login"); status(e ? e.message : "", e ? "error" : ""); }
 
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  sessionStorage.setItem(KEY_STORE, $("key").value.trim());
+  setKey($("key").value.trim());
   $("key").value = "";
-  whoami();
-  loadNext();
+  start();
 });
-$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORE); $("who").textContent = ""; show("login"); });
+$("logout").addEventListener("click", () => { $("who").textContent = ""; loggedOut(null); });
+$("project").addEventListener("change", async () => {
+  const projects = await api("GET", "/v1/projects");
+  await useProject(projects.find((p) => p.name === $("project").value) || null);
+});
 $("submit").addEventListener("click", submit);
 $("skip").addEventListener("click", skip);
 document.addEventListener("keydown", onKey);
 
-if (key()) { whoami(); loadNext(); } else { show("login"); }
+if (key()) start(); else show("login");
