@@ -119,3 +119,17 @@ def test_cli_scan_and_list_read_the_same_index(sqlite_url, tmp_path, capsys):
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["name"] == "a"
     assert main(["runs", "list", "--per-page", "0", "--db", sqlite_url]) == 2  # a clear error, not a traceback
+
+
+def test_the_migration_matches_the_tables(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import llmops.train.tables  # noqa: F401 - registers the tables on Base
+    from llmops.db import get_engine, upgrade
+    from llmops.db.base import Base
+
+    upgrade(db_url)
+    with get_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert [d for d in diff if "runs_index" in repr(d)] == []
