@@ -23,14 +23,13 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
 def _query(request: Request, **changes: Any) -> str:
-    """The current query string with `changes` applied (None removes a key): pagination, filters."""
-    params = dict(request.query_params)
-    for k, v in changes.items():
-        if v is None or v == "":
-            params.pop(k, None)
-        else:
-            params[k] = str(v)
-    return "?" + urlencode(params) if params else "?"
+    """The current query string with `changes` applied (None removes a key): pagination, filters.
+
+    Repeated keys (``run=1&run=2`` of the compare view) are kept.
+    """
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    items += [(k, str(v)) for k, v in changes.items() if v is not None and v != ""]
+    return "?" + urlencode(items) if items else "?"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -86,3 +87,12 @@ def test_rescan_is_admin_only_and_needs_csrf(env):
     r = c.post("/runs/refresh", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303 and "1+indexed" in r.headers["location"]
     assert len(_ids(c.get("/runs").text)) == 4
+
+
+def test_links_keep_repeated_query_keys(env):
+    c, keys, app, _ = env
+    _as(c, app, keys.rater)
+    ids = _ids(c.get("/runs?task=sft").text)
+    page = c.get("/runs/compare", params={"run": ids}).text
+    [link] = re.findall(r'href="(\?[^"]*all_keys=true[^"]*)"', page)
+    assert html.unescape(link) == f"?run={ids[0]}&run={ids[1]}&all_keys=true"
