@@ -93,6 +93,11 @@ def line_chart(series: Sequence[Series], *, title: str, xlabel: str = "step", yl
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}>'
                        f'<title>{escape(name)}</title></polyline>')
+    named = [(i, name) for i, (name, s) in enumerate(clean) if name and s]
+    if len(named) > 1:  # legend: the series names in their colours, top right
+        spans = "".join(f'<tspan fill="{PALETTE[i % len(PALETTE)]}" dx="10">{"- - " if name in dashed else "— "}'
+                        f'{escape(name)}</tspan>' for i, name in named)
+        out.append(f'<text x="{width - 12}" y="16" font-size="11" text-anchor="end">{spans}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
