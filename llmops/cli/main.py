@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "llmops.cli.jobs",
     "llmops.cli.compress",
     "llmops.cli.tune",
+    "llmops.cli.runs",
+    "llmops.cli.ui",
 ]
 
 
