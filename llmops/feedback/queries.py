@@ -73,11 +73,14 @@ def quality_by_model(db_url: str | None, since: datetime | None = None, until: d
     return sorted(rows, key=lambda r: (r["model"] is None, r["model"] or ""))
 
 
-def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000) -> list[str]:
-    """Prompts the serving endpoint recorded as items (the newest `limit`, oldest first)."""
+def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000,
+                   until: datetime | None = None) -> list[str]:
+    """Prompts the serving endpoint recorded as items in [since, until) (the newest `limit`, oldest first)."""
     query = select(Item.prompt, Item.meta).order_by(Item.id.desc()).limit(limit)
     if since is not None:
         query = query.where(Item.created_at >= since)
+    if until is not None:
+        query = query.where(Item.created_at < until)
     with session_factory(db_url)() as session:
         rows = session.execute(query).all()
     return [p for p, meta in reversed(rows) if (meta or {}).get("source") == "llmops.serve"]
