@@ -2,7 +2,7 @@
 
 Built to stay fast on millions of ratings: every list is a keyset page on an indexed column
 (``feedback_raters.id``, ``feedback_ratings.id``), and aggregates over ratings are bounded by a
-time window on the indexed ``feedback_ratings.created_at`` (default: the last 30 days), the way
+time window on the indexed ``feedback_ratings.created_at`` (default: the last 7 days), the way
 a monitoring dashboard reads recent traffic rather than all of history.
 """
 
@@ -19,7 +19,7 @@ from llmops.feedback.agreement import krippendorff_alpha
 from llmops.feedback.tables import Comparison, Item, Rater, Rating, Response
 
 MAX_PAGE = 500
-DEFAULT_WINDOW = timedelta(days=30)
+DEFAULT_WINDOW = timedelta(days=7)
 
 
 def _limit(limit: int) -> int:
@@ -32,9 +32,11 @@ def _since(window: timedelta | None, now: datetime | None) -> datetime | None:
     return None if window is None else (now or datetime.now(timezone.utc)) - window
 
 
-def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None, window: timedelta | None = None,
-                   now: datetime | None = None) -> tuple[list[dict[str, Any]], int | None]:
-    """Raters by id with their ratings, comparisons and critiques (in the window) and last activity."""
+def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None,
+                   window: timedelta | None = timedelta(days=7), now: datetime | None = None
+                   ) -> tuple[list[dict[str, Any]], int | None]:
+    """Raters by id: ratings ever (an index-only count), and in the window ratings, critiques,
+    comparisons and last activity; plus the next page's cursor."""
     n = _limit(limit)
     since = _since(window, now)
     with read_only_session(db_url) as s:
@@ -43,9 +45,12 @@ def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None
             q = q.where(Rater.id > after)
         raters = s.execute(q).all()
         ids = [r[0] for r in raters[:n]]
-        stats: dict[int, dict[str, Any]] = {i: {"n_ratings": 0, "n_critiques": 0, "n_comparisons": 0,
-                                               "last_at": None} for i in ids}
+        stats: dict[int, dict[str, Any]] = {i: {"n_ratings_total": 0, "n_ratings": 0, "n_critiques": 0,
+                                               "n_comparisons": 0, "last_at": None} for i in ids}
         if ids:
+            for rid, cnt in s.execute(select(Rating.rater_id, func.count()).where(Rating.rater_id.in_(ids))
+                                      .group_by(Rating.rater_id)):
+                stats[rid]["n_ratings_total"] = int(cnt)
             rq = (select(Rating.rater_id, func.count(Rating.id), func.count(Rating.critique), func.max(Rating.created_at))
                   .where(Rating.rater_id.in_(ids)).group_by(Rating.rater_id))
             cq = (select(Comparison.rater_id, func.count(Comparison.id), func.max(Comparison.created_at))
@@ -87,7 +92,7 @@ def rating_distribution(db_url: str | None, window: timedelta | None = DEFAULT_W
     return sorted(out.values(), key=lambda r: (r["model_version"] is None, r["model_version"] or "", r["scale"]))
 
 
-def recent_agreement(db_url: str | None, max_ratings: int = 20000) -> dict[str, Any]:
+def recent_agreement(db_url: str | None, max_ratings: int = 5000) -> dict[str, Any]:
     """Krippendorff's alpha (interval) over the newest `max_ratings` ratings, responses as units."""
     with read_only_session(db_url) as s:
         rows = s.execute(select(Rating.response_id, Rating.score, Rating.scale_min, Rating.scale_max)

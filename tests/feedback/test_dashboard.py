@@ -19,14 +19,14 @@ def test_progress_distribution_agreement_and_critiques(db_url):
             fb.add_rating(created.response_ids[1], 2 + j % 2, rid)
     rows, cursor = dashboard.rater_progress(db_url, limit=2)
     assert [r["name"] for r in rows] == ["r0", "r1"] and cursor == rows[-1]["rater_id"]
-    assert rows[0]["n_ratings"] == 8 and rows[0]["n_critiques"] == 1
+    assert rows[0]["n_ratings"] == 8 and rows[0]["n_ratings_total"] == 8 and rows[0]["n_critiques"] == 1
     rest, end = dashboard.rater_progress(db_url, limit=2, after=cursor)
     assert [r["name"] for r in rest] == ["r2"] and end is None
     dist = {d["model_version"]: d for d in dashboard.rating_distribution(db_url)}
     assert dist["m/1"]["counts"] == {"1": 0, "2": 0, "3": 0, "4": 7, "5": 0} and dist["m/1"]["mean"] == 4.0
     assert dist["m/2"]["n"] == 7
     future = datetime.now(timezone.utc) + timedelta(days=60)
-    assert dashboard.rating_distribution(db_url, now=future) == []  # outside the 30-day window
+    assert dashboard.rating_distribution(db_url, now=future) == []  # outside the 7-day window
     agreement = dashboard.recent_agreement(db_url)
     assert agreement["n_ratings"] == 14 and agreement["n_units_pairable"] == 4
     critiques, more = dashboard.recent_critiques(db_url)
