@@ -1,0 +1,54 @@
+"""Fixtures of the UI tests: a database with keys, run folders, a real `llmops ui` server, headless Chromium."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .helpers import CHROMIUM, CHROMIUM_ARGS, Keys, UiServer, make_keys
+
+
+@pytest.fixture(scope="module")
+def ui_env(tmp_path_factory) -> dict:
+    """A fresh SQLite database with keys and an (initially empty) runs folder, shared by a module."""
+    root = tmp_path_factory.mktemp("ui")
+    url = f"sqlite:///{root / 'llmops.db'}"
+    runs = root / "runs"
+    runs.mkdir()
+    return {"url": url, "runs": runs, "keys": make_keys(url), "root": root}
+
+
+@pytest.fixture(scope="module")
+def ui_server_factory():
+    started: list[UiServer] = []
+
+    def start(db_url: str, runs_dirs: list[Path], args: list[str] | None = None) -> UiServer:
+        srv = UiServer(db_url, runs_dirs, args).start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (skipped without it, unless CI=1)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
+        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def keys(ui_env: dict) -> Keys:
+    return ui_env["keys"]

@@ -1,0 +1,121 @@
+"""Helpers of the UI tests: API keys per role, `llmops ui` as a real server, a no-console-errors check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@dataclass(frozen=True)
+class Keys:
+    admin: str
+    rater: str
+    client: str
+
+
+def make_keys(db_url: str) -> Keys:
+    """One key per role that matters to the UI (the schema is created first)."""
+    from llmops.db import session_factory, upgrade
+    from llmops.feedback.auth import create_key
+
+    upgrade(db_url)
+    with session_factory(db_url)() as s, s.begin():
+        return Keys(admin=create_key(s, "admin", "ada").token, rater=create_key(s, "rater", "rita").token,
+                    client=create_key(s, "client", "app").token)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UiServer:
+    """`llmops ui` as a subprocess on a free port (its stderr goes to a file, shown on failure)."""
+
+    def __init__(self, db_url: str, runs_dirs: list[Path], args: list[str] | None = None) -> None:
+        self.db_url, self.runs_dirs, self.args = db_url, runs_dirs, list(args or [])
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = tempfile.TemporaryFile()
+
+    def start(self, timeout: float = 60.0) -> UiServer:
+        runs = [a for d in self.runs_dirs for a in ("--runs-dir", str(d))]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmops", "ui", "--db", self.db_url, "--port", str(self.port), *runs, *self.args],
+            cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=self.log, stderr=self.log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llmops ui exited: {self.output()[-3000:]}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"llmops ui did not become healthy: {self.output()[-3000:]}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def login(page, base: str, key: str) -> None:
+    """Log in through the login form (the cookie stays in the page's browser context)."""
+    page.goto(base + "/login")
+    page.fill("#key", key)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def watch_console(page) -> list[str]:
+    """Collect console errors, uncaught exceptions, failed requests and 4xx/5xx subresources of a page."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    return problems
+
+
+def assert_page_clean(page, url: str, *, expect_status: int = 200) -> None:
+    """Load `url` and assert it answered `expect_status` with no console errors, failed or foreign requests."""
+    problems = watch_console(page)
+    foreign: list[str] = []
+    origin = url.split("/", 3)[:3]
+    page.on("request", lambda r: None if r.url.split("/", 3)[:3] == origin or r.url.startswith("data:")
+            else foreign.append(r.url))
+    response = page.goto(url)
+    assert response is not None and response.status == expect_status, (url, response and response.status)
+    page.wait_for_load_state("load")
+    if expect_status < 400:
+        assert problems == [], (url, problems)
+    else:
+        assert [p for p in problems if not p.startswith("HTTP ") and "status of" not in p] == [], (url, problems)
+    assert foreign == [], (url, foreign)
