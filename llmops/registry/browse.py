@@ -67,6 +67,17 @@ def models_page(store: SqlRegistryStore, limit: int = 50, after: str | None = No
     return Page(items, items[-1].name if more and items else None)
 
 
+def model_summary(store: SqlRegistryStore, name: str) -> ModelSummary:
+    """One model's version count, newest version and current aliases."""
+    with store._read() as s:
+        m = store._model(s, name)
+        count, newest = s.execute(select(func.count(ModelVersionRow.id), func.max(ModelVersionRow.version))
+                                  .where(ModelVersionRow.model_id == m.id)).one()
+        aliases = {a.alias: a.version for a in s.scalars(select(AliasRow).where(AliasRow.model_id == m.id)
+                                                          .order_by(AliasRow.alias))}
+        return ModelSummary(m.name, m.description, int(count), newest, m.next_version, aliases, m.created_at)
+
+
 def versions_page(store: SqlRegistryStore, name: str, limit: int = 50, before: int | None = None
                   ) -> Page[ModelVersion]:
     """Versions of `name`, newest first, older than version `before` (keyset on the unique index)."""

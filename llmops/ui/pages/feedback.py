@@ -1,0 +1,26 @@
+"""The feedback page: agreement, rating distributions per model version, rater progress, critiques."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import HTMLResponse
+
+from llmops.ui import feedback_views as views
+from llmops.ui.guard import Viewer, guard
+from llmops.ui.policies import UiAction
+from llmops.ui.render import render
+
+router = APIRouter()
+NAV = ("Feedback", "/feedback")
+RATER_PAGE_ENV = "LLMOPS_UI_RATER_PAGE_URL"
+
+
+@router.get("/feedback", response_class=HTMLResponse)
+def overview(request: Request, window: str | None = Query(None, max_length=8),
+             raters_after: int | None = Query(None, ge=0), critiques_before: int | None = Query(None, ge=1),
+             viewer: Viewer = Depends(guard(UiAction.VIEW))) -> HTMLResponse:
+    import os
+
+    ctx = views.feedback_context(request.app.state.settings.db_url, window, raters_after, critiques_before)
+    rater_page = os.environ.get(RATER_PAGE_ENV, "http://127.0.0.1:8080/")  # `llmops feedback serve` default
+    return render(request, "feedback_overview.html", viewer, rater_page_url=rater_page, **ctx)
