@@ -23,4 +23,4 @@ def overview(request: Request, window: str | None = Query(None, max_length=8),
 
     ctx = views.feedback_context(request.app.state.settings.db_url, window, raters_after, critiques_before)
     rater_page = os.environ.get(RATER_PAGE_ENV, "http://127.0.0.1:8080/")  # `llmops feedback serve` default
-    return render(request, "feedback_overview.html", viewer, rater_page_url=rater_page, **ctx)
+    return render(request, "feedback/overview.html", viewer, rater_page_url=rater_page, **ctx)

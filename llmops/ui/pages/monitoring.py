@@ -23,7 +23,7 @@ def _db(request: Request) -> str:
 def overview(request: Request, window: str | None = Query(None, max_length=8),
              incidents_before: int | None = Query(None, ge=1), jobs_before: str | None = Query(None, max_length=120),
              viewer: Viewer = Depends(guard(UiAction.VIEW))) -> HTMLResponse:
-    return render(request, "monitoring.html", viewer,
+    return render(request, "monitoring/overview.html", viewer,
                   **views.overview_context(_db(request), window, incidents_before, jobs_before))
 
 
@@ -34,13 +34,13 @@ def drift(request: Request, name: str, version: int, window: str | None = Query(
         ctx = views.drift_context(_db(request), name, version, window)
     except DataError as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "monitoring_drift.html", viewer, **ctx)
+    return render(request, "monitoring/drift.html", viewer, **ctx)
 
 
 @router.get("/monitoring/events", response_class=HTMLResponse)
 def events(request: Request, rule: str | None = Query(None, max_length=128), before: int | None = Query(None, ge=1),
            viewer: Viewer = Depends(guard(UiAction.VIEW))) -> HTMLResponse:
-    return render(request, "monitoring_events.html", viewer, **views.alert_events(_db(request), rule, before))
+    return render(request, "monitoring/events.html", viewer, **views.alert_events(_db(request), rule, before))
 
 
 @router.get("/monitoring/jobs/{job_id}", response_class=HTMLResponse)
@@ -49,4 +49,4 @@ def job(request: Request, job_id: str, viewer: Viewer = Depends(guard(UiAction.V
         ctx = views.job_context(_db(request), job_id)
     except UserError as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "monitoring_job.html", viewer, **ctx)
+    return render(request, "monitoring/job.html", viewer, **ctx)

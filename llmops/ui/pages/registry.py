@@ -31,7 +31,7 @@ def _registry_principal(viewer: Viewer) -> RegistryPrincipal:
 @router.get("/registry", response_class=HTMLResponse)
 def models(request: Request, after: str | None = Query(None, max_length=128),
            viewer: Viewer = Depends(guard(UiAction.VIEW))) -> HTMLResponse:
-    return render(request, "registry_models.html", viewer, **views.models_context(_db(request), after))
+    return render(request, "registry/models.html", viewer, **views.models_context(_db(request), after))
 
 
 @router.get("/registry/{name}", response_class=HTMLResponse)
@@ -42,7 +42,7 @@ def model(request: Request, name: str, before: int | None = Query(None, ge=1),
         ctx = views.model_context(_db(request), name, before, events_before, audit_before)
     except RegistryNotFound as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "registry_model.html", viewer, **ctx)
+    return render(request, "registry/model.html", viewer, **ctx)
 
 
 def _version_page(request: Request, viewer: Viewer, name: str, version: int, outcome: dict | None = None,
@@ -51,7 +51,7 @@ def _version_page(request: Request, viewer: Viewer, name: str, version: int, out
         ctx = views.version_context(_db(request), name, version)
     except RegistryNotFound as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "registry_version.html", viewer, status=status, outcome=outcome, **ctx)
+    return render(request, "registry/version.html", viewer, status=status, outcome=outcome, **ctx)
 
 
 @router.get("/registry/{name}/{version}", response_class=HTMLResponse)
