@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("--db", help=db_help)
     i.set_defaults(func=import_items)
 
+    from llmops.cli import feedback_projects
+
+    feedback_projects.register(sub, db_help)  # projects create|list|progress, quality
+
 
 def serve(args: argparse.Namespace) -> int:
     import os

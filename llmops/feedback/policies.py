@@ -30,6 +30,12 @@ class Action(str, Enum):
     KEYS_MANAGE = "keys:manage"
     GENERATE = "generate"  # the model server's /v1/completions and /v1/chat/completions
     ITEMS_READ_ALL = "items:read-all"  # unredacted items: model versions, metadata (user ids, system prompts)
+    PROJECTS_READ = "projects:read"  # a project's guidelines, questions, settings; own progress
+    PROJECTS_MANAGE = "projects:manage"  # create/update projects, routing, gold answers
+    PROJECT_ITEMS_ADD = "projects:add-items"  # put existing items into a project
+    QUEUE_WORK = "queue:work"  # claim the next item, skip, answer
+    CORRECTIONS_CREATE = "corrections:create"
+    QUALITY_READ = "quality:read"  # agreement and accuracy of every rater (names of others)
 
 
 POLICY: dict[Action, frozenset[Role]] = {
@@ -41,6 +47,12 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
     Action.GENERATE: frozenset({Role.CLIENT, Role.SERVICE, Role.ADMIN}),
     Action.ITEMS_READ_ALL: frozenset({Role.SERVICE, Role.ADMIN}),
+    Action.PROJECTS_READ: frozenset({Role.RATER, Role.SERVICE, Role.ADMIN}),
+    Action.PROJECTS_MANAGE: frozenset({Role.ADMIN}),
+    Action.PROJECT_ITEMS_ADD: frozenset({Role.SERVICE, Role.ADMIN}),
+    Action.QUEUE_WORK: frozenset({Role.RATER, Role.SERVICE, Role.ADMIN}),
+    Action.CORRECTIONS_CREATE: frozenset({Role.RATER, Role.SERVICE, Role.ADMIN}),
+    Action.QUALITY_READ: frozenset({Role.ADMIN}),
 }
 
 

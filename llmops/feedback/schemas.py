@@ -26,6 +26,7 @@ MAX_VERSION_CHARS = 200
 MAX_NAME_CHARS = 200
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 SCALE_BOUND = 1_000  # |scale_min|, |scale_max| and |score| never exceed it
+PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ID_MAX = 2**63 - 1  # the largest id PostgreSQL can hold; larger ones are 422, not a driver error
 
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
@@ -75,6 +76,9 @@ class ItemIn(Strict):
     scale_min: Score = Field(1, description="Lowest score of this item's rating scale.")
     scale_max: Score = Field(5, description="Highest score of this item's rating scale.")
     responses: list[ResponseIn] = Field(min_length=1, max_length=MAX_RESPONSES_PER_ITEM)
+    project: str | None = Field(
+        None, pattern=PROJECT_NAME_PATTERN, description="Put the item in this project (default: routing rules decide)."
+    )
 
     @model_validator(mode="after")
     def _scale(self) -> ItemIn:
@@ -98,17 +102,18 @@ class Created(BaseModel):
     id: int
 
 
-class ComparisonIn(Strict):
-    """Exactly one of: ``ranking`` (best first; two ids = pairwise), ``chosen``+``rejected``, or ``tie``."""
+class PreferenceIn(Strict):
+    """Exactly one of: ``ranking`` (best first; two ids = pairwise), ``chosen``+``rejected``, or ``tie``;
+    an optional critique of the comparison itself (why one is better)."""
 
-    item_id: Id
     ranking: list[Id] | None = Field(None, min_length=2, max_length=MAX_RESPONSES_PER_ITEM)
     chosen: Id | None = None
     rejected: Id | None = None
     tie: list[Id] | None = Field(None, min_length=2, max_length=2)
+    critique: str | None = Field(None, max_length=MAX_CRITIQUE_CHARS)
 
     @model_validator(mode="after")
-    def _one_form(self) -> ComparisonIn:
+    def _one_form(self) -> PreferenceIn:
         forms = [self.ranking is not None, self.chosen is not None or self.rejected is not None, self.tie is not None]
         if sum(forms) != 1:
             raise ValueError("give exactly one of ranking, chosen+rejected, or tie")
@@ -138,6 +143,12 @@ class ComparisonIn(Strict):
         if self.tie is not None:
             return {rid: 1 for rid in self.tie}
         return {rid: i + 1 for i, rid in enumerate(self.response_ids())}
+
+
+class ComparisonIn(PreferenceIn):
+    """A preference between responses of item ``item_id`` (see `PreferenceIn` for the forms)."""
+
+    item_id: Id
 
 
 class BulkItemsIn(Strict):

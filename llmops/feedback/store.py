@@ -66,16 +66,27 @@ def ensure_rater(session: Session, name: str) -> int:
 
 
 def create_item(session: Session, item: ItemIn, created_by: int | None = None) -> ItemCreated:
+    """Store an item and its responses, and route it into a project (`llmops.feedback.projects.route_for`)."""
+    from llmops.feedback.projects import place_item, route_for
+
+    route = route_for(session, item)
+    scale_given = bool({"scale_min", "scale_max"} & item.model_fields_set)
+    scale_min, scale_max = (
+        route.scale if route is not None and route.scale is not None and not scale_given
+        else (item.scale_min, item.scale_max)
+    )
     row = Item(
         prompt=item.prompt,
         context=item.context,
         meta=item.metadata,
-        scale_min=item.scale_min,
-        scale_max=item.scale_max,
+        scale_min=scale_min,
+        scale_max=scale_max,
         created_by=created_by,
     )
     session.add(row)
     session.flush()
+    if route is not None:
+        place_item(session, row.id, route)
     now = utcnow()
     ids = session.scalars(
         insert(Response).returning(Response.id, sort_by_parameter_order=True),
@@ -151,6 +162,7 @@ def add_comparison(session: Session, comparison: ComparisonIn, rater_id: int) ->
         rater_id=rater_id,
         kind=comparison.kind(),
         response_set=",".join(str(i) for i in sorted(ids)),
+        critique=comparison.critique,
     )
     session.add(row)
     session.flush()
@@ -289,17 +301,22 @@ class FeedbackStore:
         *,
         context: str | None = None,
         metadata: dict[str, Any] | None = None,
-        scale: tuple[int, int] = (1, 5),
+        scale: tuple[int, int] | None = None,
         created_by: int | None = None,
+        project: str | None = None,
     ) -> ItemCreated:
-        """Record a prompt and its responses (model reference/version, generation params); returns their ids."""
+        """Record a prompt and its responses (model reference/version, generation params); returns their ids.
+
+        The scale defaults to 1..5, or to the rating scale of the project the item is routed to;
+        `project` puts it in that project (else routing rules decide).
+        """
         item = ItemIn(
             prompt=prompt,
             context=context,
             metadata=metadata,
-            scale_min=scale[0],
-            scale_max=scale[1],
+            **({"scale_min": scale[0], "scale_max": scale[1]} if scale is not None else {}),
             responses=[r if isinstance(r, ResponseIn) else ResponseIn(**r) for r in responses],
+            project=project,
         )
         return self._write(lambda s: create_item(s, item, created_by))
 

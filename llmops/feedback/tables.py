@@ -9,7 +9,13 @@ worker, a script, a future service) cannot break it:
   by ``score BETWEEN scale_min AND scale_max``;
 - a rating or comparison entry names a response *of that item*: composite foreign keys
   to ``(responses.id, responses.item_id)``;
-- one comparison per (item, rater, set of responses compared).
+- one comparison per (item, rater, set of responses compared);
+- an item is in at most one project (``feedback_project_items.item_id`` is its key);
+- assignment with overlap k: a rater holds at most one assignment per item (unique
+  ``(item_id, rater_id)``), and a claimed or answered assignment holds one of the item's
+  k slots — unique ``(item_id, slot)`` with ``slot BETWEEN 1 AND overlap_k``, where the
+  assignment's ``overlap_k`` is pinned to its project's by a composite foreign key. So
+  no writer, whatever its bugs or races, can give an item more than k raters.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Index,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -28,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -36,8 +45,9 @@ from llmops.db.base import Base
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer, "sqlite")
 ROLES = ("admin", "service", "rater", "client")
-FEEDBACK_HEAD = "feedback_0002"  # newest revision of the `feedback` alembic branch
+FEEDBACK_HEAD = "feedback_0003"  # newest revision of the `feedback` alembic branch
 COMPARISON_KINDS = ("ranking", "pair", "tie")
+ASSIGNMENT_STATES = ("claimed", "done", "skipped")
 
 
 def utcnow() -> datetime:
@@ -156,6 +166,7 @@ class Comparison(Base):
     kind: Mapped[str] = mapped_column(String(16))
     # Sorted, comma-joined response ids: one judgement per rater per set of responses.
     response_set: Mapped[str] = mapped_column(String(400))
+    critique: Mapped[str | None] = mapped_column(Text, nullable=True)  # on the comparison as a whole
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
     entries: Mapped[list[ComparisonEntry]] = relationship(
@@ -221,3 +232,116 @@ class ExportRow(Base):
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     row_json: Mapped[str] = mapped_column(Text)
+
+
+class Correction(Base):
+    """A rater's corrected (better) version of one response: supervised fine-tuning data."""
+
+    __tablename__ = "feedback_corrections"
+    __table_args__ = (
+        UniqueConstraint("response_id", "rater_id"),
+        ForeignKeyConstraint(
+            ["response_id", "item_id"], ["feedback_responses.id", "feedback_responses.item_id"], ondelete="CASCADE"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Id, index=True)
+    response_id: Mapped[int] = mapped_column(Id)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)  # e.g. {"simulated": true}
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Project(Base):
+    """A unit of rating work: guidelines, typed questions, overlap k and routing of items into it.
+
+    ``questions`` and ``routing`` are JSON validated by `llmops.feedback.schemas` (a project is
+    written rarely and read whole). ``is_default`` marks the one project (at most) that takes
+    items no routing rule matched; without one such items go to no rater queue.
+    """
+
+    __tablename__ = "feedback_projects"
+    __table_args__ = (
+        CheckConstraint("overlap_k >= 1", name="overlap_positive"),
+        CheckConstraint("claim_timeout_s >= 1", name="claim_timeout_positive"),
+        UniqueConstraint("id", "overlap_k"),
+        Index(
+            "uq_feedback_projects_one_default",
+            "is_default",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    overlap_k: Mapped[int] = mapped_column(Integer, default=1)
+    show_model_metadata: Mapped[bool] = mapped_column(Boolean, default=False)
+    claim_timeout_s: Mapped[int] = mapped_column(Integer, default=900)
+    # none_as_null: None is SQL NULL, not the JSON text 'null' (so IS NULL means "no rules").
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # routing: higher first, then lower id
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectItem(Base):
+    """An item's membership of a project (at most one), with its gold answer if an admin set one."""
+
+    __tablename__ = "feedback_project_items"
+    __table_args__ = (UniqueConstraint("project_id", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("feedback_projects.id", ondelete="CASCADE"), index=True)
+    routed_by: Mapped[str] = mapped_column(String(40))  # "explicit", "rule", "default", "admin"
+    gold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)  # known answers (schemas.GoldIn)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Assignment(Base):
+    """A rater's claim on, answer to, or skip of one project item (see the module docstring for the k slots).
+
+    ``claimed``: holds a slot until ``expires_at`` (then anyone may take the slot over);
+    ``done``: holds its slot for good; ``skipped``: holds no slot, but keeps the item out of
+    this rater's queue.
+    """
+
+    __tablename__ = "feedback_assignments"
+    __table_args__ = (
+        CheckConstraint(f"state IN {ASSIGNMENT_STATES!r}", name="state"),
+        CheckConstraint(
+            "(state = 'skipped' AND slot IS NULL) OR (state <> 'skipped' AND slot >= 1 AND slot <= overlap_k)",
+            name="slot_within_overlap",
+        ),
+        UniqueConstraint("item_id", "rater_id"),
+        UniqueConstraint("item_id", "slot"),
+        ForeignKeyConstraint(
+            ["project_id", "item_id"],
+            ["feedback_project_items.project_id", "feedback_project_items.item_id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["project_id", "overlap_k"],
+            ["feedback_projects.id", "feedback_projects.overlap_k"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
+        Index("ix_feedback_assignments_project_rater", "project_id", "rater_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Id)
+    overlap_k: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int] = mapped_column(Id)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("feedback_raters.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

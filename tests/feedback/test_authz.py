@@ -30,7 +30,23 @@ EXPECTED = {
     ("POST", "/v1/keys"): ADMIN,
     ("GET", "/v1/keys"): ADMIN,
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,
+    ("POST", "/v1/projects"): ADMIN,
+    ("GET", "/v1/projects"): ALL,
+    ("GET", "/v1/projects/{project}"): ALL,
+    ("PATCH", "/v1/projects/{project}"): ADMIN,
+    ("POST", "/v1/projects/{project}/items"): WRITERS,
+    ("PUT", "/v1/projects/{project}/items/{item_id}/gold"): ADMIN,
+    ("DELETE", "/v1/projects/{project}/items/{item_id}/gold"): ADMIN,
+    ("POST", "/v1/projects/{project}/next"): ALL,
+    ("POST", "/v1/projects/{project}/items/{item_id}/skip"): ALL,
+    ("POST", "/v1/projects/{project}/items/{item_id}/answer"): ALL,
+    ("GET", "/v1/projects/{project}/progress"): ALL,
+    ("GET", "/v1/projects/{project}/quality"): ADMIN,
+    ("POST", "/v1/corrections"): ALL,
 }
+# Every item the matrix creates is routed into this project (rules that match everything).
+MATRIX_PROJECT = {"name": "matrix", "overlap_k": 5, "routing": {},
+                  "questions": [{"type": "rating", "name": "q"}, {"type": "preference", "name": "p", "required": False}]}
 
 
 def test_every_route_is_in_the_matrix(client):
@@ -43,6 +59,7 @@ def test_every_route_is_in_the_matrix(client):
 def _request(client, keys, method, path, headers, item):
     a, b = item["response_ids"]
     path = path.replace("{item_id}", str(item["item_id"])).replace("{key_id}", keys.rater2.split("_")[1])
+    path = path.replace("{project}", "matrix")
     if "{snapshot_id}" in path:
         made = client.post("/v1/exports", json={}, headers=keys.headers("admin"))
         path = path.replace("{snapshot_id}", made.json()["snapshot_id"])
@@ -54,8 +71,15 @@ def _request(client, keys, method, path, headers, item):
         "/v1/comparisons": {"item_id": item["item_id"], "chosen": a, "rejected": b},
         "/v1/keys": {"role": "rater"},
         "/v1/exports": {},
+        "/v1/projects": {**MATRIX_PROJECT, "name": "made-by-admin"},
+        "/v1/projects/matrix": {"guidelines": "Be *kind*."},
+        "/v1/projects/matrix/items": {"item_ids": [item["item_id"]]},
+        f"/v1/projects/matrix/items/{item['item_id']}/gold": {"ratings": {str(a): 3}},
+        f"/v1/projects/matrix/items/{item['item_id']}/answer": {"ratings": [{"response_id": a, "score": 4}]},
+        "/v1/corrections": {"response_id": a, "text": "a better answer"},
     }
-    return client.request(method, path, json=bodies.get(path) if method == "POST" else None, headers=headers)
+    return client.request(method, path, json=bodies.get(path) if method in ("POST", "PUT", "PATCH") else None,
+                          headers=headers)
 
 
 def test_role_matrix(client, keys):
@@ -63,6 +87,8 @@ def test_role_matrix(client, keys):
     bad_credentials = ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic YTpi"},
                        {"Authorization": "Bearer llmf_000000000000_secret"},
                        {"Authorization": f"Bearer {keys.admin[:-2]}xx"})  # right id, wrong secret
+    made = client.post("/v1/projects", json=MATRIX_PROJECT, headers=keys.headers("admin"))
+    assert made.status_code == 201, made.text
     for endpoint in sorted(EXPECTED, key=lambda e: e[0] == "DELETE"):  # revoke last
         method, path = endpoint
         item = new_item(client, keys, n=2)

@@ -27,7 +27,7 @@ from llmops.feedback.api import errors
 from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.limits import BodySizeLimit
 from llmops.feedback.api.request_id import RequestId
-from llmops.feedback.api.routes import comparisons, export, items, keys, ops, ratings
+from llmops.feedback.api.routes import comparisons, export, items, keys, ops, projects, ratings
 from llmops.feedback.auth import AUTH_CACHE_TTL_S, KeyVerifier
 from llmops.feedback.group_commit import MAX_BATCH, MAX_PER_OWNER, MAX_QUEUE, MAX_WAIT_S, GroupCommitter
 from llmops.feedback.metrics import MetricsMiddleware
@@ -112,7 +112,7 @@ def create_app(
     app.state.verifier = KeyVerifier(read_sessions, ttl_s=auth_ttl_s)
     app.state.options = FeedbackOptions(rater_view=rater_view)  # type: ignore[arg-type]
     errors.install(app)
-    modules = [items, ratings, comparisons, ops] + ([export, keys] if admin_api else [])
+    modules = [items, ratings, comparisons, projects, ops] + ([export, keys] if admin_api else [])
     for module in modules:
         app.include_router(module.router)
 
