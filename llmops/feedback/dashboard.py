@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from llmops.db.engine import read_only_session
 from llmops.feedback.agreement import krippendorff_alpha
-from llmops.feedback.tables import Comparison, Item, Rater, Rating, Response
+from llmops.feedback.tables import Comparison, Correction, Item, Rater, Rating, Response
 
 MAX_PAGE = 500
 DEFAULT_WINDOW = timedelta(days=7)
@@ -124,3 +124,43 @@ def recent_critiques(db_url: str | None, limit: int = 20, before: int | None = N
               "at": r[5].isoformat() if r[5] else None, "rater": r[6], "model_version": r[7], "response": r[8],
               "item_id": r[9], "prompt": r[10]} for r in rows[:n]]
     return items, (items[-1]["rating_id"] if len(rows) > n and items else None)
+
+
+def recent_corrections(db_url: str | None, limit: int = 20, before: int | None = None
+                       ) -> tuple[list[dict[str, Any]], int | None]:
+    """Corrected responses written by raters (SFT data), newest first, with the original response."""
+    n = _limit(limit)
+    q = (select(Correction.id, Correction.text, Correction.created_at, Rater.name, Response.model_version,
+                Response.text, Item.id, Item.prompt)
+         .join(Rater, Rater.id == Correction.rater_id)
+         .join(Response, Response.id == Correction.response_id)
+         .join(Item, Item.id == Correction.item_id)
+         .order_by(Correction.id.desc()).limit(n + 1))
+    if before is not None:
+        q = q.where(Correction.id < before)
+    with read_only_session(db_url) as s:
+        rows = s.execute(q).all()
+    items = [{"correction_id": r[0], "correction": r[1], "at": r[2].isoformat() if r[2] else None, "rater": r[3],
+              "model_version": r[4], "response": r[5], "item_id": r[6], "prompt": r[7]} for r in rows[:n]]
+    return items, (items[-1]["correction_id"] if len(rows) > n and items else None)
+
+
+def projects_overview(db_url: str | None) -> list[dict[str, Any]]:
+    """Every project with its progress (items, complete items, answers, skips, per-rater rows)."""
+    from llmops.feedback.assignment import progress
+    from llmops.feedback.projects import get_project, list_projects
+
+    with read_only_session(db_url) as s:
+        return [{"project": p, "progress": progress(s, get_project(s, p.name))} for p in list_projects(s)]
+
+
+def project_detail(db_url: str | None, name: str) -> dict[str, Any]:
+    """One project: settings, progress and quality (agreement per question, per rater, gold accuracy)."""
+    from llmops.feedback.assignment import progress
+    from llmops.feedback.projects import get_project, project_out
+    from llmops.feedback.quality import project_quality
+
+    with read_only_session(db_url) as s:
+        project = get_project(s, name)
+        return {"project": project_out(project), "progress": progress(s, project),
+                "quality": project_quality(s, name)}

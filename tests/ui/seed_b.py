@@ -58,6 +58,31 @@ def seed_feedback(url: str) -> None:
             fb.add_rating(created.response_ids[1], 4, rid)
 
 
+def seed_project(url: str) -> None:
+    """A project with overlap 2: two raters answer every item, one writes a correction."""
+    from llmops.feedback.project_store import ProjectStore
+
+    ps = ProjectStore(url)
+    ps.create_project({"name": "docstrings", "overlap_k": 2, "guidelines": "Rate how well the summary fits.",
+                       "questions": [{"type": "rating", "name": "quality"}]})
+    for i in range(3):
+        ps.create_item(f"summarise function {i}", [{"text": f"summary {i}a", "model_version": "demo/1"},
+                                                    {"text": f"summary {i}b", "model_version": "demo/2"}],
+                       project="docstrings")
+    for j, name in enumerate(["pat", "sam"]):
+        rater = ps.rater(name)
+        while (item := ps.next_item("docstrings", rater)) is not None:
+            ps.answer("docstrings", item.id, rater,
+                      {"ratings": [{"response_id": r.id, "score": 2 + (k + j) % 3} for k, r in enumerate(item.responses)]})
+    ps.add_correction(item_response_id(url), "Returns the parsed config as a dict.", ps.rater("pat"))
+
+
+def item_response_id(url: str) -> int:
+    from llmops.feedback.project_store import ProjectStore
+
+    return ProjectStore(url).list_items(limit=1).items[0].responses[0].id
+
+
 def seed_monitor(url: str, root: Path) -> str:
     """A drift reference for demo/1, a drift alert that fired (an incident) and a finished job; returns its id."""
     from llmops.monitor.alerts import AlertEngine

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import assert_page_clean, login
-from .seed_b import seed_feedback, seed_monitor, seed_registry
+from .seed_b import seed_feedback, seed_monitor, seed_project, seed_registry
 
 pytestmark = pytest.mark.slow
 SHOTS = os.environ.get("LLMOPS_UI_SCREENSHOTS")  # a folder: save docs screenshots of these pages
@@ -23,6 +23,7 @@ def seeded(ui_env):
     try:
         seed_registry(ui_env["url"], root)
         seed_feedback(ui_env["url"])
+        seed_project(ui_env["url"])
         job_id = seed_monitor(ui_env["url"], root)
         yield {**ui_env, "job_id": job_id}
     finally:
@@ -39,7 +40,8 @@ def server(seeded, ui_server_factory):
 
 def _pages(seeded) -> list[str]:
     return ["/registry", "/registry/demo", "/registry/demo/1", "/registry/demo/2", "/monitoring",
-            "/monitoring/drift/demo/1", "/monitoring/events", f"/monitoring/jobs/{seeded['job_id']}", "/feedback"]
+            "/monitoring/drift/demo/1", "/monitoring/events", f"/monitoring/jobs/{seeded['job_id']}", "/feedback",
+            "/feedback/projects/docstrings"]
 
 
 @pytest.mark.parametrize("role", ["admin", "rater"])
@@ -63,6 +65,10 @@ def test_every_page_loads_clean(browser, server, seeded, keys, role):
     assert "step 1 loss 2.0" in page.inner_text("#job-log")
     page.goto(server.base + "/feedback")
     assert "misses the return value" in page.inner_text("main") and "demo/2" in page.inner_text("#distribution")
+    assert "Returns the parsed config" in page.inner_text("main") and "docstrings" in page.inner_text("#projects")
+    page.click("#projects a[href='/feedback/projects/docstrings']")
+    page.wait_for_url(server.base + "/feedback/projects/docstrings")
+    assert "pat" in page.inner_text("#project-raters") and "quality" in page.inner_text("#quality")
     page.close()
 
 
