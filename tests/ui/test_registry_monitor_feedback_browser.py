@@ -91,6 +91,8 @@ def test_admin_promotes_through_the_gates_and_sees_a_refusal(browser, server, ke
     outcome = page.inner_text("#outcome")
     assert "Refused" in outcome and "reviewed" in outcome and "missing tag(s) reviewed=yes" in outcome
     assert "production" not in page.inner_text("h1")
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "ui-registry-promotion-refused.png"), full_page=True)
     page.goto(server.base + "/registry/demo")
     history = page.inner_text("#alias-history")
     assert "staging" in history and "ada" in history and "from the browser" in history
