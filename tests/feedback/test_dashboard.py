@@ -32,3 +32,18 @@ def test_progress_distribution_agreement_and_critiques(db_url):
     critiques, more = dashboard.recent_critiques(db_url)
     assert [(c["critique"], c["rater"], c["prompt"], c["model_version"]) for c in critiques] == [
         ("too short", "r0", "p3", "m/1")] and more is None
+
+
+def test_cli_stats_prints_the_dashboard(sqlite_url, capsys):
+    import json
+
+    from llmops.cli.main import main
+
+    fb = FeedbackStore(sqlite_url)
+    created = fb.create_item("p", [{"text": "a", "model_version": "m/1"}])
+    fb.add_rating(created.response_ids[0], 5, fb.rater("r0"), critique="great")
+    assert main(["feedback", "stats", "--db", sqlite_url, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["distribution"][0]["counts"]["5"] == 1 and data["critiques"][0]["critique"] == "great"
+    assert main(["feedback", "stats", "--db", sqlite_url]) == 0
+    assert "m/1" in capsys.readouterr().out
