@@ -25,4 +25,5 @@ MODEL_MODULES: list[str] = [
     "llmops.feedback.tables",
     "llmops.registry.tables",
     "llmops.monitor.tables",
+    "llmops.train.tables",
 ]

@@ -35,6 +35,7 @@ from llmops.config.loader import LoadedRecipe
 from llmops.errors import UserError
 from llmops.train import checkpoints as ckpt
 from llmops.train import manifest as mf
+from llmops.train.runs_index import record_run
 from llmops.train.accel import is_sharded, make_accelerator, verify_accumulation
 from llmops.train.gpu import cast_for_output, maybe_compile
 from llmops.train.data_order import DataOrder, digest_indices, eval_shards
@@ -581,6 +582,9 @@ class Engine:
             m["finished_at"] = mf.now_iso()
         if acc.is_main_process:
             mf.write_json_atomic(self.run_dir / mf.MANIFEST, m)
+            if (status, m.get("registered")) != getattr(self, "_indexed", None):  # start, end, registration
+                self._indexed = (status, m.get("registered"))
+                record_run(self.run_dir, m)  # the runs index of `llmops ui` (never fails the run)
 
     def _record_contamination(self) -> None:
         """Overlap of the training data with the configured evaluation suites, in the manifest."""
