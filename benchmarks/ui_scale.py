@@ -76,12 +76,7 @@ def seed_reference(url: str) -> dict[str, int]:
 
 
 def seed_runs(url: str, n_runs: int, folder: Path) -> dict[str, Any]:
-    """`n_runs` runs in the UI's runs index (issue 21 part A), when this build has one."""
-    import importlib.util
-
-    if importlib.util.find_spec("llmops.ui.runs_index") is None:
-        print("no runs index in this build: runs pages are not measured", flush=True)
-        return {"runs": 0}
+    """`n_runs` runs in the runs index (`llmops.train.runs_index`, issue 21 part A)."""
     return ui_seed.seed_runs(url, n_runs, folder)
 
 
@@ -135,8 +130,12 @@ def pages(run_ids: list[str], n_versions: int) -> dict[str, str]:
         "feedback: raters page 3": "/feedback?raters_after=100",
         "feedback: overview (30 days)": "/feedback?window=30d",
     }
-    if run_ids:
-        out["runs: list"] = "/runs"
+    import importlib.util
+
+    if run_ids and importlib.util.find_spec("llmops.ui.pages.runs") is not None:  # part A's pages
+        out["runs: list (newest 50)"] = "/runs"
+        out["runs: list, page 100"] = "/runs?page=100"
+        out["runs: list, filtered by tag"] = "/runs?tag=team-1"
         out["runs: run page"] = f"/runs/{run_ids[0]}"
     return out
 

@@ -198,6 +198,45 @@ def seed_monitor(url: str, n_incidents: int = 2000, n_jobs: int = 500, days: flo
     return {"alerts": len(rules), "incidents": n_incidents, "alert_events": 2 * n_incidents, "jobs": n_jobs}
 
 
+def seed_runs(url: str, n_runs: int, folder: Path, days: float = 180.0) -> dict[str, Any]:
+    """`n_runs` run folders (manifest.json, metrics.jsonl) indexed into the runs index: rows made by the
+    index's own `fields_from_manifest`, loaded with COPY. Returns counts and a few run ids to time."""
+    import psycopg
+
+    from llmops.db.schema import ensure_schema
+    from llmops.train.runs_index import fields_from_manifest
+    from llmops.train.tables import RUNS_HEAD
+
+    ensure_schema(url, RUNS_HEAD)
+    recipes = ["sft_lora", "dpo", "sft_full", "reward", "pretrain_tiny"]
+    rows, tags = [], []
+    for i in range(n_runs):
+        run_dir = folder / f"run-{i:05d}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        started = _at(i, n_runs, days)
+        recipe = recipes[i % len(recipes)]
+        manifest = {"run_id": f"r{i:08x}", "recipe_name": recipe.split("_")[0], "recipe_source": f"recipes/{recipe}.yaml",
+                    "status": "completed" if i % 11 else "failed", "started_at": started.isoformat(),
+                    "finished_at": (started + timedelta(minutes=7)).isoformat(), "steps_completed": 200,
+                    "max_steps": 200, "base_model_ref": "builtin:tiny", "tokens_per_s": 1000.0 + i % 300,
+                    "wall_time_s": 420.0, "tags": [f"team-{i % 4}", "bench"],
+                    "final_metrics": {"train_loss": 2.0 - (i % 100) / 100, "eval_loss": 2.1 - (i % 100) / 110}}
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+        (run_dir / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": s, "loss": 3.0 - s / 100, "lr": 1e-4, "tokens_per_s": 1000.0}) + "\n"
+            for s in range(0, 201, 10)))
+        values = fields_from_manifest(run_dir.resolve(), manifest)
+        rows.append((i + 1, *values.values(), (run_dir / "manifest.json").stat().st_mtime, NOW))
+        tags += [(i + 1, t) for t in filter(None, values["tags"].split(","))]
+    columns = ["id", *fields_from_manifest(folder, {}).keys(), "manifest_mtime", "indexed_at"]
+    with psycopg.connect(admin_dsn(url)) as conn:
+        copy_rows(conn, "runs_index", columns, rows)
+        copy_rows(conn, "runs_index_tags", ["run_pk", "tag"], tags)
+        bump_sequence(conn, "runs_index")
+        conn.commit()
+    return {"runs": n_runs, "tags": len(tags), "run_ids": [str(n_runs), "1"]}
+
+
 def analyze(url: str) -> None:
     import psycopg
 

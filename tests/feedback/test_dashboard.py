@@ -47,3 +47,20 @@ def test_cli_stats_prints_the_dashboard(sqlite_url, capsys):
     assert data["distribution"][0]["counts"]["5"] == 1 and data["critiques"][0]["critique"] == "great"
     assert main(["feedback", "stats", "--db", sqlite_url]) == 0
     assert "m/1" in capsys.readouterr().out
+
+
+def test_quality_by_window_matches_one_query_per_window(db_url):
+    from llmops.feedback.queries import quality_by_model, quality_by_window
+
+    fb = FeedbackStore(db_url)
+    rater = fb.rater("r")
+    for k in range(6):
+        created = fb.create_item(f"p{k}", [{"text": "a", "model": "A"}, {"text": "b", "model": "B"}])
+        fb.add_rating(created.response_ids[0], 1 + k % 5, rater)
+        fb.add_comparison({"item_id": created.item_id, "ranking": [created.response_ids[k % 2],
+                                                                   created.response_ids[1 - k % 2]]}, rater)
+    now = datetime.now(timezone.utc)
+    edges = [now - timedelta(days=2), now - timedelta(hours=1), now + timedelta(minutes=1), now + timedelta(days=1)]
+    windows = quality_by_window(db_url, edges)
+    assert windows == [quality_by_model(db_url, a, b) for a, b in zip(edges, edges[1:])]
+    assert windows[0] == [] and windows[2] == [] and {r["model"] for r in windows[1]} == {"A", "B"}
