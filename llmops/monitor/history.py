@@ -9,6 +9,7 @@ same calibrated test `llmops monitor drift` uses. Lists are keyset pages on prim
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -53,31 +54,59 @@ def drift_windows(db_url: str | None, name: str, version: int, window: timedelta
                   now: datetime | None = None, max_prompts: int = 5000) -> list[dict[str, Any]]:
     """One row per window (oldest first): distinct served prompts compared with NAME/VERSION's reference.
 
+    Windows are aligned to multiples of `window` since the epoch, the newest one still open. A closed
+    window's verdict never changes (served items are stamped when recorded and a reference is never
+    replaced), so it is computed once per process; only the open window is recomputed per call.
     Windows with fewer than two prompts have no verdict (`drift` None)."""
     from llmops.db.schema import ensure_all
-    from llmops.feedback.queries import served_prompts
-    from llmops.monitor.drift import compare
-    from llmops.monitor.references import load_reference
 
     url = database_url(db_url)
     ensure_all(url)
-    profile = load_reference(name, version, url)
     now = now or datetime.now(timezone.utc)
+    step = window.total_seconds()
+    if step <= 0:
+        raise ValueError("window must be positive")
+    open_end = datetime.fromtimestamp((now.timestamp() // step + 1) * step, timezone.utc)
     rows = []
     for i in range(n_windows, 0, -1):
-        start, end = now - i * window, now - (i - 1) * window
-        prompts = list(dict.fromkeys(served_prompts(url, since=start, until=end, limit=max_prompts)))
-        row: dict[str, Any] = {"window_start": start.isoformat(), "window_end": end.isoformat(),
-                               "n_prompts": len(prompts), "drift": None, "decided": False, "max_psi": None,
-                               "drifted_features": [], "statistics": {}}
-        if len(prompts) >= 2:
-            report = compare(profile, prompts)
-            psis = [f["psi"] for f in report["features"].values() if "psi" in f]
-            row.update(drift=report["drift"], decided=report["decided"], max_psi=max(psis, default=None),
-                       drifted_features=report["drifted_features"],
-                       statistics={k: f["statistic"] for k, f in report["features"].items()})
-        rows.append(row)
+        start, end = open_end - i * window, open_end - (i - 1) * window
+        if end <= now:
+            row = _closed_window(url, name, version, start, end, max_prompts)
+        else:
+            row = _drift_row(url, name, version, start, end, max_prompts)
+        rows.append(dict(row, statistics=dict(row["statistics"]), drifted_features=list(row["drifted_features"])))
     return rows
+
+
+def _drift_row(url: str, name: str, version: int, start: datetime, end: datetime, max_prompts: int
+               ) -> dict[str, Any]:
+    from llmops.feedback.queries import served_prompts
+    from llmops.monitor.drift import compare
+
+    prompts = list(dict.fromkeys(served_prompts(url, since=start, until=end, limit=max_prompts)))
+    row: dict[str, Any] = {"window_start": start.isoformat(), "window_end": end.isoformat(),
+                           "n_prompts": len(prompts), "drift": None, "decided": False, "max_psi": None,
+                           "drifted_features": [], "statistics": {}}
+    if len(prompts) >= 2:
+        report = compare(_reference(url, name, version), prompts)
+        psis = [f["psi"] for f in report["features"].values() if "psi" in f]
+        row.update(drift=report["drift"], decided=report["decided"], max_psi=max(psis, default=None),
+                   drifted_features=report["drifted_features"],
+                   statistics={k: f["statistic"] for k, f in report["features"].items()})
+    return row
+
+
+@lru_cache(maxsize=4096)
+def _closed_window(url: str, name: str, version: int, start: datetime, end: datetime, max_prompts: int
+                   ) -> dict[str, Any]:
+    return _drift_row(url, name, version, start, end, max_prompts)
+
+
+@lru_cache(maxsize=64)
+def _reference(url: str, name: str, version: int) -> dict[str, Any]:
+    from llmops.monitor.references import load_reference
+
+    return load_reference(name, version, url)
 
 
 def _event_dict(e: AlertEventRow) -> dict[str, Any]:

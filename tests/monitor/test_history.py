@@ -32,10 +32,15 @@ def test_drift_windows_compare_served_prompts_with_the_stored_reference(sqlite_u
         fb.create_item(p, [{"text": "x", "model": "registry:m/1"}], metadata={"source": "llmops.serve"})
     fb.create_item("not served", [{"text": "x"}])  # imported items are not production traffic
     assert [(r["model"], r["version"]) for r in history.list_references(sqlite_url)] == [("m", 1)]
-    rows = history.drift_windows(sqlite_url, "m", 1, timedelta(hours=1), n_windows=2,
-                                 now=datetime.now(timezone.utc) + timedelta(minutes=1))
+    decade = timedelta(weeks=520)  # windows align to multiples of the window: now sits in the open one
+    rows = history.drift_windows(sqlite_url, "m", 1, decade, n_windows=2)
     assert [r["n_prompts"] for r in rows] == [0, 60]
     assert rows[0]["drift"] is None and rows[1]["drift"] is True and "token_length" in rows[1]["drifted_features"]
+    later = datetime.now(timezone.utc) + decade  # the prompts' window is closed now: computed once, then reused
+    hits = history._closed_window.cache_info().hits
+    first = history.drift_windows(sqlite_url, "m", 1, decade, n_windows=2, now=later)
+    again = history.drift_windows(sqlite_url, "m", 1, decade, n_windows=2, now=later)
+    assert first == again and first[0]["n_prompts"] == 60 and history._closed_window.cache_info().hits > hits
 
 
 def test_job_and_incident_pages(sqlite_url, tmp_path):
