@@ -39,7 +39,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"{str(d['model_version']):<24} ratings {d['n']:>7}  mean {mean:>5}  "
               + " ".join(f"{s}:{c}" for s, c in d["counts"].items()))
     for r in data["raters"]:
-        print(f"rater {r['name']:<24} ratings {r['n_ratings_total']:>7} ever, {r['n_ratings']:>6} in {args.window}; "
+        print(f"rater {r['name']:<24} ratings {r['n_ratings']:>6} in {args.window}; "
               f"critiques {r['n_critiques']}, comparisons {r['n_comparisons']}")
     for c in data["critiques"][:10]:
         print(f"critique by {c['rater']} ({c['score']}/{c['scale'][1]}, {c['model_version']}): {c['critique'][:100]}")

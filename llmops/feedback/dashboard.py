@@ -35,8 +35,9 @@ def _since(window: timedelta | None, now: datetime | None) -> datetime | None:
 def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None,
                    window: timedelta | None = timedelta(days=7), now: datetime | None = None
                    ) -> tuple[list[dict[str, Any]], int | None]:
-    """Raters by id: ratings ever (an index-only count), and in the window ratings, critiques,
-    comparisons and last activity; plus the next page's cursor."""
+    """Raters by id with their ratings, critiques and comparisons in the window and last activity there,
+    plus the next page's cursor. Counts stay within the window (an indexed range): a count over all
+    of history would grow with it (per-project totals: `llmops.feedback.assignment.progress`)."""
     n = _limit(limit)
     since = _since(window, now)
     with read_only_session(db_url) as s:
@@ -45,12 +46,9 @@ def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None
             q = q.where(Rater.id > after)
         raters = s.execute(q).all()
         ids = [r[0] for r in raters[:n]]
-        stats: dict[int, dict[str, Any]] = {i: {"n_ratings_total": 0, "n_ratings": 0, "n_critiques": 0,
-                                               "n_comparisons": 0, "last_at": None} for i in ids}
+        stats: dict[int, dict[str, Any]] = {i: {"n_ratings": 0, "n_critiques": 0, "n_comparisons": 0,
+                                               "last_at": None} for i in ids}
         if ids:
-            for rid, cnt in s.execute(select(Rating.rater_id, func.count()).where(Rating.rater_id.in_(ids))
-                                      .group_by(Rating.rater_id)):
-                stats[rid]["n_ratings_total"] = int(cnt)
             rq = (select(Rating.rater_id, func.count(Rating.id), func.count(Rating.critique), func.max(Rating.created_at))
                   .where(Rating.rater_id.in_(ids)).group_by(Rating.rater_id))
             cq = (select(Comparison.rater_id, func.count(Comparison.id), func.max(Comparison.created_at))
