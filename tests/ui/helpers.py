@@ -119,3 +119,32 @@ def assert_page_clean(page, url: str, *, expect_status: int = 200) -> None:
     else:
         assert [p for p in problems if not p.startswith("HTTP ") and "status of" not in p] == [], (url, problems)
     assert foreign == [], (url, foreign)
+
+
+def write_run(root: Path, name: str, *, task: str = "sft", lr: float = 1e-3, steps: int = 20, status: str = "completed",
+              tags: tuple[str, ...] = (), started: str = "2026-11-01T10:00:00+00:00") -> Path:
+    """A run folder in the engine's layout (manifest.json, metrics.jsonl, a checkpoint and a log)."""
+    import json
+    import math
+
+    d = root / name
+    (d / "checkpoints" / f"step-{steps}").mkdir(parents=True)
+    (d / "checkpoints" / f"step-{steps}" / "llmops_checkpoint.json").write_text(json.dumps({"step": steps}))
+    recipe = {"recipe": task, "model": {"base": "builtin:tiny"}, "train": {"lr": lr, "max_steps": steps},
+              "card": {"tags": list(tags)}}
+    records = []
+    for step in range(0, steps + 1, 5):
+        if step:
+            records.append({"kind": "train", "step": step, "loss": 3 * math.exp(-lr * 100 * step), "lr": lr,
+                            "tokens_per_s": 100.0 + step, "tokens": 500})
+        if step % 10 == 0:
+            records.append({"kind": "eval", "step": step, "eval_loss": 3.2 * math.exp(-lr * 80 * step)})
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    manifest = {"run_id": f"id-{name}", "started_at": started, "status": status, "recipe_name": task,
+                "recipe_source": f"/recipes/{task}_lora.yaml", "recipe": recipe, "base_model_ref": "builtin:tiny",
+                "steps_completed": steps, "max_steps": steps, "wall_time_s": 12.5, "tokens_per_s": 110.0,
+                "final_metrics": {"train_loss": records[-2]["loss"], "eval_loss": records[-1]["eval_loss"]},
+                "attempts": [{"started_at": started, "resumed_from_step": None, "command": "llmops train x.yaml"}]}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    (d / "train.log").write_text("step 5 loss 2.9\n<script>alert(1)</script>\n")
+    return d
