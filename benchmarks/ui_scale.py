@@ -132,11 +132,13 @@ def pages(run_ids: list[str], n_versions: int) -> dict[str, str]:
     }
     import importlib.util
 
-    if run_ids and importlib.util.find_spec("llmops.ui.pages.runs") is not None:  # part A's pages
+    templates = REPO / "llmops" / "ui" / "templates" / "runs"
+    if run_ids and importlib.util.find_spec("llmops.ui.pages.runs") is not None and templates.is_dir():  # part A
         out["runs: list (newest 50)"] = "/runs"
         out["runs: list, page 100"] = "/runs?page=100"
         out["runs: list, filtered by tag"] = "/runs?tag=team-1"
         out["runs: run page"] = f"/runs/{run_ids[0]}"
+        out["runs: compare 3 runs"] = "/runs/compare?run=1&run=2&run=3"
     return out
 
 
