@@ -181,7 +181,7 @@ def provenance(url: str) -> dict[str, Any]:
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
             "feedback_ratings", "feedback_items", "feedback_responses", "feedback_raters", "feedback_comparisons",
             "registry_versions", "registry_alias_events", "registry_promotions", "registry_audit",
-            "monitor_incidents", "monitor_alert_events", "monitor_jobs")}
+            "monitor_incidents", "monitor_alert_events", "monitor_jobs", "runs_index")}
     git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     return {"git_commit": git, "llmops": llmops_version, "python": platform.python_version(), "postgresql": pg,
             "sqlalchemy": sqlalchemy.__version__, "fastapi": fastapi.__version__, "psycopg": psycopg.__version__,
