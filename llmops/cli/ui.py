@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="database URL (default: $LLMOPS_DATABASE_URL, else SQLite at $LLMOPS_HOME/llmops.db)")
     p.add_argument("--runs-dir", action="append", metavar="DIR",
                    help="folder of training run directories to index on start (repeatable; default: runs)")
+    p.add_argument("--evals-dir", action="append", metavar="DIR",
+                   help="folder of `llmops eval run` / `llmops bench` outputs (repeatable; default: the --runs-dir)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
@@ -42,11 +44,13 @@ def serve(args: argparse.Namespace) -> int:
     url = database_url(args.db)
     prepare(url, args.migrate)
     runs = args.runs_dir or ["runs"]
-    missing = [d for d in args.runs_dir or [] if not Path(d).is_dir()]
-    if missing:
-        raise UserError(f"--runs-dir {missing[0]!r} is not a directory")
+    for flag, dirs in (("--runs-dir", args.runs_dir or []), ("--evals-dir", args.evals_dir or [])):
+        missing = [d for d in dirs if not Path(d).is_dir()]
+        if missing:
+            raise UserError(f"{flag} {missing[0]!r} is not a directory")
     os.environ["LLMOPS_DATABASE_URL"] = url
     os.environ["LLMOPS_UI_RUNS_DIRS"] = os.pathsep.join(str(Path(d).resolve()) for d in runs)
+    os.environ["LLMOPS_UI_EVALS_DIRS"] = os.pathsep.join(str(Path(d).resolve()) for d in args.evals_dir or [])
     os.environ["LLMOPS_UI_SCAN"] = "0" if args.no_scan else "1"
     # One secret for all workers of this server; set LLMOPS_UI_SECRET to keep sessions across restarts.
     os.environ.setdefault("LLMOPS_UI_SECRET", secrets.token_urlsafe(32))

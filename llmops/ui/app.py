@@ -48,6 +48,11 @@ class UiSettings:
     db_url: str
     runs_dirs: tuple[Path, ...] = ()
     scan_on_start: bool = True
+    evals_dirs: tuple[Path, ...] = ()  # where eval and bench outputs are looked for (default: runs_dirs)
+
+    @property
+    def eval_roots(self) -> tuple[Path, ...]:
+        return self.evals_dirs or self.runs_dirs
 
 
 def _check_guarded(routers: Sequence[APIRouter]) -> None:
@@ -69,13 +74,16 @@ def create_app(
     db_url: str | None = None,
     *,
     runs_dirs: Sequence[str | Path] = (),
+    evals_dirs: Sequence[str | Path] = (),
     migrate: bool = False,
     allowed_hosts: Sequence[str] | None = DEFAULT_ALLOWED_HOSTS,
     secret: str | None = None,
     scan_on_start: bool = True,
 ) -> FastAPI:
-    """The UI over `db_url` and `runs_dirs`. `secret` signs session cookies (random when None:
-    sessions end with the process); `allowed_hosts=None` disables the Host check."""
+    """The UI over `db_url`, `runs_dirs` (training runs) and `evals_dirs` (eval/bench outputs).
+
+    `secret` signs session cookies (random when None: sessions end with the process);
+    `allowed_hosts=None` disables the Host check."""
     from llmops.db.engine import read_only_session
     from llmops.db.migrate import prepare
     from llmops.feedback.auth import KeyVerifier
@@ -83,7 +91,8 @@ def create_app(
 
     url = database_url(db_url)
     prepare(url, migrate)
-    settings = UiSettings(url, tuple(Path(d) for d in runs_dirs), scan_on_start)
+    settings = UiSettings(url, tuple(Path(d).resolve() for d in runs_dirs), scan_on_start,
+                          tuple(Path(d).resolve() for d in evals_dirs))
     pages = load_pages()
 
     @asynccontextmanager
@@ -153,9 +162,11 @@ def app_from_env() -> FastAPI:
     env = os.environ.get
     hosts = env("LLMOPS_UI_ALLOWED_HOSTS")
     runs = [p for p in env("LLMOPS_UI_RUNS_DIRS", "").split(os.pathsep) if p]
+    evals = [p for p in env("LLMOPS_UI_EVALS_DIRS", "").split(os.pathsep) if p]
     return create_app(
         env("LLMOPS_DATABASE_URL"),
         runs_dirs=runs,
+        evals_dirs=evals,
         allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else DEFAULT_ALLOWED_HOSTS,
         secret=env("LLMOPS_UI_SECRET"),
         scan_on_start=env("LLMOPS_UI_SCAN", "1") != "0",

@@ -52,3 +52,20 @@ def browser():
 @pytest.fixture
 def keys(ui_env: dict) -> Keys:
     return ui_env["keys"]
+
+
+@pytest.fixture(scope="session")
+def bench_root(tmp_path_factory) -> Path:
+    """A real `llmops bench` of two small random models on the docstring suite (8 samples, with a speed pass)."""
+    from llmops.eval.bench import run_bench
+    from llmops.resources import path as resource_path
+
+    from .helpers import build_random_llama
+
+    root = tmp_path_factory.mktemp("evals")
+    a = build_random_llama(root / "models" / "a", seed=0)
+    b = build_random_llama(root / "models" / "b", seed=1)
+    run_bench([str(a), str(b)], [resource_path("eval") / "docstring_summary.yaml"], root / "bench",
+              labels=["base", "cand"], limit=8, max_new_tokens=8, speed_prompts_n=2, speed_new_tokens=4,
+              speed_batch_size=2, speed_repeats=1)
+    return root

@@ -148,3 +148,23 @@ def write_run(root: Path, name: str, *, task: str = "sft", lr: float = 1e-3, ste
     (d / "manifest.json").write_text(json.dumps(manifest))
     (d / "train.log").write_text("step 5 loss 2.9\n<script>alert(1)</script>\n")
     return d
+
+
+def build_random_llama(out_dir: Path, seed: int) -> Path:
+    """A 2-layer random Llama with a real BPE tokenizer (seconds to build; two seeds give different outputs)."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from llmops.data import load_records
+    from llmops.models.tokenizer_build import save_portable, train_bpe, wrap_hf
+
+    texts = [r["prompt"] + " " + r["completion"] for r in load_records("builtin:docstrings", split="train")[:300]]
+    tok = wrap_hf(train_bpe(texts, vocab_size=400), model_max_length=512)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         initializer_range=0.3, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                         bos_token_id=None, tie_word_embeddings=True)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(str(out_dir))
+    save_portable(tok, out_dir)
+    return out_dir
