@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "llmops.cli.jobs",
     "llmops.cli.compress",
     "llmops.cli.tune",
+    "llmops.cli.runs",
     "llmops.cli.ui",
 ]
 

@@ -37,4 +37,9 @@ def run(args: argparse.Namespace) -> int:
                       "production": f"{facts['settings']['name']}/{facts['registry']['production']}",
                       "v2_promoted": v2.get("promoted"), "why": v2.get("why"),
                       "seconds": round(sum(t["seconds"] for t in facts["timings"]), 1)}, indent=2))
+    import sys
+
+    ui = facts["ui"]
+    print(f"\nBrowse the results in the web UI (log in with the printed key):\n  {ui['key']}\n  {ui['ui']}\n"
+          "  then open http://127.0.0.1:8090/", file=sys.stderr)
     return 0

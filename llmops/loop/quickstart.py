@@ -120,7 +120,18 @@ class Quickstart:
 
         paths = r.run("report", lambda: write_report(self.out, facts), _paths("html", "json"), "report")
         facts["report"] = paths
+        facts["ui"] = self.ui_commands()
         return facts
+
+    def ui_commands(self) -> dict[str, str]:
+        """The commands that open `llmops ui` on this run's database, runs, evaluations and registry."""
+        import shlex
+
+        env = "".join(f"{k}={shlex.quote(v)} " for k, v in self.env.items() if k == "LLMOPS_REGISTRY_ROOT")
+        db = shlex.quote(self.db)
+        return {"key": f"{env}llmops feedback keys create --role admin --name you --db {db}",
+                "ui": f"{env}llmops ui --db {db} --runs-dir {shlex.quote(str(self.out / 'runs'))} "
+                      f"--evals-dir {shlex.quote(str(self.out / 'eval'))}"}
 
     def _improve(self, v1: int, prefs: str) -> dict[str, Any]:
         """Train v2 from v1 on the feedback: rejection-sampling fine-tuning or DPO (`settings.improve`)."""

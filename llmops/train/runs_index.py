@@ -276,6 +276,19 @@ def get_runs(ids: Iterable[int], db_url: str | None = None) -> list[RunSummary]:
     return [_summary(rows[i]) for i in ids if i in rows]
 
 
+def runs_by_dir(dirs: Iterable[str | Path], db_url: str | None = None) -> dict[str, RunSummary]:
+    """Indexed runs of these folders, by resolved folder path (unindexed folders are left out)."""
+    wanted = [str(Path(d).resolve()) for d in dirs]
+    url = database_url(db_url)
+    ensure_schema(url, RUNS_HEAD)
+    out: dict[str, RunSummary] = {}
+    with session_factory(url)() as s:
+        for chunk in range(0, len(wanted), 500):
+            for row in s.scalars(select(RunIndexRow).where(RunIndexRow.run_dir.in_(wanted[chunk:chunk + 500]))):
+                out[row.run_dir] = _summary(row)
+    return out
+
+
 def facets(db_url: str | None = None) -> dict[str, list[str]]:
     """Distinct recipes, tasks, statuses and tags (the filter choices)."""
     url = database_url(db_url)

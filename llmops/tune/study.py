@@ -347,3 +347,34 @@ def best_recipe(db_url: str | None, study_name: str, objective: str | None, out:
               f"# values: {dict(zip(names, best.values))}\n# overrides: {overrides}\n")
     out.write_text(header + yaml.safe_dump(loaded.resolved, sort_keys=False), encoding="utf-8")
     return {"trial": best.number, "values": dict(zip(names, best.values)), "overrides": overrides, "out": str(out)}
+
+
+def list_studies(db_url: str | None) -> list[dict[str, Any]]:
+    """The studies in the project database: name, objectives, directions, trial count, start time.
+
+    Read-only: a SQLite project without a tuning file has no studies (none is created).
+    """
+    from sqlalchemy.engine import make_url
+
+    from llmops.tune.storage import tune_storage_url
+
+    url = database_url(db_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        tune_file = make_url(tune_storage_url(url)[0]).database
+        if not tune_file or not Path(tune_file).exists():
+            return []
+    import optuna
+
+    summaries = optuna.get_all_study_summaries(open_storage(url), include_best_trial=False)
+    return [{"name": s.study_name, "objectives": s.user_attrs.get("objectives", []),
+             "directions": [d.name.lower() for d in s.directions], "n_trials": s.n_trials,
+             "started": s.datetime_start} for s in summaries]
+
+
+def load_study(db_url: str | None, study_name: str):
+    """An existing study by name (UserError when there is none)."""
+    import optuna
+
+    if not any(s["name"] == study_name for s in list_studies(db_url)):
+        raise UserError(f"no study `{study_name}` in {database_url(db_url)}")
+    return optuna.load_study(study_name=study_name, storage=open_storage(database_url(db_url)))

@@ -105,3 +105,31 @@ def test_training_fills_the_index(tmp_path, monkeypatch):
     assert (row.name, row.status, row.task, row.tags, row.steps_completed) == ("tiny", "completed", "sft", ("smoke",), 4)
     assert row.run_dir == str(out.resolve()) and row.throughput and row.throughput_unit == "tokens_per_s"
     assert ri.scan_runs([tmp_path / "runs"], url).unchanged == 1  # the hook saw the final manifest
+
+
+def test_cli_scan_and_list_read_the_same_index(sqlite_url, tmp_path, capsys):
+    from llmops.cli.main import main
+
+    root = tmp_path / "runs"
+    write_run(root, "a", tags=["docs"])
+    write_run(root, "b", task="dpo", started="2026-11-02T10:00:00+00:00")
+    assert main(["runs", "scan", str(root), "--db", sqlite_url]) == 0
+    assert "2 indexed" in capsys.readouterr().out
+    assert main(["runs", "list", "--tag", "docs", "--json", "--db", sqlite_url]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["name"] == "a"
+    assert main(["runs", "list", "--per-page", "0", "--db", sqlite_url]) == 2  # a clear error, not a traceback
+
+
+def test_the_migration_matches_the_tables(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import llmops.train.tables  # noqa: F401 - registers the tables on Base
+    from llmops.db import get_engine, upgrade
+    from llmops.db.base import Base
+
+    upgrade(db_url)
+    with get_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert [d for d in diff if "runs_index" in repr(d)] == []

@@ -94,29 +94,49 @@ def login(page, base: str, key: str) -> None:
     page.wait_for_url(base + "/")
 
 
-def watch_console(page) -> list[str]:
-    """Collect console errors, uncaught exceptions, failed requests and 4xx/5xx subresources of a page."""
+def watch_console(page) -> tuple[list[str], list[tuple[str, object]]]:
+    """Collect console errors, uncaught exceptions, failed requests and 4xx/5xx responses of a page.
+
+    Returns (problems, handlers); pass the handlers to `unwatch` when done with this page load.
+    """
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    return problems
+    handlers = [
+        ("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None),
+        ("pageerror", lambda e: problems.append(f"pageerror: {e}")),
+        ("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}")),
+        ("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None),
+    ]
+    for event, handler in handlers:
+        page.on(event, handler)
+    return problems, handlers
+
+
+def unwatch(page, handlers: list[tuple[str, object]]) -> None:
+    for event, handler in handlers:
+        page.remove_listener(event, handler)
 
 
 def assert_page_clean(page, url: str, *, expect_status: int = 200) -> None:
     """Load `url` and assert it answered `expect_status` with no console errors, failed or foreign requests."""
-    problems = watch_console(page)
+    problems, handlers = watch_console(page)
     foreign: list[str] = []
     origin = url.split("/", 3)[:3]
-    page.on("request", lambda r: None if r.url.split("/", 3)[:3] == origin or r.url.startswith("data:")
-            else foreign.append(r.url))
-    response = page.goto(url)
-    assert response is not None and response.status == expect_status, (url, response and response.status)
-    page.wait_for_load_state("load")
+
+    def on_request(r) -> None:
+        if r.url.split("/", 3)[:3] != origin and not r.url.startswith("data:"):
+            foreign.append(r.url)
+
+    handlers.append(("request", on_request))
+    page.on("request", on_request)
+    try:
+        response = page.goto(url)
+        assert response is not None and response.status == expect_status, (url, response and response.status)
+        page.wait_for_load_state("networkidle")  # subresources (the icon too) answered before we judge
+    finally:
+        unwatch(page, handlers)
     if expect_status < 400:
         assert problems == [], (url, problems)
-    else:
+    else:  # the page's own error status is expected; nothing else may fail
         assert [p for p in problems if not p.startswith("HTTP ") and "status of" not in p] == [], (url, problems)
     assert foreign == [], (url, foreign)
 

@@ -13,6 +13,7 @@ from types import ModuleType
 
 PAGE_MODULES = [
     "llmops.ui.pages.home",
+    "llmops.ui.pages.studies",  # before runs: /runs/studies is not /runs/{id}
     "llmops.ui.pages.runs",
     "llmops.ui.pages.evals",
     "llmops.ui.pages.registry",
