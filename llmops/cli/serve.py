@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--enable-admin-api", action="store_true",
                    help="also expose key management and exports on this port (default: only on `llmops feedback "
                         "serve`)")
+    p.add_argument("--feedback-project", metavar="NAME",
+                   help="put every recorded generation into this rating project (it must exist); by default the "
+                        "projects' routing rules decide, and without a match items reach no rater queue")
     p.set_defaults(func=serve)
 
 
@@ -74,6 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         rate_burst=args.rate_burst,
         max_tokens_cap=args.max_tokens_cap,
         admin_api=args.enable_admin_api,
+        feedback_project=args.feedback_project,
     )
     # One process: the batch worker owns the model (more workers would load it once each).
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)

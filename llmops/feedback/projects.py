@@ -92,15 +92,15 @@ def list_projects(session: Session) -> list[ProjectOut]:
 def update_project(session: Session, name: str, body: ProjectUpdate) -> ProjectOut:
     """Change the given settings. Lowering ``overlap_k`` below slots in use is refused by the database."""
     project = get_project(session, name, lock=True)
-    data = body.model_dump(mode="json", exclude_unset=True)
+    # Top-level fields given, dumped whole (exclude_unset would also drop nested defaults, e.g. a question's scale).
+    data = {k: v for k, v in body.model_dump(mode="json").items() if k in body.model_fields_set}
     for field in ("guidelines", "questions", "overlap_k", "show_model_metadata", "claim_timeout_s", "priority",
                   "is_default"):
         if field in data and data[field] is None:
             raise Invalid(f"{field} cannot be null", field=field)
     if "questions" in data:
-        old, new = rating_question(project), next((q for q in data["questions"] if q["type"] == "rating"), None)
-        scale = lambda q: None if q is None else (q["scale_min"], q["scale_max"])  # noqa: E731
-        if scale(old) != scale(new) and session.scalar(
+        new = next((q for q in data["questions"] if q["type"] == "rating"), None)
+        if _scale(project) != (None if new is None else (new["scale_min"], new["scale_max"])) and session.scalar(
             select(ProjectItem.item_id).where(ProjectItem.project_id == project.id).limit(1)
         ) is not None:
             raise Conflict("the rating scale cannot change once the project has items", field="questions",

@@ -34,14 +34,21 @@ def _seed(rater_id: int, item_id: int) -> int:
     return int.from_bytes(hashlib.sha256(f"rater-order:{rater_id}:{item_id}".encode()).digest()[:8], "big")
 
 
-def for_principal(item: ItemOut, principal: Principal, options: FeedbackOptions | None = None) -> ItemOut:
-    """The item as `principal` may see it (see the module docstring)."""
+def for_principal(item: ItemOut, principal: Principal, options: FeedbackOptions | None = None,
+                  *, show_models: bool = False) -> ItemOut:
+    """The item as `principal` may see it (see the module docstring).
+
+    `show_models` (a project's ``show_model_metadata``): raters also see each response's model,
+    version and generation parameters — still shuffled, and still without the item's metadata.
+    """
     if allowed(principal, Action.ITEMS_READ_ALL) or (options is not None and options.rater_view == "full"):
         return item
     order = list(item.responses)
     random.Random(_seed(principal.rater_id, item.id)).shuffle(order)
     responses = [
-        ResponseOut(id=r.id, position=i, text=r.text, model=None, model_version=None, generation_params=None)
+        ResponseOut(id=r.id, position=i, text=r.text, model=r.model if show_models else None,
+                    model_version=r.model_version if show_models else None,
+                    generation_params=r.generation_params if show_models else None)
         for i, r in enumerate(order)
     ]
     return item.model_copy(update={"metadata": None, "responses": responses})

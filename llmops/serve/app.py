@@ -242,6 +242,7 @@ def create_app(
     max_tokens_cap: int = 4096,
     admin_api: bool = False,
     rater_view: str = "blind",
+    feedback_project: str | None = None,
 ) -> FastAPI:
     """Load `model_ref` and build the app (see the module docstring).
 
@@ -251,7 +252,8 @@ def create_app(
     `request_log` appends one JSONL line per generation request (`llmops.serve.request_log`).
     The schema must be current unless `migrate` (`llmops.db.migrate.prepare`).
     `allowed_hosts` defaults to the loopback names (None in the list sense: pass ``["*"]``
-    to accept any Host); `rate_limit_per_s=None` disables the per-key limit.
+    to accept any Host); `rate_limit_per_s=None` disables the per-key limit. `feedback_project`
+    puts every recorded item into that rating project (it must exist); by default routing rules decide.
     """
     from functools import partial
 
@@ -269,6 +271,7 @@ def create_app(
     prepare(url, migrate)
     if max_tokens_cap < 1:
         raise UserError("max_tokens_cap must be at least 1")
+    recorder = Recorder(url, project=feedback_project)  # before loading the model: an unknown project fails fast
     factory = _backend_factory(backend, dtype, device, max_batch_size, seed, backend_kwargs or {})
     host = ModelHost(model_ref, factory, url, poll_interval_s)
     metrics = ServeMetrics()
@@ -285,7 +288,7 @@ def create_app(
     verifier = feedback.state.verifier if feedback is not None else KeyVerifier(partial(read_only_session, url))
     access = Access(verifier, TokenBuckets(rate_limit_per_s, rate_burst) if rate_limit_per_s else None,
                     max_sequences=max_batch_size, max_tokens_cap=max_tokens_cap)
-    server = Server(host, batcher, Recorder(url), metrics, session_factory(url), log_file, access)
+    server = Server(host, batcher, recorder, metrics, session_factory(url), log_file, access)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

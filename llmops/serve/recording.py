@@ -11,7 +11,10 @@ message list, system prompts included, to ``metadata.messages``: system prompts 
 end-user id stay in metadata, which raters do not see), so an exported preference pair has the prompt a person would
 read. ``model`` is the reference the server was started with (what monitoring groups
 by, e.g. ``registry:docs@production``); ``model_version`` is the version that answered
-(``docs/3``, or the model hash for non-registry models).
+(``docs/3``, or the model hash for non-registry models). Each item is routed into a rating
+project: the one given by ``--feedback-project``, else by the projects' routing rules (model
+name/alias, tags, sampling rate), else none — served traffic reaches no rater queue unless a
+project asks for it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,23 @@ def _prompt_and_context(req: GenRequest, index: int) -> tuple[str, str | None]:
 
 
 class Recorder:
-    def __init__(self, db_url: str | None) -> None:
+    """Writes generations to the feedback store. `project`: put every item into that rating project
+    (default: the projects' routing rules decide, `llmops.feedback.projects.route_for`)."""
+
+    def __init__(self, db_url: str | None, project: str | None = None) -> None:
         self.store = FeedbackStore(db_url, migrate=False)  # the app migrated already
+        self.project = project
+        if project is not None:
+            from llmops.errors import UserError
+            from llmops.feedback.errors import NotFound
+            from llmops.feedback.projects import get_project
+
+            try:
+                with self.store.transaction() as session:
+                    get_project(session, project)
+            except NotFound:
+                raise UserError(f"no feedback project named {project!r}: create it first "
+                                "(`llmops feedback projects create FILE` or POST /v1/projects)") from None
 
     def record(self, req: GenRequest, result: GenResult, request_id: str, user: str | None) -> tuple[list[int], list[int]]:
         """Store the request's items; returns (item ids, response ids in choice order)."""
@@ -72,7 +90,8 @@ class Recorder:
                     text, p["stored_truncated"] = text[:MAX_RESPONSE_CHARS], True
                 responses.append(ResponseIn(text=text, model=model.served_ref, model_version=model.version,
                                             generation_params=p))
-            items.append(ItemIn(prompt=prompt, context=context, metadata=meta, responses=responses))
+            items.append(ItemIn(prompt=prompt, context=context, metadata=meta, responses=responses,
+                                project=self.project))
         try:
             with self.store.transaction() as session:
                 created = [create_item(session, item) for item in items]

@@ -109,6 +109,12 @@ def test_expired_claims_return_to_the_queue(db_url):
         claim = assignment.claim_next(s, projects.get_project(s, "p"), bob, now=later)
     assert claim is not None and claim.item_id == ids[0]  # alice's abandoned claim was taken over
     assert _slot_holders(db_url, ids[0]) == 1
+    with ps.transaction() as s:  # bob's claim expires too: a sweep returns it
+        project = projects.get_project(s, "p")
+        assert assignment.release_expired(s, project, now=later) == 0
+        assert assignment.release_expired(s, project, now=later + timedelta(seconds=61)) == 1
+    assert _slot_holders(db_url, ids[0]) == 0
+    assert ps.next_item("p", bob).id == ids[0]
     # alice answering now takes a slot anew: none is free, so it is refused
     from llmops.feedback.errors import Conflict
 
@@ -194,6 +200,7 @@ def test_raters_racing_for_the_last_slots_never_exceed_k(db_url, locking):
         assert len(won) == k, won  # every free slot is taken, none twice
     else:
         assert 1 <= len(won) <= k, won  # losers of a slot give up on this item: never more than k
+    print(f"{db_url.split(':')[0]} locking={locking}: {len(won)} of {n} racers won a slot (k={k})")
     assert _slot_holders(db_url, ids[0]) == len(won)
 
 

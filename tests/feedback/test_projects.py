@@ -19,7 +19,8 @@ def _project(client, keys, **fields) -> dict:
 
 
 def _item(client, keys, models=("m0", "m1"), **extra) -> dict:
-    body = {"prompt": "Say hi", "responses": [{"text": f"answer {i}", "model": m} for i, m in enumerate(models)], **extra}
+    body = {"prompt": "Say hi", "metadata": {"user": "u-1"},
+            "responses": [{"text": f"answer {i}", "model": m} for i, m in enumerate(models)], **extra}
     r = client.post("/v1/items", json=body, headers=keys.headers("service"))
     assert r.status_code == 201, r.text
     return r.json()
@@ -60,6 +61,13 @@ def test_project_validation_and_uniqueness(client, keys):
     assert r.status_code == 409 and r.json()["error"]["code"] == "default_exists"
     r = client.patch("/v1/projects/nope", json={"guidelines": "x"}, headers=admin)
     assert r.status_code == 404
+    r = client.patch("/v1/projects/chat", json={"questions": [{"type": "rating", "name": "quality", "scale_max": 7}]},
+                     headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["questions"] == [{"type": "rating", "name": "quality", "required": True, "text": None,
+                                      "scale_min": 1, "scale_max": 7, "labels": {}}]  # defaults stored, not dropped
+    r = client.patch("/v1/projects/chat", json={"overlap_k": None}, headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "overlap_k"
 
 
 def test_routing_rules_default_project_and_explicit_project(client, keys, db_url):
@@ -154,6 +162,8 @@ def test_rater_view_guidelines_answer_and_metadata_setting(client, keys):
     client.patch("/v1/projects/full", json={"show_model_metadata": True}, headers=keys.headers("admin"))
     shown = client.post("/v1/projects/full/next", headers=rater).json()["item"]
     assert {r["model"] for r in shown["responses"]} == {"m0", "m1"}
+    assert [r["id"] for r in shown["responses"]] == [r["id"] for r in got["item"]["responses"]]  # same order
+    assert shown["metadata"] is None  # the item's metadata (end-user ids, system prompts) stays hidden
     prog = client.get("/v1/projects/full/progress", headers=rater).json()
     assert prog["raters"] == [{"rater": "alice", "answered": 0, "skipped": 0, "claimed": 1}]
 
@@ -182,3 +192,70 @@ def test_ties_follow_the_question(client, keys, tie_allowed):
     assert r["complete"] is tie_allowed
     if not tie_allowed:
         assert r["results"][0]["error"]["code"] == "tie_not_allowed"
+
+
+def test_project_administration_is_left_out_without_the_admin_api(sqlite_url):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    from .helpers import make_keys
+
+    keys = make_keys(sqlite_url)
+    admin = keys.headers("admin")
+    with TestClient(create_app(sqlite_url, admin_api=False), base_url="http://localhost") as c:
+        assert c.post("/v1/projects", json={"name": "x", "questions": [PREF]}, headers=admin).status_code in (404, 405)
+        assert c.get("/v1/projects/x/quality", headers=admin).status_code == 404
+        assert c.post("/v1/projects/x/next", headers=keys.headers("rater")).status_code == 404  # routed: no project x
+        assert c.post("/v1/projects/x/next", headers=keys.headers("rater")).json()["error"]["field"] == "project"
+
+
+def test_answer_retried_with_the_same_idempotency_key_is_replayed(client, keys, db_url):
+    from sqlalchemy import func, select
+
+    from llmops.db import session_factory
+    from llmops.feedback.tables import Correction, Rating
+
+    _project(client, keys, name="idem", questions=[RATING, {"type": "correction", "name": "fix"}], overlap_k=1)
+    item = _item(client, keys, project="idem")
+    a, b = item["response_ids"]
+    body = {"ratings": [{"response_id": a, "score": 5}, {"response_id": b, "score": 2}],
+            "corrections": [{"response_id": b, "text": "Better.", "metadata": {"simulated": True}}]}
+    h = {**keys.headers("rater"), "Idempotency-Key": "answer-1"}
+    first = client.post(f"/v1/projects/idem/items/{item['item_id']}/answer", json=body, headers=h)
+    again = client.post(f"/v1/projects/idem/items/{item['item_id']}/answer", json=body, headers=h)
+    assert first.status_code == again.status_code == 200 and first.json()["complete"]
+    assert again.headers.get("idempotent-replayed") == "true" and again.json() == first.json()
+    with session_factory(db_url)() as s:
+        assert s.scalar(select(func.count()).select_from(Rating)) == 2
+        stored = s.scalars(select(Correction)).all()
+    assert [(c.response_id, c.text, c.meta) for c in stored] == [(b, "Better.", {"simulated": True})]
+
+
+def test_project_store_add_to_project_raises_the_first_failure(sqlite_url):
+    from llmops.feedback.errors import NotFound
+    from llmops.feedback.project_store import ProjectStore
+
+    ps = ProjectStore(sqlite_url)
+    ps.create_project({"name": "p", "questions": [PREF]})
+    made = ps.create_item("q", [{"text": "a"}, {"text": "b"}])
+    assert ps.add_to_project("p", [made.item_id, made.item_id]) == [made.item_id, made.item_id]
+    with pytest.raises(NotFound):
+        ps.add_to_project("p", [10**9])
+    assert ps.next_item("p", ps.rater("r")).id == made.item_id
+
+
+def test_the_rating_scale_is_fixed_once_the_project_has_items(sqlite_url):
+    from llmops.feedback.errors import Conflict
+    from llmops.feedback.project_store import ProjectStore
+
+    ps = ProjectStore(sqlite_url)
+    ps.create_project({"name": "p", "questions": [{"type": "rating", "name": "q"}]})
+    ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 7}]})  # no items yet
+    made = ps.create_item("x", [{"text": "a"}], project="p")
+    assert (ps.get_item(made.item_id).scale_min, ps.get_item(made.item_id).scale_max) == (1, 7)
+    with pytest.raises(Conflict, match="scale cannot change"):
+        ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 5}]})
+    relabelled = ps.update_project("p", {"questions": [{"type": "rating", "name": "q", "scale_max": 7,
+                                                        "labels": {7: "top"}}]})
+    assert relabelled.questions[0].labels == {7: "top"}

@@ -115,6 +115,8 @@ def create_app(
     modules = [items, ratings, comparisons, projects, ops] + ([export, keys] if admin_api else [])
     for module in modules:
         app.include_router(module.router)
+    if admin_api:
+        app.include_router(projects.admin_router)
 
     if benchmark_noop:
 

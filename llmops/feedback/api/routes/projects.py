@@ -1,4 +1,8 @@
-"""Projects (admin), the rater queue (next / skip / answer), progress, gold answers, quality, corrections."""
+"""Projects, the rater queue (next / skip / answer), progress, gold answers, quality, corrections.
+
+`router` is what raters and services use; `admin_router` (create/change projects, gold
+answers, quality) is mounted only with the admin API, like key management and exports.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ from llmops.feedback.project_schemas import (
     ProjectUpdate,
 )
 from llmops.feedback.schemas import ID_MAX, PROJECT_NAME_PATTERN, BulkOut, BulkResult, Created, Strict
-from llmops.feedback.views import FeedbackOptions, for_principal
+from llmops.feedback.views import for_principal
 
 router = APIRouter(tags=["projects"], responses=ERRORS)
+admin_router = APIRouter(tags=["projects"], responses=ERRORS)
 ProjectPath = Path(pattern=PROJECT_NAME_PATTERN, description="Project name")
 ItemPath = Path(ge=1, le=ID_MAX)
 
@@ -38,7 +43,7 @@ class _Target(Strict):
     item_id: int | None = None
 
 
-@router.post("/v1/projects", status_code=201, response_model=ProjectOut, summary="Create a project (admin)")
+@admin_router.post("/v1/projects", status_code=201, response_model=ProjectOut, summary="Create a project (admin)")
 async def create_project(body: ProjectIn, call: Call = Depends(call_for(Action.PROJECTS_MANAGE))) -> JSONResponse:
     return await call.write(lambda s, _p: projects.create_project(s, body), body, kind="project")
 
@@ -53,7 +58,7 @@ def get_project(project: str = ProjectPath, call: Call = Depends(call_for(Action
     return call.read(lambda s, _p: projects.project_out(projects.get_project(s, project)))
 
 
-@router.patch("/v1/projects/{project}", response_model=ProjectOut, summary="Change a project's settings (admin)")
+@admin_router.patch("/v1/projects/{project}", response_model=ProjectOut, summary="Change a project's settings (admin)")
 async def update_project(body: ProjectUpdate, project: str = ProjectPath,
                          call: Call = Depends(call_for(Action.PROJECTS_MANAGE))) -> ProjectOut:
     return await run_in_threadpool(call.transact, lambda s, _p: projects.update_project(s, project, body))
@@ -69,14 +74,14 @@ async def add_items(body: ProjectItemsIn, project: str = ProjectPath,
     return await call.write(write, body, status=200, kind="project_items")
 
 
-@router.put("/v1/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its known answers (admin)")
+@admin_router.put("/v1/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its known answers (admin)")
 async def set_gold(body: GoldIn, project: str = ProjectPath, item_id: int = ItemPath,
                    call: Call = Depends(call_for(Action.PROJECTS_MANAGE))) -> dict:
     gold = await run_in_threadpool(call.transact, lambda s, _p: projects.set_gold(s, project, item_id, body))
     return {"item_id": item_id, "gold": gold}
 
 
-@router.delete("/v1/projects/{project}/items/{item_id}/gold", summary="Unmark a gold item (admin)")
+@admin_router.delete("/v1/projects/{project}/items/{item_id}/gold", summary="Unmark a gold item (admin)")
 async def unset_gold(project: str = ProjectPath, item_id: int = ItemPath,
                      call: Call = Depends(call_for(Action.PROJECTS_MANAGE))) -> dict:
     await run_in_threadpool(call.transact, lambda s, _p: projects.set_gold(s, project, item_id, None))
@@ -91,8 +96,7 @@ async def next_item(project: str = ProjectPath, call: Call = Depends(call_for(Ac
         claim = assignment.claim_next(s, proj, p.rater_id)
         if claim is None:
             return NextOut(project=proj.name, item=None)
-        options = FeedbackOptions(rater_view="full") if proj.show_model_metadata else call.options
-        item = for_principal(store.get_item(s, claim.item_id), p, options)
+        item = for_principal(store.get_item(s, claim.item_id), p, call.options, show_models=proj.show_model_metadata)
         return NextOut(project=proj.name, item=item, expires_at=claim.expires_at.isoformat())
 
     return await call.write(write, _Target(project=project), status=200, kind="claim")
@@ -127,7 +131,7 @@ def get_progress(project: str = ProjectPath, call: Call = Depends(call_for(Actio
     return call.read(read)
 
 
-@router.get("/v1/projects/{project}/quality", summary="Agreement per question, each rater against the rest, gold accuracy")
+@admin_router.get("/v1/projects/{project}/quality", summary="Agreement per question, each rater against the rest, gold accuracy")
 def get_quality(project: str = ProjectPath, call: Call = Depends(call_for(Action.QUALITY_READ))) -> dict:
     from llmops.feedback.quality import project_quality
 
