@@ -220,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(server.base, key, pages(seeded["counts"]["runs"].get("run_ids", []), args.versions), args.requests)
     finally:
         server.stop()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)  # 10,000 run folders and the artifacts
     load_after = os.getloadavg()
     report = {
         "benchmark": "ui_scale", "at": datetime.now(timezone.utc).isoformat(), "target_p95_ms": TARGET_MS,
