@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from llmops.cli import feedback_projects
 
     feedback_projects.register(sub, db_help)  # projects create|list|progress, quality
+    from llmops.cli import feedback_stats
+
+    feedback_stats.register(sub, db_help)  # stats: the UI feedback page's summaries
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="newest jobs first")
     ls.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
     ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--after", metavar="CURSOR", help="the page after this cursor (printed on stderr when more exist)")
     show = sub.add_parser("show", help="one job with its log tail")
     show.add_argument("job_id")
     cancel = sub.add_parser("cancel", help="stop a queued or running job (terminates its process group)")
@@ -35,7 +36,13 @@ def _store(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    jobs = _store(args).list(status=args.status, limit=args.limit)
+    import sys
+
+    from llmops.monitor.jobs import job_cursor
+
+    jobs = _store(args).list(status=args.status, limit=args.limit, before=args.after)
+    if len(jobs) == args.limit:
+        print(f"more: --after '{job_cursor(jobs[-1])}'", file=sys.stderr)
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0

@@ -272,9 +272,11 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from llmops.monitor.incidents import alert_states, list_incidents
+    from llmops.monitor.history import incidents_page
+    from llmops.monitor.incidents import alert_states
 
-    states, incidents = alert_states(args.db), list_incidents(args.db)[-50:]
+    states, (newest, _) = alert_states(args.db), incidents_page(args.db, limit=50)
+    incidents = newest[::-1]  # the newest 50, oldest first
     if args.json:
         print(json.dumps({"alerts": states, "incidents": incidents}, indent=2))
         return 0

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("list", help="registered models, or the versions of one")
     p.add_argument("name", nargs="?")
+    p.add_argument("--limit", type=int, metavar="N", help="one page of N rows (versions newest first); the next "
+                   "page's cursor is printed on stderr")
+    p.add_argument("--after", metavar="CURSOR", help="the page after this cursor (a model name or a version)")
     _common(p)
     add_url_option(p)
     p.set_defaults(func=cmd_list)
@@ -183,22 +186,50 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> int:
     return 0
 
 
+def _pages(fetch, limit: int | None, after):
+    """All rows (every page, in order) or, with `limit`, one page and its next cursor."""
+    if limit is not None:
+        page = fetch(limit, after)
+        return page.items, page.next_cursor
+    items, cursor = [], after
+    while True:
+        page = fetch(500, cursor)
+        items += page.items
+        if page.next_cursor is None:
+            return items, None
+        cursor = page.next_cursor
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from llmops.cli import registry_http
-    from llmops.registry import api
+    from llmops.errors import UserError
+    from llmops.registry import api, browse
 
     if c := client(args):
         return registry_http.remote_list(c, args)
+    store = api.get_store(args.db)
     if args.name:
-        versions = api.list_versions(args.name, db_url=args.db)
+        if args.after is not None and not str(args.after).isdigit():
+            raise UserError(f"--after {args.after}: a version list's cursor is a version number")
+        before = int(args.after) if args.after is not None else None
+        versions, cursor = _pages(lambda n, c: browse.versions_page(store, args.name, n, c), args.limit, before)
+        if args.limit is None:
+            versions.reverse()  # the whole list reads oldest first, as it always did
         lines = [f"{v.version:>5}  {v.created_at:%Y-%m-%d %H:%M}  {v.sha256[:12]}  {','.join(v.aliases) or '-':<20} "
                  f"{v.created_by}" for v in versions]
+        _cursor_hint(cursor)
         return _emit(args, [v.to_dict() for v in versions], "\n".join(["  ver  created           sha256        aliases"
                                                                         "              by"] + lines))
-    models = api.list_models(db_url=args.db)
+    models, cursor = _pages(lambda n, c: browse.models_page(store, n, c), args.limit, args.after)
     lines = [f"{m.name:<32} {m.n_versions:>4} versions  latest {m.latest_version or '-'}  "
              + " ".join(f"{a}={v}" for a, v in m.aliases.items()) for m in models]
+    _cursor_hint(cursor)
     return _emit(args, [m.to_dict() for m in models], "\n".join(lines) or "(no registered models)")
+
+
+def _cursor_hint(cursor) -> None:
+    if cursor is not None:
+        print(f"more: --after {cursor}", file=sys.stderr)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -209,9 +240,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         from llmops.cli.registry_http import remote_show
 
         return remote_show(c, args, name, alias, version)
+    from llmops.registry.browse import version_detail
+
     store = api.get_store(args.db)
-    mv = store.get_version(name, version=version, alias=alias)
-    evals = store.evals(name, mv.version)
+    detail = version_detail(store, name, version=version, alias=alias)
+    mv, evals = detail["version"], detail["evals"]
     data = mv.to_dict() | {"evals": [e.to_dict() for e in evals]}
     if args.verify:
         data["verified"] = store.artifacts.verify(mv.artifact_uri, mv.sha256)
@@ -401,7 +434,11 @@ def cmd_policy(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from llmops.registry import api
 
-    entries = api.get_store(args.db).audit_log(args.name)
+    from llmops.registry.browse import audit_page
+
+    store = api.get_store(args.db)
+    entries, _ = _pages(lambda n, c: audit_page(store, args.name, n, c), None, None)
+    entries.reverse()  # oldest first, as the log reads
     lines = [f"{e.at:%Y-%m-%d %H:%M:%S}  {e.action:<12} {e.name}{'/' + str(e.version) if e.version else ''}  "
              f"{e.actor}  {e.reason}  {json.dumps(e.detail, default=str)[:120]}" for e in entries]
     return _emit(args, [e.to_dict() for e in entries], "\n".join(lines) or "(audit log empty)")

@@ -6,7 +6,7 @@ import itertools
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from llmops.db import session_factory
 from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response
@@ -49,35 +49,78 @@ def quality_by_model(db_url: str | None, since: datetime | None = None, until: d
             .order_by(Comparison.id)
         ).all()
     for cid, group in itertools.groupby(entries, key=lambda e: e[0]):
-        members = [(m, r) for _, m, r in group]
-        for (ma, ra), (mb, rb) in itertools.combinations(members, 2):
-            if ma == mb:
-                continue  # same model on both sides says nothing about the model
-            for me, mine, theirs in ((ma, ra, rb), (mb, rb, ra)):
-                stats = out[me]
-                stats["n_pairs"] += 1
-                stats["wins"] += 1.0 if mine < theirs else 0.5 if mine == theirs else 0.0
-                stats["cmp"].add(cid)
-    rows = []
-    for model, s in out.items():
-        rows.append(
-            {
-                "model": model,
-                "n_ratings": s["n_ratings"],
-                "mean_rating": s["mean_rating"],
-                "mean_rating_normalized": s["mean_rating_normalized"],
-                "win_rate": s["wins"] / s["n_pairs"] if s["n_pairs"] else None,
-                "n_comparisons": len(s["cmp"]),
-            }
-        )
+        _count_pairs(out, cid, [(m, r) for _, m, r in group])
+    return _rows(out)
+
+
+def quality_by_window(db_url: str | None, edges: list[datetime]) -> list[list[dict]]:
+    """`quality_by_model` for each window [edges[i], edges[i+1]) in two queries (not two per window).
+
+    Returns one list of rows per window, each row as `quality_by_model` gives it."""
+    from llmops.db.engine import read_only_session
+
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError("edges must be at least two increasing datetimes")
+    n = len(edges) - 1
+
+    def bucket(col):
+        return case(*[(col < e, i) for i, e in enumerate(edges[1:-1])], else_=n - 1)
+
+    stats: list[dict] = [defaultdict(lambda: {"n_ratings": 0, "mean_rating": None, "mean_rating_normalized": None,
+                                              "wins": 0.0, "n_pairs": 0, "cmp": set()}) for _ in range(n)]
+    in_range = (lambda col: (col >= edges[0]) & (col < edges[-1]))
+    with read_only_session(db_url) as session:
+        norm = (Rating.score - Rating.scale_min) * 1.0 / (Rating.scale_max - Rating.scale_min)
+        b = bucket(Rating.created_at).label("b")
+        for w, model, cnt, mean, mean_norm in session.execute(
+            select(b, Response.model_ref, func.count(Rating.id), func.avg(Rating.score), func.avg(norm))
+            .join(Response, Response.id == Rating.response_id)
+            .where(in_range(Rating.created_at))
+            .group_by(b, Response.model_ref)
+        ):
+            stats[int(w)][model].update(n_ratings=int(cnt), mean_rating=float(mean), mean_rating_normalized=float(mean_norm))
+        cb = bucket(Comparison.created_at).label("b")
+        entries = session.execute(
+            select(Comparison.id, cb, Response.model_ref, ComparisonEntry.rank)
+            .join(ComparisonEntry, ComparisonEntry.comparison_id == Comparison.id)
+            .join(Response, Response.id == ComparisonEntry.response_id)
+            .where(in_range(Comparison.created_at))
+            .order_by(Comparison.id)
+        ).all()
+    for cid, group in itertools.groupby(entries, key=lambda e: e[0]):
+        members = list(group)
+        _count_pairs(stats[int(members[0][1])], cid, [(m, r) for _, _, m, r in members])
+    return [_rows(w) for w in stats]
+
+
+def _count_pairs(out: dict, cid: int, members: list[tuple]) -> None:
+    """Wins of each model against *other* models within one comparison (a tie is half a win)."""
+    for (ma, ra), (mb, rb) in itertools.combinations(members, 2):
+        if ma == mb:
+            continue  # same model on both sides says nothing about the model
+        for me, mine, theirs in ((ma, ra, rb), (mb, rb, ra)):
+            stats = out[me]
+            stats["n_pairs"] += 1
+            stats["wins"] += 1.0 if mine < theirs else 0.5 if mine == theirs else 0.0
+            stats["cmp"].add(cid)
+
+
+def _rows(out: dict) -> list[dict]:
+    rows = [{"model": model, "n_ratings": s["n_ratings"], "mean_rating": s["mean_rating"],
+             "mean_rating_normalized": s["mean_rating_normalized"],
+             "win_rate": s["wins"] / s["n_pairs"] if s["n_pairs"] else None, "n_comparisons": len(s["cmp"])}
+            for model, s in out.items()]
     return sorted(rows, key=lambda r: (r["model"] is None, r["model"] or ""))
 
 
-def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000) -> list[str]:
-    """Prompts the serving endpoint recorded as items (the newest `limit`, oldest first)."""
+def served_prompts(db_url: str, since: datetime | None = None, limit: int = 5000,
+                   until: datetime | None = None) -> list[str]:
+    """Prompts the serving endpoint recorded as items in [since, until) (the newest `limit`, oldest first)."""
     query = select(Item.prompt, Item.meta).order_by(Item.id.desc()).limit(limit)
     if since is not None:
         query = query.where(Item.created_at >= since)
+    if until is not None:
+        query = query.where(Item.created_at < until)
     with session_factory(db_url)() as session:
         rows = session.execute(query).all()
     return [p for p, meta in reversed(rows) if (meta or {}).get("source") == "llmops.serve"]

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from llmops.db import session_factory
 from llmops.db.schema import ensure_schema
@@ -110,6 +110,22 @@ def job_dict(row: JobRow) -> dict[str, Any]:
                       "log_tail", "result", "created_at", "started_at", "finished_at")}
 
 
+def job_cursor(job: dict[str, Any]) -> str:
+    """The keyset cursor after `job` (a `job_dict`) for `JobStore.list(before=...)`."""
+    return f"{job['created_at']}|{job['id']}"
+
+
+def log_text(job: dict[str, Any], max_chars: int = 20000) -> str:
+    """The end of a job's log: the file while it exists, else the tail kept in the database."""
+    path = job.get("log_path")
+    if path and Path(path).is_file():
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_chars))
+            return fh.read().decode("utf-8", errors="replace")
+    return job.get("log_tail") or ""
+
+
 class JobStore:
     """Submit, start, poll and cancel jobs. Safe to use from several processes on one database."""
 
@@ -129,9 +145,18 @@ class JobStore:
                 raise UserError(f"no job `{job_id}`")
             return job_dict(row)
 
-    def list(self, status: str | None = None, incident_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list(self, status: str | None = None, incident_id: int | None = None, limit: int = 100,
+             before: str | None = None) -> list[dict[str, Any]]:
+        """Jobs newest first; `before` is `job_cursor(job)` of the last job of the previous page (keyset)."""
         with self._sessions() as s:
-            q = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+            q = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+            if before:
+                at_text, _, job_id = before.partition("|")
+                try:
+                    at = datetime.fromisoformat(at_text)
+                except ValueError:
+                    raise UserError(f"bad job cursor `{before}` (expected ISO-TIME|JOB_ID)") from None
+                q = q.where(or_(JobRow.created_at < at, and_(JobRow.created_at == at, JobRow.id < job_id)))
             if status:
                 q = q.where(JobRow.status == status)
             if incident_id is not None:

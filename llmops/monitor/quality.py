@@ -31,12 +31,19 @@ def mean_rating(db_url: str | None, model: str, since: datetime, until: datetime
 
 def quality_windows(db_url: str | None, window: timedelta, n_windows: int = 7,
                     now: datetime | None = None) -> list[dict[str, Any]]:
-    """One row per (window, model), newest window last: the time series behind `monitor quality`."""
+    """One row per (window, model), newest window last: the time series behind `monitor quality`
+    and the UI's quality charts (every window in one pass over the feedback store)."""
+    from llmops.db.schema import ensure_all
+    from llmops.feedback.queries import quality_by_window
+    from llmops.settings import database_url
+
     now = now or datetime.now(timezone.utc)
+    url = database_url(db_url)
+    ensure_all(url)  # a fresh database has no feedback tables yet: that is "no feedback", not an error
+    edges = [now - i * window for i in range(n_windows, -1, -1)]
     rows = []
-    for i in range(n_windows, 0, -1):
-        start, end = now - i * window, now - (i - 1) * window
-        for q in _quality_by_model(db_url, start, end):
+    for (start, end), window_rows in zip(zip(edges, edges[1:]), quality_by_window(url, edges)):
+        for q in window_rows:
             rows.append({"window_start": start.isoformat(), "window_end": end.isoformat(), "model": q.get("model"),
                          "n_ratings": q.get("n_ratings", 0), "mean_rating": q.get("mean_rating"),
                          "mean_rating_normalized": q.get("mean_rating_normalized"), "win_rate": q.get("win_rate"),

@@ -175,19 +175,31 @@ def render(inputs: CardInputs) -> str:
     return f"---\n{front}---\n\n" + "\n".join(body)
 
 
-def to_html(card_text: str, title: str) -> str:
-    """A self-contained HTML page of a card (markdown-it when present, else preformatted text)."""
-    _, _, body = card_text.partition("\n---\n") if card_text.startswith("---\n") else ("", "", card_text)
-    meta = card_text[4: card_text.find("\n---\n")] if card_text.startswith("---\n") else ""
+def split_card(card_text: str) -> tuple[str, str]:
+    """(YAML metadata, Markdown body) of a card."""
+    if not card_text.startswith("---\n") or "\n---\n" not in card_text:
+        return "", card_text
+    end = card_text.find("\n---\n")
+    return card_text[4:end], card_text[end + 5:]
+
+
+def body_html(body: str) -> str:
+    """A card body as an HTML fragment: markdown-it with raw HTML disabled when installed (card text
+    comes from recipes and tags, so it is never trusted as markup), else preformatted text."""
     try:
         from markdown_it import MarkdownIt
 
-        rendered = MarkdownIt("commonmark").enable("table").render(body)
+        return MarkdownIt("commonmark", {"html": False}).enable("table").render(body)
     except ImportError:
-        rendered = f"<pre>{html.escape(body)}</pre>"
+        return f"<pre class='card'>{html.escape(body)}</pre>"
+
+
+def to_html(card_text: str, title: str) -> str:
+    """A self-contained HTML page of a card."""
+    meta, body = split_card(card_text)
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
              "pre.meta{background:#f6f6f6;padding:.5rem;overflow:auto}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{rendered}<h2>Metadata</h2>"
+            f"<style>{style}</style></head><body>{body_html(body)}<h2>Metadata</h2>"
             f"<pre class='meta'>{html.escape(meta)}</pre></body></html>")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmops.registry.entities import ModelVersion
@@ -107,8 +108,10 @@ def _layers(g: LineageGraph) -> dict[str, int]:
     return depth
 
 
-def to_html(g: LineageGraph, title: str) -> str:
-    """A standalone page: inline SVG drawing plus the Mermaid source for reuse."""
+def to_svg(g: LineageGraph, href: Callable[[str, dict[str, str]], str | None] | None = None) -> str:
+    """The graph drawn as inline SVG (layered left to right; no JavaScript, no network).
+
+    `href(node_id, node)` may return a link for a node: the web UI makes versions clickable."""
     w, h, gap_x, gap_y = 200, 56, 80, 24
     depth = _layers(g)
     rows: dict[int, int] = {}
@@ -119,7 +122,8 @@ def to_html(g: LineageGraph, title: str) -> str:
         rows[col] = rows.get(col, 0) + 1
     width = 40 + (max(depth.values(), default=0) + 1) * (w + gap_x)
     height = 40 + max(rows.values(), default=1) * (h + gap_y)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             'class="lineage">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
     for s, d, label in g.edges:
@@ -130,16 +134,26 @@ def to_html(g: LineageGraph, title: str) -> str:
                      f'fill="#555">{html.escape(label)}</text>')
     for nid, n in g.nodes.items():
         x, y = pos[nid]
-        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="8" fill="{_COLOURS[n["kind"]]}" '
-                     f'stroke="#333"><title>{html.escape(n["label"])}</title></rect>')
+        link = href(nid, n) if href else None
+        node = [f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="8" fill="{_COLOURS[n["kind"]]}" '
+                f'stroke="#333"><title>{html.escape(n["label"])}</title></rect>']
         for i, line in enumerate(n["label"].split("\n")[:3]):
-            parts.append(f'<text x="{x + w / 2}" y="{y + 20 + i * 14}" font-size="12" text-anchor="middle">'
-                         f'{html.escape(_short(line, 30))}</text>')
+            node.append(f'<text x="{x + w / 2}" y="{y + 20 + i * 14}" font-size="12" text-anchor="middle">'
+                        f'{html.escape(_short(line, 30))}</text>')
+        if link:
+            parts.append(f'<a href="{html.escape(link, quote=True)}" data-node="{nid}">' + "".join(node) + "</a>")
+        else:
+            parts.extend(node)
     parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def to_html(g: LineageGraph, title: str) -> str:
+    """A standalone page: inline SVG drawing plus the Mermaid source for reuse."""
     return (
         "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title></head><body>\n<h1>{html.escape(title)}</h1>\n"
-        + "\n".join(parts)
+        + to_svg(g)
         + f"\n<details><summary>Mermaid source</summary><pre>{html.escape(to_mermaid(g))}</pre></details>\n"
         "</body></html>\n"
     )
