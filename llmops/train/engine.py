@@ -323,7 +323,9 @@ class Engine:
         indices = self.order.batch(position)
         self._hasher.update(digest_indices(indices).encode())
         self._samples_seen += len(indices)
-        return self.task.collate([self.train_examples[i] for i in indices])
+        examples = [self.train_examples[i] for i in indices]
+        collate_at = getattr(self.task, "collate_at", None)  # optional: tasks that key randomness on it
+        return collate_at(examples, position) if collate_at is not None else self.task.collate(examples)
 
     def forward_backward(self, window: list[dict[str, Any]]) -> WindowStats:
         """Accumulate the gradient of one window, normalised by its units on all processes."""
