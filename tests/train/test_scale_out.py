@@ -34,6 +34,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.parametrize("stage", [2, 3])
+def test_two_deepspeed_zero_processes_on_cpu_equal_one_process(tmp_path, data_file_module, single, stage):
+    """Real DeepSpeed ZeRO-2/3 through DeepSpeed's CPU accelerator (DS_ACCELERATOR=cpu, gloo).
+
+    DeepSpeed is an optional extra; its first CPU run JIT-compiles a shared-memory comm op
+    with g++ (minutes; cached in TORCH_EXTENSIONS_DIR afterwards)."""
+    pytest.importorskip("deepspeed")
+    config = REPO / "recipes" / "accelerate" / f"deepspeed_zero{stage}.yaml"
+    out = _launch(tmp_path, data_file_module, f"zero{stage}", "--config_file", str(config), "--mixed_precision", "no",
+                  env={"DS_ACCELERATOR": "cpu"})
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["distributed_type"] == "DEEPSPEED"
+    _assert_same_weights(out, single)
+    assert _losses(out) == pytest.approx(_losses(single), abs=1e-5)
+
+
 def toy_reward(prompts, completions):
     """Shorter is better (rule-based, deterministic)."""
     return [1.0 - min(len(c), 40) / 40 for c in completions]
@@ -46,7 +62,8 @@ def _rloo_recipe(data_file: Path, out: Path, batch_size: int) -> dict:
                       rloo={"reward_model": f"fn:{__name__}:toy_reward", "k": 2, "max_new_tokens": 6})
 
 
-def _launch(tmp_path: Path, data_file: Path, name: str, *launcher_args: str, recipe: dict | None = None) -> Path:
+def _launch(tmp_path: Path, data_file: Path, name: str, *launcher_args: str, recipe: dict | None = None,
+            env: dict | None = None) -> Path:
     out = tmp_path / name
     recipe = write_recipe(tmp_path / f"{name}.yaml", recipe or sft_recipe(data_file, out, train={**TRAIN, "batch_size": 2}))
     cmd = [
@@ -54,7 +71,7 @@ def _launch(tmp_path: Path, data_file: Path, name: str, *launcher_args: str, rec
         "--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         "-m", "llmops", "train", str(recipe),
     ]
-    env = subprocess_env()
+    env = {**subprocess_env(), **(env or {})}
     env["PYTHONPATH"] = str(REPO / "tests") + os.pathsep + env["PYTHONPATH"]  # toy_reward
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
