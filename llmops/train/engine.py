@@ -465,7 +465,8 @@ class Engine:
         out_dtype = self.recipe.output.dtype
         if is_sharded(acc):  # gathered once: the saved weights and the hash come from it
             full = gather_full_state_dict(acc, self.model)
-            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            # names of the unwrapped model (DeepSpeed's engine prefixes its own with `module.`)
+            names = [n for n, p in acc.unwrap_model(self.model).named_parameters() if p.requires_grad]
             digest = sha256_of((n, full[n]) for n in names) if acc.is_main_process else None
             self._write_rank_record(broadcast_str(acc, digest))
             whole = materialise(self._skeleton, full) if acc.is_main_process else None
