@@ -51,7 +51,7 @@ def load_splits(data: DataSection, seed: int, recipe_name: str) -> Splits:
     elif data.validation_split > 0 and builtin:
         validation = load_records(data.train, split="validation")
     elif data.validation_split > 0:
-        train, validation = _hold_out(train, data.validation_split, seed, key=_prompt_key)
+        train, validation = hold_out(train, data.validation_split, seed, key=_prompt_key)
     if data.limit is not None:
         train = train[: data.limit]
     if not train:
@@ -75,7 +75,7 @@ def _prompt_key(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _hold_out(records: list[dict[str, Any]], fraction: float, seed: int, key=None) -> tuple[list, list]:
+def hold_out(records: list[dict[str, Any]], fraction: float, seed: int, key=None) -> tuple[list, list]:
     """Seeded hold-out of `fraction` of the groups (records with the same `key` stay together).
 
     Preference exports give many pairs per prompt; splitting pairs at random would put the

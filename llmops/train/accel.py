@@ -48,7 +48,7 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
     """An Accelerator for this recipe, with the world size verified against the launcher."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration
 
     train, out = recipe.train, recipe.output
     # The recipe owns accumulation: accelerate would otherwise take the launcher's
@@ -69,8 +69,13 @@ def make_accelerator(recipe: Recipe, run_dir: Path):
     GradientState._reset_state()
     precision = effective_mixed_precision(train.mixed_precision)
     ds_plugin = recipe_deepspeed_plugin(recipe)
+    ds_cpu = ds_plugin is not None and not has_accelerator_device() and deepspeed_on_cpu()
+    # DeepSpeed's CPU accelerator: accelerate must not be told cpu=True (it would drop DeepSpeed),
+    # and without an explicit backend it initialises DeepSpeed's gloo group yet records a world of 1
+    kwargs = [InitProcessGroupKwargs(backend="gloo")] if ds_cpu else []
     accelerator = Accelerator(
-        cpu=not has_accelerator_device(),
+        cpu=not has_accelerator_device() and not ds_cpu,
+        kwargs_handlers=kwargs,
         mixed_precision=precision,
         gradient_accumulation_steps=train.grad_accum,
         deepspeed_plugin=ds_plugin,
@@ -99,6 +104,12 @@ def effective_mixed_precision(recipe_value: str | None) -> str:
     return recipe_value
 
 
+def deepspeed_on_cpu() -> bool:
+    """DeepSpeed's own CPU accelerator was asked for (``DS_ACCELERATOR=cpu``): accelerate then
+    runs DeepSpeed on CPU, provided the Accelerator is not created with ``cpu=True``."""
+    return os.environ.get("DS_ACCELERATOR", "").lower() == "cpu"
+
+
 def recipe_deepspeed_plugin(recipe: Recipe):
     """Under a DeepSpeed launch, a plugin carrying the recipe's accumulation and clipping.
 
@@ -108,11 +119,12 @@ def recipe_deepspeed_plugin(recipe: Recipe):
     """
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
         return None
-    if not has_accelerator_device():
+    if not has_accelerator_device() and not deepspeed_on_cpu():
         # accelerate drops DeepSpeed when cpu=True and would run plain DDP without a word
         raise ConfigError(
-            "a DeepSpeed launch needs GPUs (accelerate ignores DeepSpeed on CPU); on CPU use "
-            "recipes/accelerate/fsdp.yaml (FSDP2 over gloo) or cpu_2proc.yaml (DDP)"
+            "a DeepSpeed launch needs GPUs (accelerate ignores DeepSpeed on CPU), or DeepSpeed's CPU "
+            "accelerator: export DS_ACCELERATOR=cpu (gloo; builds a C++ op with g++ on first use); "
+            "else on CPU use recipes/accelerate/fsdp.yaml (FSDP2 over gloo) or cpu_2proc.yaml (DDP)"
         )
     from accelerate.utils import DeepSpeedPlugin
 

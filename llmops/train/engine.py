@@ -324,7 +324,9 @@ class Engine:
         indices = self.order.batch(position)
         self._hasher.update(digest_indices(indices).encode())
         self._samples_seen += len(indices)
-        return self.task.collate([self.train_examples[i] for i in indices])
+        examples = [self.train_examples[i] for i in indices]
+        collate_at = getattr(self.task, "collate_at", None)  # optional: tasks that key randomness on it
+        return collate_at(examples, position) if collate_at is not None else self.task.collate(examples)
 
     def forward_backward(self, window: list[dict[str, Any]]) -> WindowStats:
         """Accumulate the gradient of one window, normalised by its units on all processes."""
@@ -464,7 +466,8 @@ class Engine:
         out_dtype = self.recipe.output.dtype
         if is_sharded(acc):  # gathered once: the saved weights and the hash come from it
             full = gather_full_state_dict(acc, self.model)
-            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            # names of the unwrapped model (DeepSpeed's engine prefixes its own with `module.`)
+            names = [n for n, p in acc.unwrap_model(self.model).named_parameters() if p.requires_grad]
             digest = sha256_of((n, full[n]) for n in names) if acc.is_main_process else None
             self._write_rank_record(broadcast_str(acc, digest))
             whole = materialise(self._skeleton, full) if acc.is_main_process else None

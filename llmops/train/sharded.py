@@ -29,7 +29,10 @@ def meta_skeleton(model: torch.nn.Module) -> torch.nn.Module:
     memo: dict[int, Any] = {}
     for param in model.parameters():
         if id(param) not in memo:
-            memo[id(param)] = torch.nn.Parameter(torch.empty_like(param, device="meta"), requires_grad=param.requires_grad)
+            # a ZeRO-3 placeholder built under deepspeed.zero.Init has shape [0]; ds_shape is the real one
+            shape = getattr(param, "ds_shape", param.shape)
+            memo[id(param)] = torch.nn.Parameter(torch.empty(shape, dtype=param.dtype, device="meta"),
+                                                 requires_grad=param.requires_grad)
     return copy.deepcopy(model, memo)
 
 

@@ -46,6 +46,9 @@ How to add a task (e.g. `reward`, `dpo`, `rloo`):
 
 Optional: a ``unit_name`` attribute (default ``"tokens"``) names the units in
 ``metrics.jsonl`` (``tokens``, ``tokens_per_s``); a preference task might say ``"pairs"``.
+Optional: ``collate_at(examples, position)`` replaces `collate` for training micro-batches
+and also receives the micro-batch position (the same on every rank for one global batch,
+whatever the world size); RLOO keys its sampling noise on it.
 
 The engine never looks inside examples or batches except through these methods, so a
 task may use any example type (token dicts, preference pairs, prompts).

@@ -1,4 +1,4 @@
-"""DPO/RLOO defaults that keep log-ratios exact: no dropout, an explicit generation config,
+"""DPO/RLOO defaults that keep log-ratios exact: no dropout, samples that no generation config changes,
 and log-probs from the same temperature-scaled logits the samples came from."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def _task(recipe, tmp_path, *overrides):
     class Acc:
         device = torch.device("cpu")
         num_processes, process_index, is_main_process = 1, 0, True
+        distributed_type = "NO"
 
         @staticmethod
         def unwrap_model(model):
@@ -61,23 +62,23 @@ def test_disable_dropout_counts():
     assert disable_dropout(model) == 1 and _dropouts(model) == [0.0, 0.0]
 
 
-def test_rloo_generation_config_is_explicit(tmp_path):
+def test_rloo_samples_ignore_the_models_generation_config(tmp_path):
     data = tmp_path / "p.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"q{i}"}) + "\n" for i in range(4)))
     task = _task("recipes/rloo.yaml", tmp_path, f"data.train={data}", "rloo.temperature=0.7",
                  "rloo.reward_model=fn:preference.test_tasks:toy_reward", "data.limit=null")
-    cfg = task.generation_config()
-    assert cfg.temperature == 0.7 and cfg.do_sample and cfg.top_k == 0 and cfg.top_p == 1.0
-    batch = task.collate(task.train_examples()[:2])
+    batch = task.collate_at(task.train_examples()[:2], position=0)
 
     def samples():
-        torch.manual_seed(0)
         return task.sample(task.model, batch)["input_ids"]
 
     clean = samples()
+    assert torch.equal(samples(), clean)  # keyed noise: no seeding needed
     gc = task.model.generation_config  # a model's own defaults must not leak into on-policy samples
     gc.repetition_penalty, gc.no_repeat_ngram_size, gc.top_k, gc.min_new_tokens = 3.0, 1, 2, 5
     assert torch.equal(samples(), clean)
+    assert not torch.equal(task.sample(task.model, task.collate_at(task.train_examples()[:2], position=1))["input_ids"],
+                           clean)
 
 
 def test_sequence_logps_uses_temperature_scaled_logits():

@@ -69,8 +69,11 @@ def test_deepspeed_on_cpu_is_refused_not_silently_ddp(monkeypatch):
     for key, value in LAUNCHER_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(accel, "has_accelerator_device", lambda: False)
-    with pytest.raises(ConfigError, match="DeepSpeed launch needs GPUs"):
+    monkeypatch.delenv("DS_ACCELERATOR", raising=False)
+    with pytest.raises(ConfigError, match="DeepSpeed launch needs GPUs.*DS_ACCELERATOR=cpu"):
         accel.recipe_deepspeed_plugin(_recipe())
+    monkeypatch.setenv("DS_ACCELERATOR", "cpu")  # DeepSpeed's own CPU accelerator: allowed
+    assert accel.recipe_deepspeed_plugin(_recipe()) is not None
 
 
 def test_unset_precision_takes_the_launchers(monkeypatch):

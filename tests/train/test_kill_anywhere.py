@@ -53,7 +53,7 @@ def _recipe(task: str, tmp_path: Path, out: Path) -> dict:
                        dpo={"disable_dropout": False})
     else:
         rows = [{"prompt": p["prompt"]} for p in make_records(24)]
-        held_out = tmp_path / "rloo-validation.jsonl"  # rloo reads data.validation (no validation_split)
+        held_out = tmp_path / "rloo-validation.jsonl"  # a separate prompt file (data.validation)
         held_out.write_text("".join(json.dumps({"prompt": p["prompt"]}) + "\n" for p in make_records(6, seed=1)))
         r = sft_recipe(data, out, recipe="rloo", lora=LORA, train=TRAIN, data={"validation": str(held_out)},
                        rloo={"reward_model": f"fn:{__name__}:toy_reward", "k": 2, "max_new_tokens": 6})

@@ -59,7 +59,8 @@ class DistillTask:
         with ctx.accelerator.main_process_first():
             self.teacher_model = resolve(self.cfg.teacher)
             teacher_tok = load_tokenizer(self.teacher_model, trust_remote_code=m.trust_remote_code)
-            teacher = load_causal_lm(self.teacher_model, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
+        # outside main_process_first: building a model is a collective under ZeRO-3 (see sft.py)
+        teacher = load_causal_lm(self.teacher_model, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
         check_same_vocabulary(self.student.tokenizer, teacher_tok, m.base, self.cfg.teacher)
         self.vocab_size = len(self.student.tokenizer)
         self.teacher = ctx.prepare_frozen(teacher)

@@ -5,12 +5,16 @@ score them (reward model or rule-based function, `llmops.preference.rewards`), s
 ``kl_coef · Σ_t log π/π_ref`` (the frozen starting policy, see
 `llmops.preference.reference`), and use the mean of the prompt's *other* k−1 samples as
 the baseline (Ahmadian et al. 2024). The loss is ``−A · log π(y|x)`` summed over the
-sampled responses, which are the units. Sampling uses the global torch RNG the engine
-checkpoints, so a resumed run samples exactly what the uninterrupted one would have.
+sampled responses, which are the units. Sampling (`llmops.preference.sampling`) draws each
+response's noise from a generator keyed by (seed, micro-batch position, example, sample):
+a resumed run, and a run on any number of processes, samples exactly what the
+uninterrupted single-process run would have; validation samples with the same noise
+at every evaluation (common random numbers, so eval_reward moves only with the policy).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -72,6 +76,7 @@ class RLOOTask:
 
         r = self.recipe
         self.ctx = ctx
+        # sharded ranks gather weights in every forward: they must run the same number
         self._synced = ctx.accelerator.num_processes > 1 and is_sharded(ctx.accelerator)
         self.models = models = context_models(r, ctx)
         self.tokenizer = recipe_tokenizer(r, models)
@@ -82,12 +87,7 @@ class RLOOTask:
             )
         self.prompter = PairTokenizer(self.tokenizer, budget, r.data.chat_template)
         spec = r.data.train or DEFAULT_PROMPTS
-        builtin = spec.startswith("builtin:")
-        train = load_records(spec, split="train" if builtin else None, limit=r.data.limit)
-        validation = None
-        if r.data.validation or builtin:
-            vspec = r.data.validation or spec
-            validation = load_records(vspec, split="validation" if vspec.startswith("builtin:") else None, limit=16)
+        train, validation = self._load_prompts(spec)
         self._train = self._examples(train, spec)
         self._eval = self._examples(validation, r.data.validation or spec) if validation else None
         self._model = load_trainable_causal_lm(r, models)
@@ -104,19 +104,47 @@ class RLOOTask:
         self._describe = {
             "base_model_ref": r.model.base,
             "base_model_hash": models.base.sha256,
-            "dataset_fingerprints": {"train": dataset_fingerprint(train)},
-            "feedback_snapshot_id": None if builtin else feedback_snapshot_id(spec),
+            "dataset_fingerprints": {"train": dataset_fingerprint(train),
+                                     **({"validation": dataset_fingerprint(validation)} if validation else {})},
+            "feedback_snapshot_id": None if spec.startswith("builtin:") else feedback_snapshot_id(spec),
             "start_adapter": r.model.adapter,
             "reward_model": self.cfg.reward_model,
             "reference_policy": self.reference.description if self.reference else None,
         }
+
+    def _load_prompts(self, spec: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        """Training and held-out prompt records, resolved like `llmops.data.splits`: data.validation;
+        else a builtin's validation split (16 prompts: each costs k generations); else
+        ``data.validation_split`` of the prompts, held out by prompt (the pairs of a preference
+        export that share a prompt stay on one side). ``validation_split: 0`` means none."""
+        from llmops.data import load_records
+        from llmops.data.splits import hold_out
+
+        data, builtin = self.recipe.data, spec.startswith("builtin:")
+        validation = None
+        if data.validation:
+            vspec = data.validation
+            validation = load_records(vspec, split="validation" if vspec.startswith("builtin:") else None)
+        elif data.validation_split > 0 and builtin:
+            validation = load_records(spec, split="validation", limit=16)
+        if data.validation or builtin or data.validation_split == 0:
+            return load_records(spec, split="train" if builtin else None, limit=data.limit), validation
+
+        def prompt_key(record: dict[str, Any]) -> str:
+            return json.dumps(record_prompt(record, spec), sort_keys=True)
+
+        train, validation = hold_out(load_records(spec), data.validation_split, self.recipe.train.seed, key=prompt_key)
+        if not validation:
+            raise DataError(f"{spec}: data.validation_split={data.validation_split} needs at least 2 distinct prompts "
+                            "(or set data.validation_split: 0)")
+        return train[: data.limit] if data.limit is not None else train, validation
 
     def _examples(self, records: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
         out = []
         for i, rec in enumerate(records):
             prompt = record_prompt(rec, f"{source}: row {i + 1}")
             ids = self.prompter.prompt_ids(prompt)[-self.prompter.max_length :]
-            out.append({"prompt": prompt, "prompt_ids": ids})
+            out.append({"prompt": prompt, "prompt_ids": ids, "index": i})
         if not out:
             raise DataError(f"{source}: no prompts")
         return out
@@ -127,8 +155,13 @@ class RLOOTask:
     def eval_examples(self) -> list[dict[str, Any]] | None:
         return self._eval
 
+    def collate_at(self, examples: list[dict[str, Any]], position: int) -> dict[str, Any]:
+        """A training micro-batch; its samples are keyed on the micro-batch position."""
+        return {**self.collate(examples), "noise_key": f"train/{position}"}
+
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        """Left-padded prompts (generation appends on the right)."""
+        """Left-padded prompts (generation appends on the right); validation batches
+        sample with the same noise at every evaluation."""
         pad = self.tokenizer.pad_token_id
         width = max(len(e["prompt_ids"]) for e in examples)
         ids = [[pad] * (width - len(e["prompt_ids"])) + e["prompt_ids"] for e in examples]
@@ -137,6 +170,8 @@ class RLOOTask:
             "prompt_ids": torch.tensor(ids, dtype=torch.long),
             "prompt_mask": torch.tensor(mask, dtype=torch.long),
             "prompts": [e["prompt"] for e in examples],
+            "indices": [e["index"] for e in examples],
+            "noise_key": "eval",
         }
 
     def count_units(self, batch: Mapping[str, Any]) -> int:
@@ -144,38 +179,41 @@ class RLOOTask:
 
     # ---------------------------------------------------------------- rollout and loss
 
-    def generation_config(self):
-        """Sampling exactly from the policy at `rloo.temperature`: a fresh config, so nothing the
-        model's own generation_config.json sets (repetition_penalty, top_k, ...) changes it."""
-        from transformers import GenerationConfig
+    def noise_seeds(self, batch: Mapping[str, Any]) -> list[int]:
+        """One sampling seed per response row (k per prompt, prompt-major)."""
+        from llmops.preference.sampling import key_seed
 
-        tok = self.tokenizer
-        # transformers fills a passed config's unset (None) fields from the model's own config,
-        # so every logits processor that would change the distribution is set to its no-op.
-        return GenerationConfig(do_sample=True, temperature=self.cfg.temperature, top_k=0, top_p=1.0,
-                                typical_p=1.0, min_p=0.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
-                                repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0,
-                                min_new_tokens=0, min_length=0, num_beams=1,
-                                max_new_tokens=self.cfg.max_new_tokens, pad_token_id=tok.pad_token_id,
-                                eos_token_id=tok.eos_token_id, use_cache=True)
+        seed, key = self.recipe.train.seed, batch["noise_key"]
+        return [key_seed(seed, key, index, j) for index in batch["indices"] for j in range(self.cfg.k)]
+
+    def _others_unfinished(self, local: bool) -> bool:
+        acc = self.ctx.accelerator
+        return bool(acc.reduce(torch.tensor(float(local), device=acc.device), reduction="sum").item() > 0)
 
     @torch.no_grad()
     def sample(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """k sampled responses per prompt as a scored batch: ids, masks, completion mask."""
-        unwrapped = self.ctx.accelerator.unwrap_model(model)
+        from accelerate.utils import DistributedType
+
+        from llmops.preference.sampling import sample_completions
+
+        acc = self.ctx.accelerator
+        # FSDP2: the prepared model is the sharding root and must be what is called; DDP's
+        # wrapper would sync buffers per forward, so the plain module samples there
+        policy = model if acc.distributed_type == DistributedType.FSDP else acc.unwrap_model(model)
         k, tok = self.cfg.k, self.tokenizer
         prompt_ids = batch["prompt_ids"].repeat_interleave(k, dim=0)
         prompt_mask = batch["prompt_mask"].repeat_interleave(k, dim=0)
-        was_training = unwrapped.training
-        unwrapped.eval()
+        was_training = policy.training
+        policy.eval()
         try:
-            # sharded weights are gathered layer by layer in forward: every rank must run
-            # the same number of forwards even when its samples end early
-            out = unwrapped.generate(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                     generation_config=self.generation_config(), synced_gpus=self._synced)
+            completion = sample_completions(
+                policy, prompt_ids, prompt_mask, self.noise_seeds(batch), max_new_tokens=self.cfg.max_new_tokens,
+                temperature=self.cfg.temperature, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                others_unfinished=self._others_unfinished if self._synced else None,
+            )
         finally:
-            unwrapped.train(was_training)
-        completion = out[:, prompt_ids.shape[1] :]
+            policy.train(was_training)
         # Keep tokens up to and including the first eos; the rest is padding.
         is_eos = completion == tok.eos_token_id
         after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0

@@ -123,7 +123,9 @@ class SFTTask:
         self.models = models = context_models(self.recipe, ctx)
         with ctx.accelerator.main_process_first():  # builds/downloads once, others reuse it
             self.tokenizer = recipe_tokenizer(self.recipe, models)
-            self._model = load_trainable_causal_lm(self.recipe, models)
+        # every rank together: under ZeRO-3 building the model is a collective (deepspeed.zero.Init),
+        # which deadlocks inside main_process_first (measured with DS_ACCELERATOR=cpu)
+        self._model = load_trainable_causal_lm(self.recipe, models)
         with ctx.accelerator.main_process_first():  # rank 0 tokenises, the others read its cache
             self.data = SFTData.build(self.recipe, self.tokenizer, cache_dir=ctx.run_dir / "tokenized", model=self._model)
 
