@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,12 +43,9 @@ def evaluate_isolated(model_ref: str, suite: str | Path, out_dir: str | Path, ba
     with tempfile.TemporaryDirectory(prefix="llmops-isolated-") as tmp:
         req, outcome = Path(tmp) / "request.json", Path(tmp) / "outcome.json"
         req.write_text(payload)
-        # stdout/stderr are the parent's: progress and engine logs stay visible
-        proc = subprocess.Popen([sys.executable, "-m", "llmops.eval.isolated", str(req), str(outcome)],
-                                env=os.environ.copy())
-        code = proc.wait()
+        pid, code = run_child([sys.executable, "-m", "llmops.eval.isolated", str(req), str(outcome)])
         done = json.loads(outcome.read_text()) if outcome.is_file() else None
-    where = f"evaluating {model_ref} on {suite} in its own process (pid {proc.pid})"
+    where = f"evaluating {model_ref} on {suite} in its own process (pid {pid})"
     if done is None:
         how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
         raise UserError(f"{where} ended without a result ({how})")
@@ -57,7 +55,39 @@ def evaluate_isolated(model_ref: str, suite: str | Path, out_dir: str | Path, ba
             raise cls(done["error"]["message"])
         raise RuntimeError(f"{where} failed: {done['error']['type']}: {done['error']['message']}\n"
                            f"{done['error'].get('traceback', '')}")
-    return done["results"], {"pid": proc.pid, "exit_code": code, "peak_rss_mb": done["peak_rss_mb"]}
+    return done["results"], {"pid": pid, "exit_code": code, "peak_rss_mb": done["peak_rss_mb"]}
+
+
+def run_child(cmd: list[str]) -> tuple[int, int]:
+    """(pid, exit code) of `cmd` run to its end in a process group of its own.
+
+    Whatever the child started and left behind (a vLLM engine's worker processes, which hold
+    accelerator memory) is killed with the group when the child ends, and the whole group is
+    stopped when the parent is interrupted. stdout/stderr are the parent's, so progress and
+    engine logs stay visible.
+    """
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True)
+    try:
+        code = proc.wait()
+    except BaseException:  # Ctrl-C does not reach another session: pass it on, then make sure
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        raise
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)  # stragglers left by the child
+        if proc.poll() is None:
+            proc.wait()
+    return proc.pid, code
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # the group is empty: nothing left behind
+        pass
 
 
 def _peak_rss_mb() -> float:

@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from llmops.errors import DataError
-from llmops.eval import runner
+from llmops.errors import DataError, UserError
+from llmops.eval import isolated, runner
 from llmops.eval.bench import run_bench
-from llmops.eval.isolated import evaluate_isolated
+from llmops.eval.isolated import evaluate_isolated, run_child
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a child per model: Python + torch start-up each
 
@@ -42,12 +43,17 @@ def _suite(tmp_path: Path) -> Path:
     return gen
 
 
-def _pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _pid_gone(pid: int, wait_s: float = 10.0) -> bool:
+    """No such process, or only its zombie entry (it holds no memory) — within `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z" or time.monotonic() > deadline:
+            return state == "Z"
+        time.sleep(0.1)
 
 
 def test_bench_evaluates_each_model_in_its_own_process(random_llama, tmp_path, monkeypatch):
@@ -64,13 +70,13 @@ def test_bench_evaluates_each_model_in_its_own_process(random_llama, tmp_path, m
 
     monkeypatch.setattr(runner, "load_backend", no_model_here)  # children import their own runner
     t0 = time.perf_counter()
-    isolated = run_bench(models, suites, tmp_path / "iso", isolate=True, **common)
+    iso = run_bench(models, suites, tmp_path / "iso", isolate=True, **common)
     print(f"bench of 2 models: in-process {t_in:.1f} s, isolated {time.perf_counter() - t0:.1f} s")
 
-    assert isolated["isolated"] is True and inproc["isolated"] is False
+    assert iso["isolated"] is True and inproc["isolated"] is False
     pids = []
     for name in ("gen",):  # one suite: each child costs a Python + torch start-up
-        for a, b in zip(inproc["suites"][name], isolated["suites"][name], strict=True):
+        for a, b in zip(inproc["suites"][name], iso["suites"][name], strict=True):
             assert "process" not in a
             proc = b["process"]
             assert proc["exit_code"] == 0 and proc["peak_rss_mb"] > 0
@@ -80,7 +86,7 @@ def test_bench_evaluates_each_model_in_its_own_process(random_llama, tmp_path, m
                    {k: v["score"] for k, v in b["results"]["metrics"].items()}
             assert (Path(a["dir"]) / "samples.jsonl").read_bytes() == (Path(b["dir"]) / "samples.jsonl").read_bytes()
             assert a["results"]["provenance"]["cache_key"] == b["results"]["provenance"]["cache_key"]
-        assert inproc["suites"][name][1]["comparison"] == isolated["suites"][name][1]["comparison"]
+        assert inproc["suites"][name][1]["comparison"] == iso["suites"][name][1]["comparison"]
     assert len(set(pids)) == 2 and os.getpid() not in pids  # one fresh process per (suite, model)
     assert all(_pid_gone(pid) for pid in pids)  # each exited (and was reaped): its memory is the system's again
 
@@ -109,3 +115,20 @@ def test_a_childs_bad_input_is_the_same_error_in_the_parent(random_llama, tmp_pa
         evaluate_isolated(str(random_llama), suite, tmp_path / "out", device="cpu")
     with pytest.raises(Exception, match="JSON values"):
         evaluate_isolated(str(random_llama), suite, tmp_path / "out", device=object())
+
+
+def test_what_a_child_leaves_behind_is_killed_with_it(tmp_path):
+    """A vLLM engine's workers hold GPU memory: a child's leftover processes end with it."""
+    pid_file = tmp_path / "grandchild.pid"
+    script = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); sys.exit(3)")
+    pid, code = run_child([sys.executable, "-c", script])
+    grandchild = int(pid_file.read_text())
+    assert code == 3 and _pid_gone(pid) and _pid_gone(grandchild)
+
+
+def test_a_child_that_dies_without_a_result_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(isolated, "run_child", lambda cmd: (4242, -9))
+    with pytest.raises(UserError, match=r"m on s.yaml in its own process \(pid 4242\) ended without a result "
+                                        r"\(killed by signal 9\)"):
+        evaluate_isolated("m", "s.yaml", tmp_path / "out")
