@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exact match/accuracy, paired bootstrap or approximate randomisation over sufficient statistics "
         "otherwise; delta intervals, Holm-corrected p-values, direction), time each model uncached in its own "
         "process (warm-up, fixed-length decoding, repeats, p50/p95 latency at batch 1 and batched, time to first "
-        "token, peak memory), and write report.md, report.html and bench.json into --out.",
+        "token, peak memory), and write report.md, report.html and bench.json into --out. With --backend vllm each "
+        "model is evaluated in a process of its own, so its engine's GPU memory is freed before the next.",
     )
     p.add_argument("models", nargs="+", metavar="REF", help="model references; the first is the baseline")
     p.add_argument("--suite", action="append", required=True, help="suite YAML (repeatable)")
@@ -30,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=batch_size_arg, default=None, help="N or `auto`")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
     p.add_argument("--device", default=None)
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate each model in a process of its own that exits before the next, freeing its memory "
+                   "(default: on with --backend vllm, off with hf)")
     p.add_argument("--no-speed", action="store_true", help="skip the uncached speed pass")
     p.add_argument("--speed-prompts", type=int, default=16, help="prompts (from the first suite) timed per model")
     p.add_argument("--speed-new-tokens", type=int, default=32, help="tokens generated per request (fixed length)")
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     run_bench(args.models, args.suite, args.out, backend=args.backend, test=args.test, labels=args.label,
               speed=not args.no_speed, speed_prompts_n=args.speed_prompts, speed_new_tokens=args.speed_new_tokens,
               speed_batch_size=args.speed_batch_size, speed_repeats=args.speed_repeats,
-              footprint=args.footprint, **overrides)
+              footprint=args.footprint, isolate=args.isolate, **overrides)
     out = Path(args.out)
     print((out / "report.md").read_text())
     print(f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'bench.json'}")

@@ -5,6 +5,12 @@ cache applies — the timings of a cached evaluation are the original run's and 
 "cached"), then tested against the first checkpoint with a paired test per metric: delta,
 its 95% interval, Holm-corrected p-values across the suite's metrics, and the direction.
 
+Isolation: with the vllm backend each model is evaluated in a process of its own
+(`llmops.eval.isolated`), which exits before the next model loads, so its engine's
+accelerator memory is freed between models; ``isolate=True`` does the same for hf
+(off by default there: the hf backend frees its model in-process, and a fresh process
+costs the Python and torch start-up per model and suite). Results are identical either way.
+
 Speed: separately, an uncached pass per checkpoint in a process of its own
 (`llmops.eval.speed`: warm-up, fixed-length decoding, repeats, p50/p95 latency at batch 1
 and batched, time to first token, peak memory of that process alone) on the first
@@ -26,6 +32,7 @@ from typing import Any
 
 from llmops.errors import UserError
 from llmops.eval.api import evaluate, paired_compare
+from llmops.eval.isolated import evaluate_isolated
 from llmops.eval.report import html_page, markdown
 
 
@@ -58,12 +65,14 @@ def run_bench(
     model_refs: list[str], suites: list[str | Path], out_dir: str | Path, backend: str = "hf",
     test: str = "bootstrap", labels: list[str] | None = None, speed: bool = True, speed_prompts_n: int = 16,
     speed_new_tokens: int = 32, speed_batch_size: int = 8, speed_repeats: int = 3, footprint: bool = False,
-    **overrides: Any,
+    isolate: bool | None = None, **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate every model on every suite, then time each model uncached in its own
     process (`speed=False` skips that); returns the bench document (also in bench.json).
 
     `footprint`: also measure weights on disk and the memory each model adds, in a fresh process.
+    `isolate`: evaluate each (model, suite) in a process of its own that exits before the next
+    (default: with the vllm backend only); each row then records the child's pid and peak RSS.
     """
     if len(model_refs) < 1 or not suites:
         raise UserError("bench needs at least one model reference and one --suite")
@@ -71,7 +80,8 @@ def run_bench(
         raise UserError(f"{len(labels)} labels for {len(model_refs)} models")
     labels = labels or model_refs
     out = Path(out_dir)
-    bench: dict[str, Any] = {"models": model_refs, "backend": backend, "test": test, "suites": {}}
+    isolate = backend == "vllm" if isolate is None else isolate
+    bench: dict[str, Any] = {"models": model_refs, "backend": backend, "test": test, "isolated": isolate, "suites": {}}
     feet = {}
     if footprint:
         from llmops.eval.footprint import measure
@@ -82,8 +92,13 @@ def run_bench(
         rows = []
         for i, (ref, label) in enumerate(zip(model_refs, labels)):
             run_dir = out / Path(suite).stem / f"{i}-{_slug(label)}"
-            results = evaluate(ref, suite, run_dir, backend=backend, **dict(overrides))
+            process: dict[str, Any] = {}
+            if isolate:  # the child's memory (a vLLM engine's GPU memory too) is freed when it exits
+                results, process = evaluate_isolated(ref, suite, run_dir, backend=backend, **dict(overrides))
+            else:
+                results = evaluate(ref, suite, run_dir, backend=backend, **dict(overrides))
             rows.append({"label": label, "model": ref, "dir": str(run_dir), "results": results,
+                         **({"process": process} if process else {}),
                          **({"footprint": feet[ref]} if ref in feet else {})})
         name = rows[0]["results"]["suite"]
         for row in rows[1:]:

@@ -1,6 +1,6 @@
 """Result cache: raw model outputs keyed by what determines them.
 
-The key (built by `llmops.eval.runner.output_cache_key`) hashes what determines the raw
+The key (built by `llmops.eval.fingerprints.output_cache_key`) hashes what determines the raw
 outputs: the model (weights, config, tokenizer), the rendered requests, the generation
 settings, the backend and the versions of the libraries it runs on, the device, the
 dtype and — except for fp32 greedy decoding or scoring, which are batch invariant — the

@@ -129,8 +129,10 @@ class Judge:
         return Prompt(f"{SYSTEM}\n\n{user}\n\nJudgement:", True, messages)
 
     def _ask(self, users: list[str]) -> list[str]:
+        from llmops.eval.requests import GenerateRequest, answer
+
         params = GenerationParams(max_new_tokens=self.config.max_new_tokens, temperature=0.0)
-        return [g.text for g in self.backend.generate([self._prompt(u) for u in users], params)]
+        return [g.text for g in answer(self.backend, [GenerateRequest(self._prompt(u), params) for u in users])]
 
     def rate(self, questions: list[str], responses: list[str], references: list[str | None]) -> list[tuple[int | None, str]]:
         users = [RUBRIC_TEMPLATE.format(rubric=self.config.rubric, question=q, response=r,

@@ -78,7 +78,7 @@ def measure(backend, prompts: list, new_tokens: int = 32, batch_size: int = 8, r
 def run(model: str, prompts_file: Path, backend_name: str = "hf", dtype: str = "float32", device: str | None = None,
         new_tokens: int = 32, batch_size: int = 8, repeats: int = 3) -> dict[str, Any]:
     from llmops.eval.backends import Prompt, load_backend
-    from llmops.eval.runner import library_versions
+    from llmops.eval.fingerprints import library_versions
 
     rows = [json.loads(line) for line in prompts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     prompts = [Prompt(r["text"], r.get("add_special_tokens", True)) for r in rows]

@@ -22,8 +22,6 @@ from llmops.errors import ConfigError
 from llmops.eval.filters import Aggregate, FilterSpec
 from llmops.resources import shipped_fallback
 
-TaskKind = Literal["generate", "multiple_choice", "perplexity"]
-_TASK_INPUT = {"generate": ("text", "samples", "judged"), "multiple_choice": ("choices",), "perplexity": ("loglikelihood",)}
 
 
 class _Strict(BaseModel):
@@ -117,7 +115,8 @@ class BootstrapSpec(_Strict):
 class Suite(_Strict):
     name: str = Field(description="Short identifier, used in reports.")
     description: str = ""
-    task: TaskKind = Field("generate", description="generate (text metrics), multiple_choice (accuracy), perplexity.")
+    task: str = Field("generate", description="A task type (`llmops.eval.task_types`): generate (text metrics), "
+                      "multiple_choice (accuracy), perplexity.")
     dataset: DatasetSpec
     prompt: PromptSpec | None = Field(None, description="Required for generate and multiple_choice.")
     references: str | None = Field(None, description="generate: field holding the reference (string or list of strings).")
@@ -149,6 +148,17 @@ class Suite(_Strict):
     seed: int = Field(0, description="Seeds sampling, few-shot selection and the bootstrap.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from llmops.eval.task_types import TASK_TYPES
+
+        if v not in TASK_TYPES:
+            close = difflib.get_close_matches(v, list(TASK_TYPES), n=1)
+            raise ValueError(f"unknown task `{v}`" + (f" (did you mean `{close[0]}`?)" if close else
+                                                      f" (one of {', '.join(TASK_TYPES)})"))
+        return v
+
     @field_validator("metrics", mode="before")
     @classmethod
     def _names(cls, v: Any) -> Any:
@@ -156,19 +166,18 @@ class Suite(_Strict):
 
     @model_validator(mode="after")
     def _task_fields(self) -> Suite:
-        need = {"generate": ("prompt", "references"), "multiple_choice": ("prompt", "choices", "answer"),
-                "perplexity": ("text",)}[self.task]
-        missing = [k for k in need if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"task `{self.task}` needs {', '.join(f'`{k}`' for k in missing)}")
         from llmops.eval.metrics import build_metric
+        from llmops.eval.task_types import TASK_TYPES
+
+        kind = TASK_TYPES[self.task]
+        kind.check_suite(self)
 
         for i, spec in enumerate(self.metrics):
             try:
                 metric = build_metric(spec.name, **spec.options())
             except ConfigError as exc:
                 raise ValueError(f"metrics.{i}: {exc}") from None
-            if metric.input_kind not in _TASK_INPUT[self.task]:
+            if metric.input_kind not in kind.metric_inputs:
                 raise ValueError(f"metrics.{i}: `{spec.name}` does not apply to task `{self.task}`")
             k = max(getattr(metric, "ks", [1]))
             if metric.input_kind == "samples" and k > self.generation.n:
@@ -179,10 +188,7 @@ class Suite(_Strict):
                              "set generation.temperature > 0")
         if "dtype" in self.engine:
             raise ValueError("engine.dtype: set the dtype with --dtype (it is part of the result's provenance)")
-        if self.task != "generate" and (self.filters or self.generation.n > 1):
-            raise ValueError(f"filters and generation.n apply to task `generate`, not `{self.task}`")
-        if self.stride is not None and self.task != "perplexity":
-            raise ValueError("`stride` applies to task `perplexity` only")
+        kind.check_settings(self)
         if self.prompt and self.prompt.template is not None:
             _check_template(self.prompt.template, "prompt.template")
         return self

@@ -1,4 +1,7 @@
-"""Turn a suite and its records into model requests: prompts, references, choices.
+"""Turn a suite and its records into samples: rendered prompts, references, choices.
+
+The suite's task type (`llmops.eval.task_types`) decides a sample's fields and turns
+samples into typed requests; this module loads records and renders prompts for all of them.
 
 Prompts are rendered here, once, so every local backend sees identical token ids; chat
 suites also keep the messages, which an API backend sends for the server to render (no
@@ -12,11 +15,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops.errors import DataError
 from llmops.eval.backends.base import Prompt
 from llmops.eval.suites import Suite
+
+if TYPE_CHECKING:
+    from llmops.eval.task_types.base import TaskType
 
 
 @dataclass
@@ -91,9 +97,13 @@ def _render(template: str, record: dict, index: int, where: str) -> str:
 class PromptBuilder:
     """Renders prompts for a suite, with the model's chat template when the suite uses messages."""
 
-    def __init__(self, suite: Suite, tokenizer: Any, fewshot_pool: list[dict]):
-        """`tokenizer` None: chat prompts stay messages (an API backend renders them)."""
+    def __init__(self, suite: Suite, tokenizer: Any, fewshot_pool: list[dict], task: TaskType | None = None):
+        """`tokenizer` None: chat prompts stay messages (an API backend renders them). `task`: the
+        suite's task type, which writes few-shot answers (default: the suite's)."""
+        from llmops.eval.task_types import task_type
+
         self.suite, self.tokenizer, self.pool = suite, tokenizer, fewshot_pool
+        self.task = task or task_type(suite)
         self.prompt = suite.prompt
         if (tokenizer is not None and self.prompt and self.prompt.messages is not None
                 and not getattr(tokenizer, "chat_template", None)):
@@ -113,10 +123,7 @@ class PromptBuilder:
         """The written answer of a few-shot example."""
         if self.prompt.target_template:
             return _render(self.prompt.target_template, record, index, "prompt.target_template")
-        if self.suite.task == "multiple_choice":
-            choices, gold = choice_fields(self.suite, record, index)
-            return choices[gold]
-        return references_of(self.suite, record, index)[0]
+        return self.task.fewshot_target(record, index)
 
     def render(self, record: dict, index: int) -> tuple[str, bool, tuple[tuple[str, str], ...] | None]:
         """(prompt text, whether the tokenizer should add its special tokens, chat messages or None)."""
@@ -144,7 +151,7 @@ class PromptBuilder:
         return text, False, as_tuples
 
     def _answer_prefix(self) -> str:
-        return self.suite.choice_prefix if self.suite.task == "multiple_choice" else " "
+        return self.task.fewshot_answer_prefix
 
 
 def references_of(suite: Suite, record: dict, index: int) -> list[str]:
@@ -172,25 +179,10 @@ def choice_fields(suite: Suite, record: dict, index: int) -> tuple[list[str], in
 
 
 def build_samples(suite: Suite, records: list[dict], tokenizer: Any, fewshot_pool: list[dict] | None = None) -> list[Sample]:
-    """One `Sample` per record, prompts rendered, fields validated (errors name the record)."""
+    """One `Sample` per record, prompts rendered, fields validated (errors name the record);
+    the suite's task type decides the fields."""
+    from llmops.eval.task_types import task_type
+
     if not records:
         raise DataError(f"dataset `{suite.dataset.path}` has no records")
-    if suite.task == "perplexity":
-        samples = []
-        for i, r in enumerate(records):
-            text = _field(r, suite.text, i)
-            if not isinstance(text, str) or not text:
-                raise DataError(f"record {i}: `{suite.text}` must be a non-empty string")
-            samples.append(Sample(index=i, text=text))
-        return samples
-    builder = PromptBuilder(suite, tokenizer, fewshot_pool if fewshot_pool is not None else records)
-    samples = []
-    for i, r in enumerate(records):
-        prompt, special, messages = builder.render(r, i)
-        sample = Sample(index=i, prompt=prompt, add_special_tokens=special, messages=messages)
-        if suite.task == "generate":
-            sample.references = references_of(suite, r, i)
-        else:
-            sample.choices, sample.gold = choice_fields(suite, r, i)
-        samples.append(sample)
-    return samples
+    return task_type(suite).build_samples(records, tokenizer, fewshot_pool if fewshot_pool is not None else records)
