@@ -128,7 +128,7 @@ def output_cache_key(
 # ---------------------------------------------------------------- model calls
 
 
-def _execute(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any]]:
+def execute_samples(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any]]:
     """Raw outputs per sample (what the cache stores)."""
     if suite.task == "generate":
         n = suite.generation.n
@@ -332,7 +332,7 @@ def run_suite(
         )
         t0 = time.perf_counter()
         try:
-            raw = run_sharded(world, samples, lambda part: _execute(engine, suite, part))
+            raw = run_sharded(world, samples, lambda part: execute_samples(engine, suite, part))
             timings = _timings(engine, time.perf_counter() - t0)
             timings.update(device=str(getattr(engine, "device", backend)), world_size=world.size)
             effective = engine.effective_generation_config(generation_params(suite)) if suite.task == "generate" else None
