@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from llmops.config import load_recipe
     from llmops.eval.contamination import recipe_contamination
+    from llmops.eval.in_training import generation_validator
     from llmops.train import run as train_run
 
     import os
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--threads {args.threads}: must be a positive integer")
         os.environ["LLMOPS_THREADS"] = str(args.threads)  # the engine applies it (and launched ranks inherit it)
     loaded = load_recipe(args.recipe, args.overrides)
-    result = train_run(loaded, resume=args.resume, contamination_check=recipe_contamination)
+    result = train_run(loaded, resume=args.resume, contamination_check=recipe_contamination,
+                       generation_validator=generation_validator)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -84,6 +84,17 @@ class EarlyStoppingSection(Section):
     min_delta: float = Field(0.0, ge=0, description="An improvement must exceed this to reset the patience.")
 
 
+class GenerationEvalSection(Section):
+    """Greedy generations on held-out prompts, scored by an evaluation suite's metrics at each validation."""
+
+    suite: str = Field(..., description="Evaluation suite YAML (task: generate) whose prompts, references and "
+                       "metrics are used, e.g. eval/docstring_summary.yaml.")
+    split: str | None = Field("validation", description="Dataset split of the suite to generate on (never the "
+                              "split you report on); null: the suite's own split.")
+    limit: int | None = Field(64, gt=0, description="First N prompts of that split.")
+    max_new_tokens: int | None = Field(None, gt=0, description="Tokens per answer; unset: the suite's.")
+
+
 class TrainSection(Section):
     max_steps: int = Field(100, gt=0, description="Optimizer steps (replaced by the length of `epochs` when that is set).")
     epochs: float | None = Field(
@@ -99,6 +110,11 @@ class TrainSection(Section):
     )
     early_stopping: EarlyStoppingSection | None = Field(
         None, description="Stop when `select_best` has not improved for `patience` validations (needs select_best)."
+    )
+    generation_eval: GenerationEvalSection | None = Field(
+        None, description="Also score greedy generations on held-out prompts at every validation (logged as "
+        "eval_gen_<metric>, e.g. eval_gen_rougeL, usable by select_best); the caller of llmops.train.run passes "
+        "the evaluation harness (`llmops train` and the loop do).",
     )
     batch_size: int = Field(8, gt=0, description="Micro-batch size per process.")
     grad_accum: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
@@ -135,6 +151,9 @@ class TrainSection(Section):
                              "e.g. eval_loss, eval_accuracy, eval_reward_accuracy)")
         if self.select_best is not None and self.eval_every == 0:
             raise ValueError("select_best needs eval_every > 0 (a validation to choose from every N steps)")
+        if self.select_best is not None and self.select_best.startswith("eval_gen_") and self.generation_eval is None:
+            raise ValueError(f"select_best: `{self.select_best}` is a generation metric: set train.generation_eval "
+                             "(suite, split) to compute it")
         if self.early_stopping is not None and self.select_best is None:
             raise ValueError("early_stopping needs select_best: the validation metric it watches")
         return self

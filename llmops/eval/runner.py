@@ -90,6 +90,11 @@ def _records(suite: Suite, base_dir: Path, limit: int | None, exclude_contaminat
     return evaluated, pool, dataset_fingerprint(evaluated + (pool if fewshot else [])), decontamination
 
 
+def execute_samples(backend, suite: Suite, samples: list[Sample]) -> list[dict[str, Any]]:
+    """Raw outputs per sample (what the cache stores), for callers that hold a backend (in-training eval)."""
+    return task_type(suite).execute(backend, samples)
+
+
 def run_suite(
     model_ref: str | ResolvedModel, suite_path: str | Path, out_dir: str | Path, backend: str = "hf", use_cache: bool = True,
     exclude_contaminated: str | None = None, **overrides: Any,

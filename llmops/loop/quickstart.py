@@ -150,9 +150,15 @@ class Quickstart:
                                                            "data.validation_split=0.1"])
             return {**result, "data": best}
         if s.improve == "dpo":
+            select = ["train.eval_every=0"]
+            if s.dpo_select:  # keep the DPO step whose greedy validation answers score best (v1 itself included)
+                select = [f"train.eval_every={s.dpo_eval_every}", f"train.select_best={s.dpo_select}",
+                          f"train.generation_eval.suite={self.suite}", "train.generation_eval.split=validation",
+                          f"train.generation_eval.limit={s.select_prompts}",
+                          f"train.generation_eval.max_new_tokens={s.eval_max_new_tokens}"]
             return self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
                                                    f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
-                                                   "train.eval_every=0"])
+                                                   *select])
         raise ValueError(f"settings.improve: unknown method {s.improve!r} (rft or dpo)")
 
     def _base(self) -> dict[str, Any]:

@@ -17,8 +17,14 @@ class QuickstartSettings:
     base: str = "builtin:tiny"
     sft_steps: int = 60
     reward_steps: int = 30
-    dpo_steps: int = 20  # 20 x 8 x grad_accum 2 = 320 pairs (~0.2 epoch of ~1800): longer runs drift into repetition (docs/preference.md)
+    dpo_steps: int = 60  # 60 x 8 x grad_accum 2 = 960 pairs (~0.5 epoch of ~1800); longer runs drift into repetition
     dpo_lr: float = 5e-4
+    # DPO keeps the step whose greedy answers on the docstring *validation* split score best
+    # (train.select_best on train.generation_eval): preference accuracy does not track the
+    # task there (docs/preference.md); step 0 (= v1) can win, and then v2 is not better.
+    dpo_select: str | None = "eval_gen_rougeL"
+    dpo_eval_every: int = 10
+    select_prompts: int = 64  # validation prompts generated on at each DPO validation
     grad_accum: int = 2  # as recipes/sft_lora.yaml: 16 examples per step (1 gave no significant SFT gain)
     train_limit: int = 2000  # records per training run (the preference export is smaller anyway)
     pref_batch_size: int = 8  # reward model and DPO micro-batch
@@ -45,7 +51,8 @@ class QuickstartSettings:
 
 
 DEFAULT = QuickstartSettings()
-FAST = replace(DEFAULT, grad_accum=1, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, eval_limit=12, eval_max_new_tokens=16,
+FAST = replace(DEFAULT, grad_accum=1, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, dpo_eval_every=1,
+               select_prompts=6, eval_limit=12, eval_max_new_tokens=16,
                traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6, rft_steps=2,
                rft_min_rating=1.0)
 

@@ -33,10 +33,11 @@ def project_root() -> Path:
 def train(recipe: Path, overrides: list[str]) -> dict[str, Any]:
     """Run a recipe into its ``output.dir`` (resuming or returning a finished run)."""
     from llmops.config import load_recipe
+    from llmops.eval.in_training import generation_validator
     from llmops.train import run
 
     loaded = load_recipe(recipe, overrides)
-    result = run(loaded, resume=True)  # fresh start when there is nothing to resume
+    result = run(loaded, resume=True, generation_validator=generation_validator)  # fresh start when nothing to resume
     manifest = result.manifest
     return {
         "recipe": str(recipe), "overrides": overrides, "run_dir": str(result.run_dir),

@@ -22,7 +22,9 @@ def run(loaded: "LoadedRecipe", resume: bool = False, **hooks) -> "RunResult":
 
     `hooks` (see `llmops.train.engine.Hooks`): ``on_eval(step, metrics)`` after every
     validation (raise `StopRun` to stop early, e.g. a pruned tuning trial) and
-    ``contamination_check(recipe) -> dict`` whose result is recorded in the manifest.
+    ``contamination_check(recipe) -> dict`` whose result is recorded in the manifest;
+    ``generation_validator(recipe) -> scorer | None`` for `train.generation_eval`
+    (`llmops.eval.in_training.generation_validator`).
     """
     from llmops.train.engine import run as _run
 

@@ -88,10 +88,13 @@ class Engine:
         self, loaded: LoadedRecipe, resume: bool = False,
         on_eval: Callable[[int, dict[str, float]], None] | None = None,
         contamination_check: Callable[[Any], dict[str, Any]] | None = None,
+        generation_validator: Callable[[Any], Callable[[Any, Any], dict[str, float]] | None] | None = None,
     ):
         self.loaded = loaded
         self.on_eval = on_eval
         self.contamination_check = contamination_check
+        self.generation_validator = generation_validator
+        self._generate_eval: Callable[[Any, Any], dict[str, float]] | None = None
         self.recipe = loaded.recipe
         self.cfg = loaded.recipe.train
         self.resume = resume
@@ -164,6 +167,12 @@ class Engine:
             log.info("train.epochs=%g: %d optimizer steps (replaces max_steps=%d)", self.cfg.epochs, steps, self.cfg.max_steps)
             self.cfg = self.cfg.model_copy(update={"max_steps": steps})
         self.selector = BestSelector.from_config(self.cfg, self.run_dir)
+        if self.cfg.generation_eval is not None:  # built by the caller: the harness lives in a layer beside this one
+            if self.generation_validator is None:
+                raise UserError("train.generation_eval needs the evaluation harness: run through `llmops train` "
+                                "or pass generation_validator=llmops.eval.in_training.generation_validator to "
+                                "llmops.train.run")
+            self._generate_eval = self.generation_validator(self.recipe)
         check_supported(self.selector, acc.distributed_type, bool(self.eval_examples))
         maybe_compile(task.model, self.cfg)
         optimizer = build_optimizer(task.model, self.cfg)
@@ -313,6 +322,10 @@ class Engine:
     def _validate(self) -> bool:
         """Validate, log, and let `train.select_best` keep the weights; True means stop early."""
         result = self.evaluate()
+        if result and self._generate_eval is not None:
+            model = self.accelerator.unwrap_model(self.model)
+            scores = self._generate_eval(model, getattr(self.task, "tokenizer", None))
+            result.update({f"eval_gen_{name}": value for name, value in scores.items()})
         self._log_eval(result)
         if self.selector is None or not result:
             return False
@@ -619,5 +632,6 @@ class Engine:
 
 
 def run(loaded: LoadedRecipe, resume: bool = False, **hooks: Any) -> RunResult:
-    """Train `loaded` into its ``output.dir``; see `Engine` (hooks: on_eval, contamination_check)."""
+    """Train `loaded` into its ``output.dir``; see `Engine` (hooks: on_eval, contamination_check,
+    generation_validator)."""
     return Engine(loaded, resume=resume, **hooks).run()

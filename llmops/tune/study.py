@@ -108,6 +108,7 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
 
     from llmops.config import load_recipe
     from llmops.eval.contamination import recipe_contamination
+    from llmops.eval.in_training import generation_validator
     from llmops.train import StopRun
     from llmops.train import run as train_run
 
@@ -146,7 +147,8 @@ def make_objective(study, space: SpaceConfig, recipe_path: Path, out: Path, name
                 raise StopRun(f"pruned at step {step}: eval_loss {loss:.4f}", status="pruned")
 
         try:
-            result = train_run(loaded, resume=resume, on_eval=on_eval, contamination_check=recipe_contamination)
+            result = train_run(loaded, resume=resume, on_eval=on_eval, contamination_check=recipe_contamination,
+                               generation_validator=generation_validator)
         except StopRun as exc:
             raise optuna.TrialPruned(str(exc)) from None
         measured = run_measurements(result.manifest, result.run_dir, space.price_per_device_hour)

@@ -37,6 +37,19 @@ def test_report_and_summary_have_the_facts(quickstart_fast):
     assert "<script" not in html and 'src="http' not in html and "src='http" not in html  # self-contained
 
 
+def test_dpo_keeps_the_step_with_the_best_validation_answers(quickstart_fast):
+    """v2's DPO run scores greedy answers on the docstring *validation* split at every validation
+    (never the test split the report uses) and keeps the best step as final/."""
+    run = Path(quickstart_fast["v2_train"]["run_dir"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["recipe"]["train"]["generation_eval"]["split"] == "validation"
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [0, 1, 2]
+    best = max(evals, key=lambda e: (e["eval_gen_rougeL"], -e["step"]))
+    assert manifest["selection"]["metric"] == "eval_gen_rougeL" and manifest["selection"]["best_step"] == best["step"]
+
+
 def test_lineage_and_the_alias_moves_only_through_gates(quickstart_fast):
     from llmops.registry import api
 

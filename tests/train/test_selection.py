@@ -109,3 +109,64 @@ def test_select_best_needs_validation(tmp_path):
 def test_direction():
     assert direction("eval_loss", "auto") == "min" and direction("eval_accuracy", "auto") == "max"
     assert direction("eval_loss", "max") == "max"
+
+
+def _validation_suite(tmp_path, limit=6):
+    """The shipped docstring suite on its validation split (a copy, so `llmops eval run` can score it too)."""
+    import yaml
+
+    from llmops.resources import path as resources
+
+    suite = yaml.safe_load((resources() / "eval" / "docstring_summary.yaml").read_text())
+    suite["dataset"].update(split="validation", limit=limit)
+    suite["generation"]["max_new_tokens"] = 8
+    out = tmp_path / "suite.yaml"
+    out.write_text(yaml.safe_dump(suite))
+    return out
+
+
+def test_generation_eval_scores_like_eval_run_and_selects(tmp_path):
+    """eval_gen_* at step 0 equals `llmops eval run` of the untouched base on the same prompts; select_best uses it."""
+    from llmops.eval.api import evaluate
+    from llmops.eval.in_training import generation_validator
+
+    suite = _validation_suite(tmp_path)
+    out = tmp_path / "run"
+    train = {"max_steps": 4, "lr": 5e-3, "eval_every": 2, "select_best": "eval_gen_rougeL",
+             "generation_eval": {"suite": str(suite), "split": None, "limit": None}}
+    recipe = sft_recipe(_data(tmp_path), out, lora=FULL, train=train, data={"validation_split": 0.25})
+    result = Engine(load(tmp_path, recipe), generation_validator=generation_validator).run()
+    evals = _evals(out)
+    assert [e["step"] for e in evals] == [0, 2, 4]
+    assert {"eval_gen_rougeL", "eval_gen_bleu", "eval_gen_rouge1"} <= set(evals[0])
+    reference = evaluate("builtin:tiny", suite, tmp_path / "ev", use_cache=False)
+    for name in ("rougeL", "bleu"):
+        assert evals[0][f"eval_gen_{name}"] == pytest.approx(reference["metrics"][name]["score"], abs=1e-9)
+    best = max(evals, key=lambda e: (e["eval_gen_rougeL"], -e["step"]))
+    assert result.manifest["selection"]["best_step"] == best["step"]
+    assert result.metrics["eval_gen_rougeL"] == pytest.approx(best["eval_gen_rougeL"])
+    # generating left the model's own generation config alone (final/ keeps the checkpoint's)
+    from transformers import GenerationConfig
+
+    from llmops.models.refs import resolve_model
+
+    assert (GenerationConfig.from_pretrained(out / "final").to_diff_dict()
+            == GenerationConfig.from_pretrained(resolve_model("builtin:tiny")).to_diff_dict())
+
+
+def test_generation_eval_needs_the_harness_and_a_generate_suite(tmp_path):
+    from llmops.eval.in_training import generation_validator
+
+    data, suite = _data(tmp_path), _validation_suite(tmp_path)
+    with pytest.raises(ConfigError, match="generation metric.*generation_eval"):
+        load(tmp_path, sft_recipe(data, tmp_path / "x", train={"eval_every": 1, "select_best": "eval_gen_rougeL"}))
+    train = {"eval_every": 1, "generation_eval": {"suite": str(suite)}}
+    recipe = sft_recipe(data, tmp_path / "run", train=train, data={"validation_split": 0.25})
+    with pytest.raises(UserError, match="generation_eval needs the evaluation harness"):
+        Engine(load(tmp_path, recipe)).run()
+    from llmops.resources import path as resources
+
+    train["generation_eval"] = {"suite": str(resources() / "eval" / "multiple_choice.yaml")}
+    recipe = sft_recipe(data, tmp_path / "run2", train=train, data={"validation_split": 0.25})
+    with pytest.raises(ConfigError, match="needs task: generate"):
+        Engine(load(tmp_path, recipe), generation_validator=generation_validator).run()

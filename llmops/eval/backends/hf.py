@@ -116,6 +116,23 @@ class HFBackend(TokenBackend):
         self.device = torch.device(device or default_device())
         self.tokenizer = tokenizer or load_tokenizer(model, trust_remote_code=trust_remote_code)
         self.model = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
+        self._attach(batch_size, max_length, max_batch_tokens)
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, batch_size: int | str = 32, max_length: int | None = None,
+                    max_batch_tokens: int | None = None) -> "HFBackend":
+        """A backend over a model already in memory (e.g. the one being trained), on its own device.
+
+        The model's `generation_config` is replaced by one holding only token ids, as for a loaded
+        checkpoint; callers that must keep theirs save and restore it around the backend's use."""
+        self = cls.__new__(cls)
+        TokenBackend.__init__(self)
+        self.model, self.tokenizer = model, tokenizer
+        self.device = next(model.parameters()).device
+        self._attach(batch_size, max_length, max_batch_tokens)
+        return self
+
+    def _attach(self, batch_size: int | str, max_length: int | None, max_batch_tokens: int | None) -> None:
         config = self.model.config
         model_max = getattr(config, "max_position_embeddings", None) or 2048
         self.max_length = context_window(model_max, max_length)
