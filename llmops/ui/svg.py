@@ -16,7 +16,8 @@ from html import escape
 
 from markupsafe import Markup
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#4b5563", "#db2777")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#4b5563", "#db2777",
+           "#bcbd22", "#0f766e", "#7c2d12")
 MAX_POINTS = 600
 MAX_X_LABELS = 7
 Point = tuple[float, float | None]
@@ -38,7 +39,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def _label(v: float) -> str:
     if v == 0:
         return "0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.2e}"
+    if abs(v) >= 1e6 or abs(v) < 1e-3:
+        return f"{v:.2e}"
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 def _finite(y: float | None) -> bool:
@@ -81,7 +84,7 @@ def _frame(xs: Sequence[float], ys: Sequence[float], title: str, xlabel: str, yl
     """The SVG head, grid, ticks and axis labels over these values, and its coordinate maps.
 
     With `x_labels`, x is a position 0..n-1 labelled by them (time windows); else a number with ticks."""
-    left, right, top, bottom = 56, 12, 10, 40
+    left, right, top, bottom = 56, 20, 10, 40
     x0, x1 = (0.0, float(len(x_labels) - 1)) if x_labels else (min(xs), max(xs))
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1

@@ -55,6 +55,11 @@ def test_bar_and_interval_charts_scale_to_their_data():
     assert "v1: 0.5 [0.4, 0.6]" in out and "v2: 0.7" in out
 
 
+def test_axis_labels_read_as_plain_numbers():
+    assert [svg._label(v) for v in (0, 5560.0, 123456.0, 0.25, 0.30000000000000004, 2e-5, 3e7)] == [
+        "0", "5560", "123456", "0.25", "0.3", "2.00e-05", "3.00e+07"]
+
+
 def test_scatter_joins_the_highlighted_front():
     root = _svg(svg.scatter([(1.0, 2.0, "a", True), (2.0, 1.0, "b", True), (2.0, 2.0, "c", False)],
                             title="front", xlabel="x", ylabel="y"))
