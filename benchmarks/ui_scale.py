@@ -123,6 +123,7 @@ def pages(run_ids: list[str], n_versions: int) -> dict[str, str]:
         "registry: version (card, evals, gate results)": f"/registry/bench/{n_versions - 1}",
         "monitoring: overview (quality charts, alerts, incidents, jobs)": "/monitoring",
         "monitoring: overview, older incidents": "/monitoring?incidents_before=1000",
+        "monitoring: overview, 1-week windows (49 days of feedback)": "/monitoring?window=1w",
         "monitoring: drift over 7 windows": "/monitoring/drift/bench/1",
         "monitoring: alert events": "/monitoring/events",
         "monitoring: job with log": "/monitoring/jobs/job000000000001",

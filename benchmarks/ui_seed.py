@@ -83,27 +83,31 @@ def seed_feedback(url: str, n_ratings: int, n_raters: int = 200, per_response: i
                   ((i + 1, texts[i], json.dumps({"source": "llmops.serve"}), 1, 5, _at(i, n_items, days))
                    for i in range(n_items)))
         at = "(%(now)s::timestamptz - make_interval(secs => %(span)s * (1 - (i - 0.5) / %(n)s)))"
+        # Response (i, side)'s model reference; ratings and comparison entries carry a copy, as the store writes them.
+        model = "'registry:bench@production', 'bench/' || (1 + (2 * (i - 1) + side) %% %(versions)s)"
         args = {"now": NOW, "span": span, "n": n_items, "per": per_response, "raters": n_raters,
                 "versions": n_versions}
         conn.execute(
             "INSERT INTO feedback_responses (id, item_id, position, text, model_ref, model_version, created_at) "
             "SELECT 2 * (i - 1) + side + 1, i, side, 'answer ' || side || ' to item ' || i, "
-            "'registry:bench@production', 'bench/' || (1 + (2 * (i - 1) + side) %% %(versions)s), " + at +
+            + model + ", " + at +
             " FROM generate_series(1, %(n)s) i, generate_series(0, 1) side", args)
         conn.execute(
             "INSERT INTO feedback_ratings (id, response_id, item_id, scale_min, scale_max, rater_id, score, critique, "
-            "created_at) SELECT ((i - 1) * 2 + side) * %(per)s + k + 1, 2 * (i - 1) + side + 1, i, 1, 5, "
+            "created_at, model_ref, model_version) "
+            "SELECT ((i - 1) * 2 + side) * %(per)s + k + 1, 2 * (i - 1) + side + 1, i, 1, 5, "
             "1 + (((i - 1) * 7) %% %(raters)s + k) %% %(raters)s, 1 + floor(random() * 5)::int, "
             "CASE WHEN (((i - 1) * 2 + side) * %(per)s + k + 1) %% 50 = 0 THEN 'misses the point of item ' || i END, "
-            + at + " FROM generate_series(1, %(n)s) i, generate_series(0, 1) side, "
+            + at + ", " + model + " FROM generate_series(1, %(n)s) i, generate_series(0, 1) side, "
             "generate_series(0, %(per)s - 1) k", args)
         conn.execute(
             "INSERT INTO feedback_comparisons (id, item_id, rater_id, kind, response_set, created_at) "
             "SELECT i, i, 1 + ((i - 1) * 7) %% %(raters)s, 'pair', (2 * i - 1) || ',' || (2 * i), " + at +
             " FROM generate_series(1, %(n)s) i", args)
         conn.execute(
-            "INSERT INTO feedback_comparison_entries (comparison_id, response_id, item_id, rank) "
-            "SELECT i, 2 * (i - 1) + side + 1, i, 1 + (side # (i %% 3 = 0)::int) "
+            "INSERT INTO feedback_comparison_entries (comparison_id, response_id, item_id, rank, model_ref, "
+            "model_version) SELECT i, 2 * (i - 1) + side + 1, i, 1 + (side # (i %% 3 = 0)::int), " + model +
+            " "
             "FROM generate_series(1, %(n)s) i, generate_series(0, 1) side", args)
         n = conn.execute("SELECT count(*) FROM feedback_ratings").fetchone()[0]
         for table in ("feedback_raters", "feedback_items", "feedback_responses", "feedback_ratings",

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from llmops.db.engine import read_only_session
 from llmops.feedback.agreement import krippendorff_alpha
+from llmops.feedback.queries import no_jit
 from llmops.feedback.tables import Comparison, Correction, Item, Rater, Rating, Response
 
 MAX_PAGE = 500
@@ -70,15 +71,18 @@ def rater_progress(db_url: str | None, limit: int = 50, after: int | None = None
 
 def rating_distribution(db_url: str | None, window: timedelta | None = DEFAULT_WINDOW,
                         now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per model version (as served): the count of each score on its scale, ratings given in the window."""
+    """Per model version (as served): the count of each score on its scale, ratings given in the window.
+
+    Groups by the model version each rating carries (copied from its response when written): the
+    window's ratings are read alone, without a join to the responses."""
     since = _since(window, now)
-    q = (select(Response.model_version, Rating.scale_min, Rating.scale_max, Rating.score, func.count(Rating.id))
-         .join(Response, Response.id == Rating.response_id)
-         .group_by(Response.model_version, Rating.scale_min, Rating.scale_max, Rating.score))
+    q = (select(Rating.model_version, Rating.scale_min, Rating.scale_max, Rating.score, func.count(Rating.id))
+         .group_by(Rating.model_version, Rating.scale_min, Rating.scale_max, Rating.score))
     if since is not None:
         q = q.where(Rating.created_at >= since)
     out: dict[tuple, dict[str, Any]] = {}
     with read_only_session(db_url) as s:
+        no_jit(s)
         for version, lo, hi, score, cnt in s.execute(q):
             row = out.setdefault((version or "", lo, hi), {"model_version": version, "scale": [lo, hi],
                                                            "counts": {v: 0 for v in range(lo, hi + 1)}, "n": 0})

@@ -108,7 +108,7 @@ def create_item(session: Session, item: ItemIn, created_by: int | None = None) -
 
 # Built once: the rating path runs for every request of a batch.
 _RATING_TARGET = (
-    select(Response.item_id, Item.scale_min, Item.scale_max)
+    select(Response.item_id, Item.scale_min, Item.scale_max, Response.model_ref, Response.model_version)
     .join(Item, Item.id == Response.item_id)
     .where(Response.id == bindparam("response_id"))
 )
@@ -118,7 +118,8 @@ _INSERT_RATING = insert(Rating).returning(Rating.id)
 def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
     """Insert one rating; the score is checked against the item's scale here and in the database.
 
-    Core statements on the session's connection: no ORM state, so it is cheap per row.
+    Core statements on the session's connection: no ORM state, so it is cheap per row. The row
+    carries the response's model reference, read in the same lookup (dashboards aggregate by it).
     """
     connection = session.connection()
     target = connection.execute(_RATING_TARGET, {"response_id": rating.response_id}).first()
@@ -141,6 +142,8 @@ def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
             "score": rating.score,
             "critique": rating.critique,
             "created_at": utcnow(),
+            "model_ref": target.model_ref,
+            "model_version": target.model_version,
         },
     ).scalar_one()
 
@@ -149,11 +152,13 @@ def add_comparison(session: Session, comparison: ComparisonIn, rater_id: int) ->
     ids = comparison.response_ids()
     if session.get(Item, comparison.item_id) is None:
         raise NotFound(f"item {comparison.item_id} does not exist", field="item_id")
-    found = set(
-        session.scalars(
-            select(Response.id).where(and_(Response.item_id == comparison.item_id, Response.id.in_(ids)))
+    found = {
+        rid: (ref, version)
+        for rid, ref, version in session.execute(
+            select(Response.id, Response.model_ref, Response.model_version)
+            .where(and_(Response.item_id == comparison.item_id, Response.id.in_(ids)))
         )
-    )
+    }
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"responses {missing} are not responses of item {comparison.item_id}", field="response_id")
@@ -169,7 +174,8 @@ def add_comparison(session: Session, comparison: ComparisonIn, rater_id: int) ->
     session.execute(
         insert(ComparisonEntry),
         [
-            {"comparison_id": row.id, "response_id": rid, "item_id": comparison.item_id, "rank": rank}
+            {"comparison_id": row.id, "response_id": rid, "item_id": comparison.item_id, "rank": rank,
+             "model_ref": found[rid][0], "model_version": found[rid][1]}
             for rid, rank in comparison.ranks().items()
         ],
     )

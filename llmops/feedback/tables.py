@@ -10,6 +10,12 @@ worker, a script, a future service) cannot break it:
 - a rating or comparison entry names a response *of that item*: composite foreign keys
   to ``(responses.id, responses.item_id)``;
 - one comparison per (item, rater, set of responses compared);
+- a rating or comparison entry carries its response's model reference (``model_ref``,
+  ``model_version``, copied by the store when it writes the row) so that aggregates per model
+  read the ratings alone, never joining a window of ratings to the responses; where they are
+  set, a composite foreign key to ``(responses.id, model_ref, model_version)`` (ON
+  UPDATE CASCADE) pins them to the response's (a NULL reference is not checked by the database:
+  SQL foreign keys skip rows with a NULL column, so the store alone keeps those equal);
 - an item is in at most one project (``feedback_project_items.item_id`` is its key);
 - assignment with overlap k: a rater holds at most one assignment per item (unique
   ``(item_id, rater_id)``), and a claimed or answered assignment holds one of the item's
@@ -45,7 +51,7 @@ from llmops.db.base import Base
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer, "sqlite")
 ROLES = ("admin", "service", "rater", "client")
-FEEDBACK_HEAD = "feedback_0003"  # newest revision of the `feedback` alembic branch
+FEEDBACK_HEAD = "feedback_0004"  # newest revision of the `feedback` alembic branch
 COMPARISON_KINDS = ("ranking", "pair", "tie")
 ASSIGNMENT_STATES = ("claimed", "done", "skipped")
 
@@ -108,7 +114,13 @@ class Response(Base):
     """One model output for an item, with the model reference/version and generation parameters."""
 
     __tablename__ = "feedback_responses"
-    __table_args__ = (UniqueConstraint("item_id", "position"), UniqueConstraint("id", "item_id"))
+    __table_args__ = (
+        UniqueConstraint("item_id", "position"),
+        UniqueConstraint("id", "item_id"),
+        # Target of the ratings' and comparison entries' model-reference foreign keys.
+        # A unique index (not a constraint: SQLite adds an index without rebuilding the table).
+        Index("uq_feedback_responses_model", "id", "model_ref", "model_version", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"))
@@ -128,6 +140,13 @@ class Rating(Base):
     __tablename__ = "feedback_ratings"
     __table_args__ = (
         UniqueConstraint("response_id", "rater_id"),
+        ForeignKeyConstraint(
+            ["response_id", "model_ref", "model_version"],
+            ["feedback_responses.id", "feedback_responses.model_ref", "feedback_responses.model_version"],
+            name="fk_feedback_ratings_response_model",
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
         CheckConstraint("score >= scale_min AND score <= scale_max", name="score_on_scale"),
         ForeignKeyConstraint(
             ["response_id", "item_id"], ["feedback_responses.id", "feedback_responses.item_id"], ondelete="CASCADE"
@@ -148,6 +167,9 @@ class Rating(Base):
     score: Mapped[int] = mapped_column(Integer)
     critique: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # The rated response's model reference, copied at write time (see the module docstring).
+    model_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Comparison(Base):
@@ -181,6 +203,14 @@ class ComparisonEntry(Base):
     __table_args__ = (
         CheckConstraint("rank >= 1", name="rank_positive"),
         ForeignKeyConstraint(
+            ["response_id", "model_ref", "model_version"],
+            ["feedback_responses.id", "feedback_responses.model_ref", "feedback_responses.model_version"],
+            name="fk_feedback_comparison_entries_response_model",
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
+
+        ForeignKeyConstraint(
             ["comparison_id", "item_id"], ["feedback_comparisons.id", "feedback_comparisons.item_id"], ondelete="CASCADE"
         ),
         ForeignKeyConstraint(
@@ -192,6 +222,9 @@ class ComparisonEntry(Base):
     response_id: Mapped[int] = mapped_column(Id, primary_key=True)
     item_id: Mapped[int] = mapped_column(Id)
     rank: Mapped[int] = mapped_column(Integer)
+    # The response's model reference, copied at write time (see the module docstring).
+    model_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class IdempotencyRecord(Base):

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from llmops.feedback import dashboard
-from llmops.ui import svgchart
+from llmops.ui import svg
 
 WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PAGE = 50
@@ -27,7 +27,7 @@ def feedback_context(db: str | None, window_key: str | None = None, raters_after
     groups = {str(d["model_version"]) + ("" if d["scale"] == [1, 5] else f" ({d['scale'][0]}-{d['scale'][1]})"):
               {k: float(v) for k, v in d["counts"].items()} for d in dist}
     return {"window": key, "windows": list(WINDOWS), "distribution": dist,
-            "distribution_chart": svgchart.bar_chart(f"ratings per score, last {key}", groups),
+            "distribution_chart": svg.bar_chart(f"ratings per score, last {key}", groups),
             "raters": raters, "raters_cursor": raters_cursor, "critiques": critiques,
             "critiques_cursor": crit_cursor, "corrections": corrections, "corrections_cursor": corr_cursor,
             "projects": dashboard.projects_overview(db), "agreement": dashboard.recent_agreement(db)}

@@ -15,7 +15,7 @@ from llmops.monitor import history
 from llmops.monitor.incidents import alert_states
 from llmops.monitor.jobs import JobStore, job_cursor, log_text
 from llmops.monitor.quality import quality_windows
-from llmops.ui import svgchart
+from llmops.ui import svg
 
 WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 PAGE = 50
@@ -46,9 +46,11 @@ def quality_charts(db: str | None, window: timedelta, n_windows: int = 7) -> dic
         volume[model].append((index[r["window_start"]], float(r["n_ratings"])))
     labels = [_label(s, window) for s in starts]
     return {"rows": rows,
-            "rating_chart": svgchart.line_chart("mean rating (0-1) per model", dict(rating), labels, (0.0, 1.0)),
-            "win_chart": svgchart.line_chart("pairwise win rate per model", dict(wins), labels, (0.0, 1.0)),
-            "volume_chart": svgchart.line_chart("ratings per window", dict(volume), labels)}
+            "rating_chart": svg.line_chart(dict(rating), title="mean rating (0-1) per model", xlabel="",
+                                           x_labels=labels, y_range=(0.0, 1.0)),
+            "win_chart": svg.line_chart(dict(wins), title="pairwise win rate per model", xlabel="", x_labels=labels,
+                                        y_range=(0.0, 1.0)),
+            "volume_chart": svg.line_chart(dict(volume), title="ratings per window", xlabel="", x_labels=labels)}
 
 
 def overview_context(db: str | None, window_key: str | None = None, incidents_before: int | None = None,
@@ -72,8 +74,8 @@ def drift_context(db: str | None, name: str, version: int, window_key: str | Non
     stats = {f: [(i, r["statistics"].get(f)) for i, r in enumerate(rows)] for f in features}
     psi = {"max PSI": [(i, r["max_psi"]) for i, r in enumerate(rows)]}
     return {"model_name": name, "version": version, "window": key, "windows": list(WINDOWS), "rows": rows,
-            "stat_chart": svgchart.line_chart("test statistic per feature", stats, labels),
-            "psi_chart": svgchart.line_chart("largest PSI", psi, labels)}
+            "stat_chart": svg.line_chart(stats, title="test statistic per feature", xlabel="", x_labels=labels),
+            "psi_chart": svg.line_chart(psi, title="largest PSI", xlabel="", x_labels=labels)}
 
 
 def job_context(db: str | None, job_id: str) -> dict[str, Any]:

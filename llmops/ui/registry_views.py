@@ -15,7 +15,7 @@ from llmops.registry.card import body_html, split_card
 from llmops.registry.entities import ModelVersion, PromotionRefused, RegistryError
 from llmops.registry.governance import Forbidden, Principal
 from llmops.registry.lineage import build_graph, to_svg
-from llmops.ui import svgchart
+from llmops.ui import svg
 
 PAGE = 50
 
@@ -59,9 +59,9 @@ def version_context(db: str | None, name: str, version: int) -> dict[str, Any]:
     detail = browse.version_detail(store, name, version=version)
     mv: ModelVersion = detail["version"]
     metrics = detail["metrics"]
-    chart = svgchart.interval_chart("attached evaluation results (95% intervals where recorded)",
-                                    [(f"{m['suite']}: {m['metric']}", m["score"], m["ci_low"], m["ci_high"])
-                                     for m in metrics]) if metrics else ""
+    chart = svg.interval_chart("attached evaluation results (95% intervals where recorded)",
+                               [(f"{m['suite']}: {m['metric']}", m["score"], m["ci_low"], m["ci_high"])
+                                for m in metrics]) if metrics else ""
     promotions = browse.promotions_page(store, name, version=version, limit=20)
     meta, body = split_card(store.card(name, version))
     parents = [v for v in _parents(store, mv)]
