@@ -172,7 +172,9 @@ class LoopCommitter:
                 self.intake.fail(batch, exc, committing=False)
                 return
             try:
+                commit_started = time.perf_counter()
                 await loop.run_in_executor(self._executor, session.commit)  # the fsync, off the loop
+                metrics.COMMIT_SECONDS.observe(time.perf_counter() - commit_started)
             except Exception as exc:  # noqa: BLE001 - the COMMIT failed in flight: it may have landed
                 await loop.run_in_executor(self._executor, discard, session)
                 self.intake.fail(batch, exc, committing=True)
