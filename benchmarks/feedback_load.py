@@ -209,7 +209,7 @@ def _scrape(base: str) -> dict[str, float]:
         "llmops_gc_pause_seconds_sum": "gc_s",
     }
     out = dict.fromkeys(wanted.values(), 0.0)
-    out["gcs_le_10ms"] = 0.0
+    out["gcs_le_10ms"] = out["gc_cpu_s"] = 0.0
     for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
         if line.startswith("#"):
             continue
@@ -222,6 +222,8 @@ def _scrape(base: str) -> dict[str, float]:
             out["gcs"] += float(value)
         elif name.startswith("llmops_gc_pause_seconds_sum{"):
             out["gc_s"] += float(value)
+        elif name.startswith("llmops_gc_cpu_seconds_total{"):
+            out["gc_cpu_s"] += float(value)
     return out
 
 
@@ -236,6 +238,7 @@ def _measure(srv, path: str, rate: float, duration: float, bodies, tokens, conne
     r["commit_ms_mean"] = 1000 * d["commit_s"] / d["commits"] if d["commits"] else None
     r["commits_over_10ms"] = int(d["commits"] - d["commits_le_10ms"])
     r["gc_ms_total"] = 1000 * d["gc_s"]
+    r["gc_cpu_ms_per_req"] = 1000 * d["gc_cpu_s"] / max(1, answered)
     r["gcs_over_10ms"] = int(d["gcs"] - d["gcs_le_10ms"])
     return r
 
@@ -343,12 +346,12 @@ def main() -> int:
               f"{r['lost']:4d}  {r['statuses']}")
     print("\nwhere the tail comes from (server: GC pauses and COMMIT times from /metrics; generator: its own lateness)")
     print(f"{'backend':9} {'mode':12} {'endpoint':8} {'offered/s':>9} {'gen lag p99':>11} {'gen lag max':>11} "
-          f"{'gen cpu ms/req':>14} {'srv gc ms':>9} {'gc>10ms':>7} {'commit ms':>9} {'commit>10ms':>11}")
+          f"{'gen cpu ms/req':>14} {'srv gc ms':>9} {'gc>10ms':>7} {'gc cpu ms/req':>13} {'commit ms':>9} {'commit>10ms':>11}")
     for r in rows:
         commit = f"{r['commit_ms_mean']:9.2f}" if r["commit_ms_mean"] else f"{'-':>9}"
         print(f"{r['backend']:9} {r['mode']:12} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['gen_lag_p99_ms']:11.1f} "
               f"{r['gen_lag_max_ms']:11.1f} {r['gen_cpu_ms_per_req']:14.2f} {r['gc_ms_total']:9.1f} "
-              f"{r['gcs_over_10ms']:7d} {commit} {r['commits_over_10ms']:11d}")
+              f"{r['gcs_over_10ms']:7d} {r['gc_cpu_ms_per_req']:13.3f} {commit} {r['commits_over_10ms']:11d}")
     busy = load_before[0] > 1.0
     at_target = [r for r in rows if r["endpoint"] == "ratings" and r["mode"] == "group"
                  and r["offered_per_s"] == TARGET_RATE]

@@ -20,15 +20,18 @@ import time
 
 from llmops.feedback import metrics
 
-_started: list[float] = [0.0]
+_started: list[float] = [0.0, 0.0]  # wall clock, this thread's CPU clock
 _installed: list[bool] = [False]
 
 
 def _callback(phase: str, info: dict) -> None:
     if phase == "start":
-        _started[0] = time.perf_counter()
+        _started[0], _started[1] = time.perf_counter(), time.thread_time()
     elif _started[0]:
-        metrics.GC_PAUSE.labels(str(info.get("generation", "?"))).observe(time.perf_counter() - _started[0])
+        generation = str(info.get("generation", "?"))
+        metrics.GC_PAUSE.labels(generation).observe(time.perf_counter() - _started[0])
+        # CPU time does not grow when other processes take the core: comparable on a busy machine.
+        metrics.GC_CPU.labels(generation).inc(time.thread_time() - _started[1])
         _started[0] = 0.0
 
 
