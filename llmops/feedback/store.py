@@ -67,14 +67,10 @@ def ensure_rater(session: Session, name: str) -> int:
 
 def create_item(session: Session, item: ItemIn, created_by: int | None = None) -> ItemCreated:
     """Store an item and its responses, and route it into a project (`llmops.feedback.projects.route_for`)."""
-    from llmops.feedback.projects import place_item, route_for
+    from llmops.feedback.projects import item_scale, place_item, route_for
 
     route = route_for(session, item)
-    scale_given = bool({"scale_min", "scale_max"} & item.model_fields_set)
-    scale_min, scale_max = (
-        route.scale if route is not None and route.scale is not None and not scale_given
-        else (item.scale_min, item.scale_max)
-    )
+    scale_min, scale_max = item_scale(item, route)
     row = Item(
         prompt=item.prompt,
         context=item.context,
