@@ -278,7 +278,8 @@ def run_backend(
             for rate in rates:
                 if mode == modes[0] or mode == "no-gc-freeze":  # the ceiling does not depend on the commit mode
                     r = _measure(srv, "/bench/noop", rate, duration, lambda i: noop_body, tokens, connections)
-                    results.append({"backend": name, "mode": "-" if mode == modes[0] else mode, "endpoint": "noop", **r})
+                    results.append({"backend": name, "mode": "-" if mode == modes[0] else mode, "endpoint": "noop",
+                                    "workers": workers, **r})
                 n = int(rate * duration)
                 ks = list(range(next_k, next_k + n))
                 next_k += n
@@ -289,7 +290,7 @@ def run_backend(
 
                 rater_tokens = [tokens[k % n_raters] for k in ks]
                 r = _measure(srv, "/v1/ratings", rate, duration, body, rater_tokens, connections)
-                results.append({"backend": name, "mode": mode, "endpoint": "ratings", **r})
+                results.append({"backend": name, "mode": mode, "endpoint": "ratings", "workers": workers, **r})
         finally:
             srv.stop()
     acked = sum(r["acked"] for r in results if r["endpoint"] == "ratings")
@@ -313,7 +314,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per offered load")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--modes", default="group,thread-writer", help=f"commit modes to compare: {','.join(MODES)}")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers for SQLite (the target: one)")
+    ap.add_argument("--pg-workers", type=int, default=2,
+                    help="uvicorn workers for PostgreSQL (each with its own writer; PostgreSQL commits them in parallel)")
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
     rates = [float(x) for x in args.rates.split(",")]
@@ -332,16 +335,18 @@ def main() -> int:
                 pg = _pg_database()
                 if pg:
                     try:
-                        rows += run_backend("postgres", pg[0], rates, args.duration, args.workers, args.connections, modes)
+                        rows += run_backend("postgres", pg[0], rates, args.duration, args.pg_workers, args.connections,
+                                            modes)
                     finally:
                         pg[1]()
     print(f"\nload average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
           f"after {'/'.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"{'backend':9} {'mode':12} {'endpoint':8} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
+    print(f"{'backend':9} {'mode':12} {'endpoint':8} {'workers':>7} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
           f"{'max ms':>7} {'cpu ms/req':>10} {'batch':>6} {'lost':>4}  statuses")
     for r in rows:
         batch = f"{r['mean_batch']:6.1f}" if r["mean_batch"] else f"{'-':>6}"
-        print(f"{r['backend']:9} {r['mode']:12} {r['endpoint']:8} {r['offered_per_s']:9.0f} {r['acked_per_s']:8.0f} "
+        print(f"{r['backend']:9} {r['mode']:12} {r['endpoint']:8} {r['workers']:7d} {r['offered_per_s']:9.0f} "
+              f"{r['acked_per_s']:8.0f} "
               f"{r['p50_ms']:7.1f} {r['p99_ms']:8.1f} {r['max_ms']:7.0f} {r['cpu_ms_per_req']:10.2f} {batch} "
               f"{r['lost']:4d}  {r['statuses']}")
     print("\nwhere the tail comes from (server: GC pauses and COMMIT times from /metrics; generator: its own lateness)")
@@ -365,7 +370,8 @@ def main() -> int:
                   f"{'MET' if met else 'NOT MET'} (acked {r['acked_per_s']:.0f}/s, p99 {r['p99_ms']:.1f} ms, "
                   f"lost {r['lost']}, generator lag p99 {r['gen_lag_p99_ms']:.1f} ms)")
         else:
-            print(f"verdict {r['backend']} (>= {TARGET_RATE}/s acked, 0 lost): {'MET' if rate_ok else 'NOT MET'} "
+            print(f"verdict {r['backend']} (>= {TARGET_RATE}/s acked, 0 lost, {r['workers']} workers): "
+                  f"{'MET' if rate_ok else 'NOT MET'} "
                   f"(acked {r['acked_per_s']:.0f}/s, p99 {r['p99_ms']:.1f} ms, lost {r['lost']})")
     if busy and at_target:
         print(f"  (load average {load_before[0]:.1f} on {os.cpu_count()} CPUs before the run: the machine was not idle, "
