@@ -69,3 +69,36 @@ def test_request_ids_are_unique_per_process_and_fresh_after_fork():
     os.waitpid(pid, 0)
     child = os.read(read, 100).decode()
     assert child.split("-")[0] != request_id.new_id().split("-")[0]
+
+
+def test_wal_checkpoints_run_beside_the_writer_not_inside_its_commits(sqlite_url, keys_sqlite):
+    """The event-loop writer's connections never checkpoint inside a COMMIT; the checkpointer thread does,
+    and every acknowledged rating is in the database file after it (durability unchanged)."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+    from llmops.feedback.store import FeedbackStore
+
+    made = FeedbackStore(sqlite_url).create_item("p", [{"text": f"r{i}"} for i in range(8)])
+    app = create_app(sqlite_url)
+    checkpointer = app.state.committer.checkpointer
+    assert checkpointer is not None
+    checkpointer.interval_s = 0.0  # due after every commit
+    h = keys_sqlite.headers("rater")
+    with TestClient(app, base_url="http://localhost") as client:
+        for rid in made.response_ids:
+            assert client.post("/v1/ratings", json={"response_id": rid, "score": 3}, headers=h).status_code == 201
+        pooled = [app.state.read_sessions() for _ in range(4)]  # the writer's connection is among the pooled ones
+        values = [s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for s in pooled]
+        for s in pooled:
+            s.close()
+        assert 0 in values, values  # automatic checkpoints off where the writer committed
+    assert checkpointer.checkpoints >= 1 and checkpointer.failures == 0
+    path = sqlite_url.split("///", 1)[1]
+    with sqlite3.connect(path) as raw:  # the WAL was moved into the file: readable without it
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert raw.execute("SELECT count(*) FROM feedback_ratings").fetchone()[0] == 8
+    inline = create_app(sqlite_url, background_checkpoints=False)
+    assert inline.state.committer.checkpointer is None

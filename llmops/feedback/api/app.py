@@ -46,7 +46,7 @@ WRITERS = ("auto", "loop", "thread")
 
 
 def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_queue: int,
-                   max_wait_s: float, max_per_owner: int):
+                   max_wait_s: float, max_per_owner: int, background_checkpoints: bool = True):
     """`auto`: statements on the event loop for SQLite (`loop_commit`), a writer thread for PostgreSQL."""
     if writer not in WRITERS:
         raise ValueError(f"writer must be one of {WRITERS}, got {writer!r}")
@@ -55,7 +55,8 @@ def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_q
             raise ValueError("the event-loop writer is for SQLite only (PostgreSQL statements may wait on locks)")
         from llmops.feedback.loop_commit import LoopCommitter
 
-        return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner)
+        return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner,
+                             background_checkpoints=background_checkpoints)
     return GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_wait_s=max_wait_s,
                           max_per_owner=max_per_owner)
 
@@ -75,6 +76,7 @@ def create_app(
     rater_view: str = "blind",
     auth_ttl_s: float = AUTH_CACHE_TTL_S,
     freeze_gc: bool = False,
+    background_checkpoints: bool = True,
 ) -> FastAPI:
     """The feedback API over `db_url` (see the module docstring).
 
@@ -95,7 +97,8 @@ def create_app(
     prepare(db_url, migrate)
     sessions = session_factory(db_url)
     committer = make_committer(sessions, get_engine(db_url).dialect.name, writer, max_batch=max_batch,
-                               max_queue=max_queue, max_wait_s=max_wait_s, max_per_owner=max_per_owner)
+                               max_queue=max_queue, max_wait_s=max_wait_s, max_per_owner=max_per_owner,
+                               background_checkpoints=background_checkpoints)
     read_sessions = partial(read_only_session, db_url)
 
     @asynccontextmanager
@@ -195,4 +198,5 @@ def app_from_env() -> FastAPI:
         admin_api=env("LLMOPS_FEEDBACK_ADMIN_API", "1") != "0",
         rater_view=env("LLMOPS_FEEDBACK_RATER_VIEW", "blind"),
         freeze_gc=env("LLMOPS_FEEDBACK_FREEZE_GC", "1") != "0",
+        background_checkpoints=env("LLMOPS_FEEDBACK_CHECKPOINT", "background") != "inline",
     )
