@@ -86,7 +86,9 @@ def create_app(
     committer (`group_commit`, `loop_commit`). `freeze_gc` (what `llmops feedback serve`
     does) moves the start-up heap out of the collector's reach when the server starts and
     times every collection (`llmops.feedback.gc_pauses`): full collections of that heap
-    took 30-300 ms here, a pause for every request in flight.
+    took 30-300 ms here, a pause for every request in flight. `background_checkpoints`
+    (SQLite's event-loop writer) runs WAL checkpoints in a thread of their own instead of
+    inside a COMMIT (`llmops.feedback.wal_checkpoint`).
     """
     from llmops.db import get_engine, session_factory
     from llmops.db.engine import read_only_session
@@ -181,7 +183,9 @@ def app_from_env() -> FastAPI:
     LLMOPS_FEEDBACK_MAX_PER_KEY and LLMOPS_FEEDBACK_WRITER tune the group committer (e.g.
     MAX_BATCH=1 gives one transaction per write, for comparison); LLMOPS_FEEDBACK_ALLOWED_HOSTS
     (comma-separated, ``*`` for any), LLMOPS_FEEDBACK_ADMIN_API=0 and LLMOPS_FEEDBACK_RATER_VIEW
-    come from the CLI's flags.
+    come from the CLI's flags. LLMOPS_FEEDBACK_FREEZE_GC=0 leaves the start-up heap to the
+    collector and LLMOPS_FEEDBACK_CHECKPOINT=inline leaves WAL checkpoints inside COMMITs (both
+    for comparison in `benchmarks/feedback_load.py`).
     """
     env = os.environ.get
     hosts = env("LLMOPS_FEEDBACK_ALLOWED_HOSTS")
