@@ -143,7 +143,9 @@ def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
 
 def add_comparison(session: Session, comparison: ComparisonIn, rater_id: int) -> int:
     ids = comparison.response_ids()
-    if session.get(Item, comparison.item_id) is None:
+    # An existence check, not `session.get(Item, ...)`: that also loads the item's responses
+    # (selectin), 11 % of a batch answer's time in the rater-queue profile.
+    if session.scalar(select(Item.id).where(Item.id == comparison.item_id)) is None:
         raise NotFound(f"item {comparison.item_id} does not exist", field="item_id")
     found = set(
         session.scalars(
