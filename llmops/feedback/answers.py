@@ -58,9 +58,10 @@ def missing(session: Session, questions: list[dict[str, Any]], item_id: int, rat
     ratings = session.execute(
         select(Rating.critique).where(Rating.item_id == item_id, Rating.rater_id == rater_id)
     ).scalars().all()
-    comparison = session.scalar(
-        select(Comparison).where(Comparison.item_id == item_id, Comparison.rater_id == rater_id).limit(1)
-    )
+    comparison = session.execute(  # columns, not the ORM object (which would also load its entries)
+        select(Comparison.id, Comparison.critique)
+        .where(Comparison.item_id == item_id, Comparison.rater_id == rater_id).limit(1)
+    ).first()
     n_corrections = session.scalar(
         select(func.count()).where(and_(Correction.item_id == item_id, Correction.rater_id == rater_id))
     ) or 0
