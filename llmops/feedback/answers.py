@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from llmops.feedback import assignment
 from llmops.feedback.errors import Conflict, FeedbackError, Invalid, NotFound
-from llmops.feedback.project_schemas import AnswerIn, AnswerOut, AnswerResult, CorrectionIn
+from llmops.feedback.project_schemas import (
+    AnswerIn,
+    AnswerOut,
+    AnswerResult,
+    AnswersOut,
+    CorrectionIn,
+    ItemAnswerIn,
+    ItemAnswerResult,
+)
 from llmops.feedback.projects import get_project, project_item
 from llmops.feedback.schemas import BulkError, ComparisonIn
 from llmops.feedback.store import add_comparison, add_rating, integrity_error
@@ -50,9 +58,10 @@ def missing(session: Session, questions: list[dict[str, Any]], item_id: int, rat
     ratings = session.execute(
         select(Rating.critique).where(Rating.item_id == item_id, Rating.rater_id == rater_id)
     ).scalars().all()
-    comparison = session.scalar(
-        select(Comparison).where(Comparison.item_id == item_id, Comparison.rater_id == rater_id).limit(1)
-    )
+    comparison = session.execute(  # columns, not the ORM object (which would also load its entries)
+        select(Comparison.id, Comparison.critique)
+        .where(Comparison.item_id == item_id, Comparison.rater_id == rater_id).limit(1)
+    ).first()
     n_corrections = session.scalar(
         select(func.count()).where(and_(Correction.item_id == item_id, Correction.rater_id == rater_id))
     ) or 0
@@ -137,3 +146,27 @@ def submit_answer(session: Session, project_name: str, item_id: int, body: Answe
     n_failed = sum(1 for r in results if r.error is not None)
     return AnswerOut(item_id=item_id, complete=not left, missing=left, results=results,
                      n_ok=len(results) - n_failed, n_failed=n_failed)
+
+
+def submit_answers(session: Session, project_name: str, bodies: list[ItemAnswerIn], rater_id: int) -> AnswersOut:
+    """Several items' answers in one transaction, each in its own savepoint: one refused item fails alone.
+
+    Each element is exactly `submit_answer` (slot check first, parts stored one by one, completion
+    read back), so a batch stores what the same answers sent one by one would store.
+    """
+    get_project(session, project_name)  # an unknown project is a 404 for the whole request
+    results: list[ItemAnswerResult] = []
+    for i, body in enumerate(bodies):
+        try:
+            with session.begin_nested():
+                out = submit_answer(session, project_name, body.item_id, body, rater_id)
+            results.append(ItemAnswerResult(index=i, item_id=body.item_id, status=200, answer=out))
+            continue
+        except FeedbackError as exc:
+            err = exc
+        except IntegrityError as exc:
+            err = integrity_error(exc)
+        results.append(ItemAnswerResult(index=i, item_id=body.item_id, status=err.status,
+                                        error=BulkError(code=err.code, message=err.message, field=err.field)))
+    n_ok = sum(1 for r in results if r.status == 200)
+    return AnswersOut(results=results, n_ok=n_ok, n_failed=len(results) - n_ok)

@@ -95,26 +95,58 @@ def claim_next(session: Session, project: Project, rater_id: int, now: datetime 
 
     Never an item the rater answered or skipped; never a slot beyond k. None: nothing left for this rater.
     """
+    claims = claim_batch(session, project, rater_id, 1, now)
+    return claims[0] if claims else None
+
+
+def claim_batch(session: Session, project: Project, rater_id: int, count: int,
+                now: datetime | None = None) -> list[Claim]:
+    """Up to `count` items held for the rater: their open claims first (renewed), then new claims, oldest first.
+
+    Each new claim takes a slot exactly as a single claim does (the database bounds every item at k);
+    fewer than `count` (or none) when the queue has fewer items left for this rater.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
     now = now or utcnow()
-    current = session.scalar(
+    held = session.scalars(
         select(Assignment)
         .where(Assignment.project_id == project.id, Assignment.rater_id == rater_id, Assignment.state == "claimed")
         .order_by(Assignment.item_id)
-        .limit(1)
-    )
-    if current is not None:
-        current.expires_at = _expiry(project, now)
+        .limit(count)
+    ).all()
+    claims = []
+    for row in held:
+        row.expires_at = _expiry(project, now)
+        claims.append(Claim(row.item_id, row.slot, row.expires_at))
+    if held:
         session.flush()
-        return Claim(current.item_id, current.slot, current.expires_at)
-    for lock in ("skip", "wait"):
+    while len(claims) < count:
+        # A blocking row lock only while this transaction holds none: two batch claimers each
+        # holding one item and waiting for the other's would deadlock (PostgreSQL).
+        new = _claim_new(session, project, rater_id, now, count - len(claims), may_wait=not claims)
+        if not new:
+            break
+        claims += new
+    return claims
+
+
+def _claim_new(session: Session, project: Project, rater_id: int, now: datetime, want: int,
+               *, may_wait: bool) -> list[Claim]:
+    """Up to `want` new claims from one look at the open items; a second, blocking pass (PostgreSQL)
+    only if the first got none and `may_wait`."""
+    out: list[Claim] = []
+    for lock in ("skip", "wait") if may_wait else ("skip",):
         candidates = list(session.scalars(_open_items(session, project, rater_id, now)))
         for item_id in candidates:
             claim = _take_slot(session, project, item_id, rater_id, now, lock=lock)
             if claim is not None:
-                return claim
-        if not candidates or session.get_bind().dialect.name != "postgresql":
+                out.append(claim)
+                if len(out) == want:
+                    return out
+        if out or not candidates or session.get_bind().dialect.name != "postgresql":
             break
-    return None
+    return out
 
 
 def _mine(session: Session, item_id: int, rater_id: int) -> Assignment | None:

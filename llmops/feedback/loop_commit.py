@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from llmops.feedback import metrics
+from llmops.feedback import metrics, wal_checkpoint
 from llmops.feedback.errors import Unavailable
 from llmops.feedback.group_commit import (
     HANG_AFTER_S,
@@ -57,6 +57,7 @@ class LoopCommitter:
         max_queue: int = MAX_QUEUE,
         max_per_owner: int = MAX_PER_OWNER,
         hang_after_s: float = HANG_AFTER_S,
+        background_checkpoints: bool = True,
     ) -> None:
         self._sessions = sessions
         self.intake = Intake(max_batch, max_queue, max_per_owner, hang_after_s)
@@ -70,6 +71,9 @@ class LoopCommitter:
         self._wake: asyncio.Event | None = None
         # A dedicated thread: a COMMIT never waits behind request handlers in the default pool.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="feedback-commit")
+        # WAL checkpoints in a thread of their own, not inside a COMMIT (`wal_checkpoint`).
+        bind = sessions.kw.get("bind")
+        self.checkpointer = wal_checkpoint.for_engine(bind) if background_checkpoints and bind is not None else None
 
     # ------------------------------------------------------------ intake
 
@@ -105,6 +109,8 @@ class LoopCommitter:
         if self._task is not None and not self._task.done() and self._loop is asyncio.get_running_loop():
             await self._task
         self._executor.shutdown(wait=True)
+        if self.checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.close)
 
     def close(self) -> None:
         """Synchronous close for callers without a loop: nothing can be queued afterwards."""
@@ -165,20 +171,26 @@ class LoopCommitter:
         try:
             outcomes: list[tuple[bool, Any]] = []
             try:
-                await loop.run_in_executor(self._executor, session.connection)  # BEGIN IMMEDIATE (may wait)
+                connection = await loop.run_in_executor(self._executor, session.connection)  # BEGIN IMMEDIATE
+                if self.checkpointer is not None:
+                    self.checkpointer.prepare(connection.connection)
                 for unit in batch:
                     outcomes.append(self.intake.apply_unit(session, unit.work))
             except Exception as exc:  # noqa: BLE001 - nothing was committed
                 self.intake.fail(batch, exc, committing=False)
                 return
             try:
+                commit_started = time.perf_counter()
                 await loop.run_in_executor(self._executor, session.commit)  # the fsync, off the loop
+                metrics.COMMIT_SECONDS.observe(time.perf_counter() - commit_started)
             except Exception as exc:  # noqa: BLE001 - the COMMIT failed in flight: it may have landed
                 await loop.run_in_executor(self._executor, discard, session)
                 self.intake.fail(batch, exc, committing=True)
                 return
             committed = True
             self.intake.settle(batch, outcomes)
+            if self.checkpointer is not None:
+                self.checkpointer.after_commit()
         finally:
             if committed:  # nothing to roll back: returning the connection is instant
                 session.close()

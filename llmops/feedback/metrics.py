@@ -28,6 +28,18 @@ BATCH_SIZE = Histogram(
     "Writes applied per group-commit transaction (one fsync each)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+COMMIT_SECONDS = Histogram(
+    "llmops_feedback_commit_seconds",
+    "Duration of one group-commit COMMIT (the fsync, and any WAL checkpoint SQLite runs in it)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+GC_PAUSE = Histogram(
+    "llmops_gc_pause_seconds",
+    "Garbage-collector pauses of this process (every request waits while one runs)",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+GC_CPU = Counter("llmops_gc_cpu_seconds", "CPU time spent in garbage collections", ["generation"])
 
 
 def render() -> tuple[bytes, str]:

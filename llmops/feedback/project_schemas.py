@@ -38,6 +38,8 @@ DEFAULT_CLAIM_TIMEOUT_S = 900
 MAX_ROUTING_PATTERNS = 50
 MAX_TAG_CHARS = 100
 MAX_CORRECTION_CHARS = MAX_RESPONSE_CHARS
+MAX_CLAIM_COUNT = 50  # items one `POST /v1/projects/{p}/next?count=N` may hold for a rater
+MAX_ANSWERS_PER_REQUEST = 50  # items answered by one `POST /v1/projects/{p}/answers`
 
 ProjectName = Annotated[str, Field(pattern=PROJECT_NAME_PATTERN, description="Unique; letters, digits, . _ -")]
 QuestionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
@@ -201,6 +203,27 @@ class AnswerIn(Strict):
     corrections: list[CorrectionIn] = Field(default_factory=list, max_length=MAX_RESPONSES_PER_ITEM)
 
 
+class ItemAnswerIn(AnswerIn):
+    """An answer to one item of a batch (`POST /v1/projects/{p}/answers`)."""
+
+    item_id: Id
+
+
+class AnswersIn(Strict):
+    """Answers to several items of one project, each stored (or refused) on its own."""
+
+    answers: list[ItemAnswerIn] = Field(min_length=1, max_length=MAX_ANSWERS_PER_REQUEST)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AnswersIn:
+        seen: set[int] = set()
+        for a in self.answers:
+            if a.item_id in seen:
+                raise ValueError(f"item {a.item_id} is answered twice in one request")
+            seen.add(a.item_id)
+        return self
+
+
 class AnswerResult(BaseModel):
     kind: Literal["rating", "comparison", "correction"]
     index: int
@@ -218,10 +241,26 @@ class AnswerOut(BaseModel):
     n_failed: int
 
 
+class ItemAnswerResult(BaseModel):
+    index: int
+    item_id: int
+    status: int = Field(description="200: the answer was taken (its parts have their own results); else the error")
+    answer: AnswerOut | None = None
+    error: BulkError | None = None
+
+
+class AnswersOut(BaseModel):
+    results: list[ItemAnswerResult]
+    n_ok: int = Field(description="Items whose answer was taken (status 200).")
+    n_failed: int = Field(description="Items refused whole (not in the project, item_full, ...).")
+
+
 class NextOut(BaseModel):
     project: str
-    item: ItemOut | None = Field(description="null: nothing left for this rater")
-    expires_at: str | None = Field(None, description="The claim returns to the queue after this unless answered.")
+    item: ItemOut | None = Field(description="null: nothing left for this rater (with count=N: the first of `items`)")
+    expires_at: str | None = Field(None, description="The claims return to the queue after this unless answered.")
+    items: list[ItemOut] = Field(default_factory=list, description="Every item this call holds for the caller "
+                                 "(at most `count`): open claims first, then new ones, oldest first.")
 
 
 class RaterProgress(BaseModel):

@@ -155,21 +155,33 @@ def matches(rules: RoutingRules, project_name: str, item: ItemIn) -> bool:
     return sampled(project_name, item, rules.sample_rate)
 
 
+def scale_given(item: ItemIn) -> bool:
+    """Whether the request named a scale (else the item takes its project's rating scale)."""
+    return bool({"scale_min", "scale_max"} & item.model_fields_set)
+
+
+def item_scale(item: ItemIn, route: Route | None) -> tuple[int, int]:
+    """The scale a new item is stored with: its own when given, else its project's rating scale, else the default."""
+    if route is not None and route.scale is not None and not scale_given(item):
+        return route.scale
+    return item.scale_min, item.scale_max
+
+
 def route_for(session: Session, item: ItemIn) -> Route | None:
     """The project a new item goes to (see the module docstring), or None."""
-    item_scale = (item.scale_min, item.scale_max)
-    scale_given = bool({"scale_min", "scale_max"} & item.model_fields_set)
+    own = (item.scale_min, item.scale_max)
+    given = scale_given(item)
     if item.project is not None:
         project = get_project(session, item.project)
         scale = _scale(project)
-        if scale is not None and scale_given and scale != item_scale:
-            raise Invalid(f"the item's scale {item_scale} differs from project {project.name!r}'s rating scale {scale}",
+        if scale is not None and given and scale != own:
+            raise Invalid(f"the item's scale {own} differs from project {project.name!r}'s rating scale {scale}",
                           field="scale_min", code="scale_mismatch")
         return Route(project.id, "explicit", scale)
     candidates = [p for p in session.scalars(select(Project).order_by(Project.priority.desc(), Project.id))
                   if p.routing or p.is_default]
     # A project's ratings need the item on its scale: an item without an explicit scale takes the project's.
-    fits = lambda p: not scale_given or _scale(p) in (None, item_scale)  # noqa: E731
+    fits = lambda p: not given or _scale(p) in (None, own)  # noqa: E731
     for p in candidates:
         if p.routing and fits(p) and matches(RoutingRules.model_validate(p.routing), p.name, item):
             return Route(p.id, "rule", _scale(p))

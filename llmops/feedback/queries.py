@@ -201,22 +201,3 @@ def responses_by_version(db_url: str | None, since: datetime | None = None, unti
             entry["ratings"][int(score)] = entry["ratings"].get(int(score), 0) + int(n)
             entry["scale"] = (int(lo), int(hi))
     return out
-
-
-def project_corrections(db_url: str, project: str) -> list[dict]:
-    """Corrected responses of a project's items, by item then correction id: prompt, corrected text, ids, metadata."""
-    from llmops.db.engine import read_only_session
-    from llmops.feedback.tables import Correction, Project, ProjectItem
-
-    with read_only_session(db_url, snapshot=True) as session, session.begin():
-        rows = session.execute(
-            select(Item.prompt, Correction.text, Correction.item_id, Correction.response_id, Correction.id,
-                   Correction.meta)
-            .join(Item, Item.id == Correction.item_id)
-            .join(ProjectItem, ProjectItem.item_id == Correction.item_id)
-            .join(Project, Project.id == ProjectItem.project_id)
-            .where(Project.name == project)
-            .order_by(Correction.item_id, Correction.id)
-        ).all()
-    return [{"prompt": p, "completion": t, "item_id": i, "response_id": r, "correction_id": c, "metadata": m}
-            for p, t, i, r, c, m in rows]

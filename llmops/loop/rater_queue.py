@@ -2,8 +2,8 @@
 
 The quickstart puts served traffic into a project with overlap k (= the number of simulated
 raters, so every item is still judged by every rater, exactly as before). Each rater asks the
-project for its next item (``POST /v1/projects/{p}/next``: assignment decides), and answers it in
-one request (``.../items/{id}/answer``): a 1-5 rating per response and a comparison of the
+project for its next items (``POST /v1/projects/{p}/next?count=N``: assignment decides) and answers
+them in one request (``.../answers``, one result per item): a 1-5 rating per response and a comparison of the
 first two responses with the fixed policy of `llmops.loop.raters` (same judgements, same
 amount). The first rater also writes a **simulated correction** of the item's weakest response:
 the reference text, labelled ``{"simulated": true, "source": "reference"}`` — the corrected-
@@ -30,6 +30,9 @@ Nothing in this project is rated by a person. Each simulated rater:
   (labelled simulated).
 """
 CORRECTION_META = {"simulated": True, "source": "reference"}
+# Items claimed (``next?count=``) and answered (``/answers``) per request pair: two requests per
+# CLAIM_BATCH items instead of two per item; judgements are the same item by item.
+CLAIM_BATCH = 20
 
 
 def project_spec(name: str, overlap_k: int) -> dict[str, Any]:
@@ -90,28 +93,33 @@ def work(base_url: str, project: str, served: list[Served], raters: list[RaterKe
         got = {"items": 0, "skipped": 0, "ratings": 0, "comparisons": 0, "ties": 0, "corrections": 0, "scores": []}
         with httpx.Client(base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {rater.token}"}) as c:
             while True:
-                resp = c.post(f"{path}/next")
+                resp = c.post(f"{path}/next", params={"count": CLAIM_BATCH})
                 resp.raise_for_status()
-                item = resp.json()["item"]
-                if item is None:
+                items = resp.json()["items"]
+                if not items:
                     break
-                s = by_item.get(item["id"])
-                if s is None:  # left in the project by an earlier run on the same database: not ours to judge
-                    c.post(f"{path}/items/{item['id']}/skip").raise_for_status()
-                    got["skipped"] += 1
+                batch = []
+                for item in items:
+                    s = by_item.get(item["id"])
+                    if s is None:  # left in the project by an earlier run on the same database: not ours to judge
+                        c.post(f"{path}/items/{item['id']}/skip").raise_for_status()
+                        got["skipped"] += 1
+                        continue
+                    batch.append((s, answer_for(s, rater, correct=i == 0)))
+                if not batch:
                     continue
-                body = answer_for(s, rater, correct=i == 0)
-                out = c.post(f"{path}/items/{s.item_id}/answer", json=body)
+                out = c.post(f"{path}/answers", json={"answers": [{"item_id": s.item_id, **body} for s, body in batch]})
                 out.raise_for_status()
-                res = out.json()
-                if res["n_failed"] or not res["complete"]:
-                    raise RuntimeError(f"feedback API refused an answer to item {s.item_id}: {res}")
-                got["items"] += 1
-                got["ratings"] += len(body["ratings"])
-                got["scores"] += [r["score"] for r in body["ratings"]]
-                got["comparisons"] += "comparison" in body
-                got["ties"] += "tie" in body.get("comparison", {})
-                got["corrections"] += len(body.get("corrections", []))
+                for (s, body), res in zip(batch, out.json()["results"]):
+                    answer = res.get("answer") or {}
+                    if res["status"] != 200 or answer.get("n_failed") or not answer.get("complete"):
+                        raise RuntimeError(f"feedback API refused an answer to item {s.item_id}: {res}")
+                    got["items"] += 1
+                    got["ratings"] += len(body["ratings"])
+                    got["scores"] += [r["score"] for r in body["ratings"]]
+                    got["comparisons"] += "comparison" in body
+                    got["ties"] += "tie" in body.get("comparison", {})
+                    got["corrections"] += len(body.get("corrections", []))
         if progress is not None:
             progress.update(1)
         return got

@@ -41,6 +41,7 @@ EXPECTED = {
     ("POST", "/v1/projects/{project}/next"): ALL,
     ("POST", "/v1/projects/{project}/items/{item_id}/skip"): ALL,
     ("POST", "/v1/projects/{project}/items/{item_id}/answer"): ALL,
+    ("POST", "/v1/projects/{project}/answers"): ALL,
     ("GET", "/v1/projects/{project}/progress"): ALL,
     ("GET", "/v1/projects/{project}/guidelines"): ALL,
     ("GET", "/v1/projects/{project}/quality"): ADMIN,
@@ -78,6 +79,7 @@ def _request(client, keys, method, path, headers, item):
         "/v1/projects/matrix/items": {"item_ids": [item["item_id"]]},
         f"/v1/projects/matrix/items/{item['item_id']}/gold": {"ratings": {str(a): 3}},
         f"/v1/projects/matrix/items/{item['item_id']}/answer": {"ratings": [{"response_id": a, "score": 4}]},
+        "/v1/projects/matrix/answers": {"answers": [{"item_id": item["item_id"], "ratings": [{"response_id": b, "score": 2}]}]},
         "/v1/corrections": {"response_id": a, "text": "a better answer"},
     }
     return client.request(method, path, json=bodies.get(path) if method in ("POST", "PUT", "PATCH") else None,

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from llmops.feedback import gc_pauses
 from llmops.feedback.api import errors
 from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.limits import BodySizeLimit
@@ -45,7 +46,7 @@ WRITERS = ("auto", "loop", "thread")
 
 
 def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_queue: int,
-                   max_wait_s: float, max_per_owner: int):
+                   max_wait_s: float, max_per_owner: int, background_checkpoints: bool = True):
     """`auto`: statements on the event loop for SQLite (`loop_commit`), a writer thread for PostgreSQL."""
     if writer not in WRITERS:
         raise ValueError(f"writer must be one of {WRITERS}, got {writer!r}")
@@ -54,7 +55,8 @@ def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_q
             raise ValueError("the event-loop writer is for SQLite only (PostgreSQL statements may wait on locks)")
         from llmops.feedback.loop_commit import LoopCommitter
 
-        return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner)
+        return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner,
+                             background_checkpoints=background_checkpoints)
     return GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_wait_s=max_wait_s,
                           max_per_owner=max_per_owner)
 
@@ -73,13 +75,20 @@ def create_app(
     admin_api: bool = True,
     rater_view: str = "blind",
     auth_ttl_s: float = AUTH_CACHE_TTL_S,
+    freeze_gc: bool = False,
+    background_checkpoints: bool = True,
 ) -> FastAPI:
     """The feedback API over `db_url` (see the module docstring).
 
     The schema must be current (`llmops.db.migrate.check_schema`) unless `migrate`, which
     upgrades it first under an advisory lock. `allowed_hosts=None` disables the Host
     check (only behind a proxy that does it). `max_*` and `writer` tune the group
-    committer (`group_commit`, `loop_commit`).
+    committer (`group_commit`, `loop_commit`). `freeze_gc` (what `llmops feedback serve`
+    does) moves the start-up heap out of the collector's reach when the server starts and
+    times every collection (`llmops.feedback.gc_pauses`): full collections of that heap
+    took 30-300 ms here, a pause for every request in flight. `background_checkpoints`
+    (SQLite's event-loop writer) runs WAL checkpoints in a thread of their own instead of
+    inside a COMMIT (`llmops.feedback.wal_checkpoint`).
     """
     from llmops.db import get_engine, session_factory
     from llmops.db.engine import read_only_session
@@ -90,11 +99,15 @@ def create_app(
     prepare(db_url, migrate)
     sessions = session_factory(db_url)
     committer = make_committer(sessions, get_engine(db_url).dialect.name, writer, max_batch=max_batch,
-                               max_queue=max_queue, max_wait_s=max_wait_s, max_per_owner=max_per_owner)
+                               max_queue=max_queue, max_wait_s=max_wait_s, max_per_owner=max_per_owner,
+                               background_checkpoints=background_checkpoints)
     read_sessions = partial(read_only_session, db_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gc_pauses.watch()
+        if freeze_gc:  # the heap is complete now: every import done, the app built
+            gc_pauses.freeze_startup_heap()
         yield
         # The server stopped taking requests and answered the ones in flight: drain the rest.
         await committer.aclose()
@@ -112,7 +125,8 @@ def create_app(
     app.state.verifier = KeyVerifier(read_sessions, ttl_s=auth_ttl_s)
     app.state.options = FeedbackOptions(rater_view=rater_view)  # type: ignore[arg-type]
     errors.install(app)
-    modules = [items, ratings, comparisons, projects, guidelines, ops] + ([export, keys] if admin_api else [])
+    # ratings first: the most frequent request, matched against fewer routes
+    modules = [ratings, items, comparisons, projects, guidelines, ops] + ([export, keys] if admin_api else [])
     for module in modules:
         app.include_router(module.router)
     if admin_api:
@@ -169,7 +183,9 @@ def app_from_env() -> FastAPI:
     LLMOPS_FEEDBACK_MAX_PER_KEY and LLMOPS_FEEDBACK_WRITER tune the group committer (e.g.
     MAX_BATCH=1 gives one transaction per write, for comparison); LLMOPS_FEEDBACK_ALLOWED_HOSTS
     (comma-separated, ``*`` for any), LLMOPS_FEEDBACK_ADMIN_API=0 and LLMOPS_FEEDBACK_RATER_VIEW
-    come from the CLI's flags.
+    come from the CLI's flags. LLMOPS_FEEDBACK_FREEZE_GC=0 leaves the start-up heap to the
+    collector and LLMOPS_FEEDBACK_CHECKPOINT=inline leaves WAL checkpoints inside COMMITs (both
+    for comparison in `benchmarks/feedback_load.py`).
     """
     env = os.environ.get
     hosts = env("LLMOPS_FEEDBACK_ALLOWED_HOSTS")
@@ -185,4 +201,6 @@ def app_from_env() -> FastAPI:
         allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else DEFAULT_ALLOWED_HOSTS,
         admin_api=env("LLMOPS_FEEDBACK_ADMIN_API", "1") != "0",
         rater_view=env("LLMOPS_FEEDBACK_RATER_VIEW", "blind"),
+        freeze_gc=env("LLMOPS_FEEDBACK_FREEZE_GC", "1") != "0",
+        background_checkpoints=env("LLMOPS_FEEDBACK_CHECKPOINT", "background") != "inline",
     )

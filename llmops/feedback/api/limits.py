@@ -8,7 +8,7 @@ from llmops.feedback.schemas import MAX_BODY_BYTES, MAX_BULK_BODY_BYTES
 
 
 def limit_for(path: str) -> int:
-    return MAX_BULK_BODY_BYTES if path.endswith("/bulk") else MAX_BODY_BYTES
+    return MAX_BULK_BODY_BYTES if path.endswith(("/bulk", "/answers")) else MAX_BODY_BYTES
 
 
 async def _send_413(send, limit: int) -> None:

@@ -108,36 +108,50 @@ def project_item_ids(session: Session, project: str) -> Any:
     return select(ProjectItem.item_id).where(ProjectItem.project_id == pid).scalar_subquery()
 
 
-def _corrections(session: Session, filters: ExportFilters, raters: list[int] | None, items_of_project: Any,
-                 resp_conds: list) -> list[CorrectionRow]:
+@dataclass(frozen=True)
+class _Scope:
+    """The store-level filters, resolved once and applied alike to every kind of judgement."""
+
+    filters: ExportFilters
+    raters: list[int] | None
+    items_of_project: Any
+    response_conds: list
+
+    def apply(self, q, *, response_id, created_at, rater_id, item_id):
+        """`q` restricted to the model (via `response_id`), the time range, the raters and the project."""
+        if self.response_conds:
+            q = q.join(Response, Response.id == response_id).where(*self.response_conds)
+        q = q.where(*_in_range(created_at, self.filters))
+        if self.raters is not None:
+            q = q.where(rater_id.in_(self.raters))
+        if self.items_of_project is not None:
+            q = q.where(item_id.in_(self.items_of_project))
+        return q
+
+
+def _corrections(session: Session, scope: _Scope) -> list[CorrectionRow]:
     q = select(Correction.item_id, Correction.response_id, Correction.rater_id, Correction.text,
                Correction.id, Correction.meta).order_by(Correction.id)
-    if resp_conds:  # the model whose answer was corrected
-        q = q.join(Response, Response.id == Correction.response_id).where(*resp_conds)
-    q = q.where(*_in_range(Correction.created_at, filters))
-    if raters is not None:
-        q = q.where(Correction.rater_id.in_(raters))
-    if items_of_project is not None:
-        q = q.where(Correction.item_id.in_(items_of_project))
+    # With model filters: the model whose answer was corrected.
+    q = scope.apply(q, response_id=Correction.response_id, created_at=Correction.created_at,
+                    rater_id=Correction.rater_id, item_id=Correction.item_id)
     return [CorrectionRow(*r[:5], simulated=bool((r[5] or {}).get("simulated"))) for r in session.execute(q).all()]
 
 
 def load(session: Session, filters: ExportFilters, *, corrections: bool = False) -> Feedback:
     """Load ratings and comparisons (and corrections when asked) that pass the store-level filters."""
     fb = Feedback()
-    raters = _rater_ids(session, filters.raters) if filters.raters else None
-    items_of_project = project_item_ids(session, filters.project) if filters.project else None
-    resp_conds = _response_conds(filters)
+    scope = _Scope(
+        filters,
+        _rater_ids(session, filters.raters) if filters.raters else None,
+        project_item_ids(session, filters.project) if filters.project else None,
+        _response_conds(filters),
+    )
 
     q = (select(Rating.id, Rating.item_id, Rating.response_id, Rating.rater_id, Rating.score, Rating.scale_min,
                 Rating.scale_max).order_by(Rating.id))
-    if resp_conds:
-        q = q.join(Response, Response.id == Rating.response_id).where(*resp_conds)
-    q = q.where(*_in_range(Rating.created_at, filters))
-    if raters is not None:
-        q = q.where(Rating.rater_id.in_(raters))
-    if items_of_project is not None:
-        q = q.where(Rating.item_id.in_(items_of_project))
+    q = scope.apply(q, response_id=Rating.response_id, created_at=Rating.created_at, rater_id=Rating.rater_id,
+                    item_id=Rating.item_id)
     rows = session.execute(q).all()
     fb.ratings = [RatingRow(*r[1:]) for r in rows]
     fb.high_water["max_rating_id"] = max((r[0] for r in rows), default=None)
@@ -146,13 +160,9 @@ def load(session: Session, filters: ExportFilters, *, corrections: bool = False)
                  ComparisonEntry.rank)
           .join(Comparison, Comparison.id == ComparisonEntry.comparison_id)
           .order_by(Comparison.id, ComparisonEntry.response_id))
-    if resp_conds:  # a comparison counts only between responses of the model: others are left out
-        cq = cq.join(Response, Response.id == ComparisonEntry.response_id).where(*resp_conds)
-    cq = cq.where(*_in_range(Comparison.created_at, filters))
-    if raters is not None:
-        cq = cq.where(Comparison.rater_id.in_(raters))
-    if items_of_project is not None:
-        cq = cq.where(Comparison.item_id.in_(items_of_project))
+    # With model filters a comparison counts only between responses of the model: others are left out.
+    cq = scope.apply(cq, response_id=ComparisonEntry.response_id, created_at=Comparison.created_at,
+                     rater_id=Comparison.rater_id, item_id=Comparison.item_id)
     cids = set()
     for item_id, cid, rater, rid, rank in session.execute(cq):
         fb.comparisons[item_id].append((cid, rater, rid, rank))
@@ -161,7 +171,7 @@ def load(session: Session, filters: ExportFilters, *, corrections: bool = False)
     fb.high_water["max_comparison_id"] = max(cids, default=None)
 
     if corrections:
-        fb.corrections = _corrections(session, filters, raters, items_of_project, resp_conds)
+        fb.corrections = _corrections(session, scope)
         fb.high_water["max_correction_id"] = max((c.correction_id for c in fb.corrections), default=None)
 
     item_ids = sorted({r.item_id for r in fb.ratings} | set(fb.comparisons) | {c.item_id for c in fb.corrections})

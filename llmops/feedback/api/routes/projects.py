@@ -6,7 +6,7 @@ answers, quality) is mounted only with the admin API, like key management and ex
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -16,8 +16,11 @@ from llmops.feedback.api.routes import ERRORS
 from llmops.feedback.api.routes.bulk import bulk_out
 from llmops.feedback.policies import Action, Role
 from llmops.feedback.project_schemas import (
+    MAX_CLAIM_COUNT,
     AnswerIn,
     AnswerOut,
+    AnswersIn,
+    AnswersOut,
     CorrectionIn,
     GoldIn,
     NextOut,
@@ -41,6 +44,7 @@ class _Target(Strict):
 
     project: str
     item_id: int | None = None
+    count: int | None = None
 
 
 @admin_router.post("/v1/projects", status_code=201, response_model=ProjectOut, summary="Create a project (admin)")
@@ -89,17 +93,22 @@ async def unset_gold(project: str = ProjectPath, item_id: int = ItemPath,
 
 
 @router.post("/v1/projects/{project}/next", response_model=NextOut,
-             summary="Claim the caller's next item (their open claim first; never one answered or skipped)")
-async def next_item(project: str = ProjectPath, call: Call = Depends(call_for(Action.QUEUE_WORK))) -> JSONResponse:
+             summary="Claim the caller's next item(s) (their open claims first; never one answered or skipped)")
+async def next_item(project: str = ProjectPath,
+                    count: int = Query(1, ge=1, le=MAX_CLAIM_COUNT,
+                                       description="Hold up to this many items at once (all in `items`)."),
+                    call: Call = Depends(call_for(Action.QUEUE_WORK))) -> JSONResponse:
     def write(s, p):
         proj = projects.get_project(s, project)
-        claim = assignment.claim_next(s, proj, p.rater_id)
-        if claim is None:
+        claims = assignment.claim_batch(s, proj, p.rater_id, count)
+        if not claims:
             return NextOut(project=proj.name, item=None)
-        item = for_principal(store.get_item(s, claim.item_id), p, call.options, show_models=proj.show_model_metadata)
-        return NextOut(project=proj.name, item=item, expires_at=claim.expires_at.isoformat())
+        items = [for_principal(store.get_item(s, c.item_id), p, call.options, show_models=proj.show_model_metadata)
+                 for c in claims]
+        return NextOut(project=proj.name, item=items[0], items=items, expires_at=claims[0].expires_at.isoformat())
 
-    return await call.write(write, _Target(project=project), status=200, kind="claim")
+    target = _Target(project=project, count=count if count != 1 else None)
+    return await call.write(write, target, status=200, kind="claim")
 
 
 @router.post("/v1/projects/{project}/items/{item_id}/skip", summary="Skip an item: it never comes back to the caller")
@@ -119,6 +128,14 @@ async def answer_item(body: AnswerIn, project: str = ProjectPath, item_id: int =
                       call: Call = Depends(call_for(Action.QUEUE_WORK))) -> JSONResponse:
     return await call.write(lambda s, p: answers.submit_answer(s, project, item_id, body, p.rater_id), body,
                             status=200, kind="answer")
+
+
+@router.post("/v1/projects/{project}/answers", response_model=AnswersOut,
+             summary="Answer several items in one request; one result per item (each also per part)")
+async def answer_items(body: AnswersIn, project: str = ProjectPath,
+                       call: Call = Depends(call_for(Action.QUEUE_WORK))) -> JSONResponse:
+    return await call.write(lambda s, p: answers.submit_answers(s, project, body.answers, p.rater_id), body,
+                            status=200, kind="answers")
 
 
 @router.get("/v1/projects/{project}/progress", response_model=ProgressOut,

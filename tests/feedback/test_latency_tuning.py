@@ -1,0 +1,104 @@
+"""What the server does for its tail latency: the start-up heap frozen out of the collector's reach,
+every collection timed in /metrics, request ids without a system call per request."""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+
+import pytest
+
+
+@pytest.fixture
+def unfrozen():
+    yield
+    gc.unfreeze()  # leave the test process as it was
+
+
+def test_served_app_freezes_its_startup_heap_and_times_collections(sqlite_url, keys_sqlite, unfrozen):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(sqlite_url, freeze_gc=True), base_url="http://localhost") as client:  # lifespan start-up runs here
+        assert gc.get_freeze_count() > 10_000  # FastAPI, SQLAlchemy, pydantic, the app: all frozen
+        gc.collect(0)
+        text = client.get("/metrics").text
+    assert re.search(r'llmops_gc_pause_seconds_count\{generation="0"\} [1-9]', text), text[:2000]
+    assert re.search(r'llmops_gc_cpu_seconds_total\{generation="0"\} ', text)
+
+
+def test_the_default_app_leaves_the_collector_alone(sqlite_url, keys_sqlite, unfrozen):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+
+    gc.unfreeze()
+    with TestClient(create_app(sqlite_url)):
+        assert gc.get_freeze_count() == 0  # only `llmops feedback serve` (app_from_env) freezes
+
+
+def test_llmops_feedback_serve_freezes_unless_told_not_to(monkeypatch, sqlite_url, keys_sqlite):
+    from llmops.feedback.api import app as app_module
+
+    seen = {}
+    monkeypatch.setattr(app_module, "create_app", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", sqlite_url)
+    app_module.app_from_env()
+    assert seen["freeze_gc"] is True
+    monkeypatch.setenv("LLMOPS_FEEDBACK_FREEZE_GC", "0")
+    app_module.app_from_env()
+    assert seen["freeze_gc"] is False
+
+
+def test_request_ids_are_unique_per_process_and_fresh_after_fork():
+    from llmops.feedback.api import request_id
+
+    ids = {request_id.new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", i) for i in ids)
+    assert all(request_id._ID.fullmatch(i) for i in list(ids)[:10])  # accepted back as an incoming X-Request-ID
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: its ids must not repeat the parent's prefix
+        os.write(write, request_id.new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    assert child.split("-")[0] != request_id.new_id().split("-")[0]
+
+
+def test_wal_checkpoints_run_beside_the_writer_not_inside_its_commits(sqlite_url, keys_sqlite):
+    """The event-loop writer's connections never checkpoint inside a COMMIT; the checkpointer thread does,
+    and every acknowledged rating is in the database file after it (durability unchanged)."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+    from llmops.feedback.store import FeedbackStore
+
+    made = FeedbackStore(sqlite_url).create_item("p", [{"text": f"r{i}"} for i in range(8)])
+    app = create_app(sqlite_url)
+    checkpointer = app.state.committer.checkpointer
+    assert checkpointer is not None
+    checkpointer.interval_s = 0.0  # due after every commit
+    h = keys_sqlite.headers("rater")
+    with TestClient(app, base_url="http://localhost") as client:
+        for rid in made.response_ids:
+            assert client.post("/v1/ratings", json={"response_id": rid, "score": 3}, headers=h).status_code == 201
+        pooled = [app.state.read_sessions() for _ in range(4)]  # the writer's connection is among the pooled ones
+        values = [s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for s in pooled]
+        for s in pooled:
+            s.close()
+        assert 0 in values, values  # automatic checkpoints off where the writer committed
+    assert checkpointer.checkpoints >= 1 and checkpointer.failures == 0
+    path = sqlite_url.split("///", 1)[1]
+    with sqlite3.connect(path) as raw:  # the WAL was moved into the file: readable without it
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert raw.execute("SELECT count(*) FROM feedback_ratings").fetchone()[0] == 8
+    inline = create_app(sqlite_url, background_checkpoints=False)
+    assert inline.state.committer.checkpointer is None
