@@ -78,3 +78,12 @@ def db_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'llmops.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browsers.py), launched once per module that asks for it."""
+    from browsers import chromium
+
+    with chromium() as b:
+        yield b
