@@ -142,10 +142,11 @@ def test_pipeline_distills_compresses_evaluates_and_promotes_through_gates(tmp_p
     pipe = tmp_path / "pipe.yaml"
     pipe.write_text(
         f"name: small\nout: {tmp_path / 'out'}\n"
-        f"distill: {{recipe: {REPO / 'recipes' / 'distill.yaml'}, overrides: [train.max_steps=2, data.limit=64, "
-        "train.eval_every=0, train.checkpoint_every=0]}\n"
+        # the wiring is under test, not the student: 2 short steps, no validation pass, no timing pass
+        f"distill: {{recipe: {REPO / 'recipes' / 'distill.yaml'}, overrides: [train.max_steps=2, data.limit=32, "
+        "data.max_length=96, train.batch_size=4, data.validation_split=0, train.eval_every=0, train.checkpoint_every=0]}\n"
         "compress: {method: int8-weight}\n"
-        f"evaluate: {{suites: [{suite}], footprint: false}}\n"
+        f"evaluate: {{suites: [{suite}], footprint: false, speed: false}}\n"
         f"promote: {{alias: compact, gates: {gates}}}\n"
     )
     doc = run_pipeline(pipe, db_url=db)
