@@ -99,3 +99,30 @@ def pytest_collection_modifyitems(config, items) -> None:
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+# Files that share an expensive session-scoped fixture: `--dist loadfile` would hand them to
+# different workers, and each worker would build the fixture again (measured: the quickstart
+# ~65 s and the two-model bench ~55 s, each built twice). They are scheduled as one unit. A
+# file missing here still passes; it only pays for its own copy.
+SHARED_FIXTURE_FILES = {
+    "tests/loop/test_quickstart.py": "quickstart_fast",
+    "tests/loop/test_retrain.py": "quickstart_fast",
+    "tests/ui/test_evals_pages.py": "bench_root",
+    "tests/ui/test_pages_browser.py": "bench_root",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, except that the files of SHARED_FIXTURE_FILES run on one worker together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SHARED_FIXTURE_FILES.get(path, path)
+
+    return SharedFixtureScheduling(config, log)
