@@ -10,7 +10,8 @@ TORCH_INDEX ?=
 EXTRAS      ?= dev
 OUT         ?= runs/quickstart
 PYTEST_ARGS ?=
-# Tests run on TEST_WORKERS processes (pytest-xdist; files stay whole on one worker), each
+# Tests run on TEST_WORKERS processes (pytest-xdist; files stay whole on one worker, files that
+# share a session fixture stay together, files with a slow test start first: tests/conftest.py), each
 # with one torch/OpenMP thread: on small CPUs several OpenMP threads per process contend
 # badly (measured: a 2-thread forward/backward of the tiny model 14x slower than 1 thread
 # under load).

@@ -78,3 +78,51 @@ def db_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'llmops.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browsers.py), launched once per module that asks for it."""
+    from browsers import chromium
+
+    with chromium() as b:
+        yield b
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Files that hold a `slow` test run first.
+
+    `make test` runs files whole on one of two workers (`--dist loadfile`) in collection
+    order; a long file handed out last leaves the other core idle while it runs. Starting
+    the long files first lets the many short ones fill in at the end. The sort is stable:
+    order within each file, and among the files of each group, is unchanged.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+# Files that share an expensive session-scoped fixture: `--dist loadfile` would hand them to
+# different workers, and each worker would build the fixture again (measured: the quickstart
+# ~65 s and the two-model bench ~55 s, each built twice). They are scheduled as one unit. A
+# file missing here still passes; it only pays for its own copy.
+SHARED_FIXTURE_FILES = {
+    "tests/loop/test_quickstart.py": "quickstart_fast",
+    "tests/loop/test_retrain.py": "quickstart_fast",
+    "tests/ui/test_evals_pages.py": "bench_root",
+    "tests/ui/test_pages_browser.py": "bench_root",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, except that the files of SHARED_FIXTURE_FILES run on one worker together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SHARED_FIXTURE_FILES.get(path, path)
+
+    return SharedFixtureScheduling(config, log)

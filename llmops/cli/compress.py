@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--register", metavar="NAME", default=None, help="register the result as the next version of NAME")
     p.add_argument("--bench-suite", action="append", default=[], metavar="SUITE", help="bench vs the parent on SUITE")
     p.add_argument("--bench-limit", type=int, default=None, help="evaluate only the first N items of each suite")
+    p.add_argument("--bench-no-speed", action="store_true",
+                   help="skip the bench's uncached speed pass (as `llmops bench --no-speed`)")
     p.add_argument("--pipeline", metavar="FILE", default=None, help="run a distill → compress → eval → promote pipeline")
     p.add_argument("--db", default=None, help="database URL (default: $LLMOPS_DATABASE_URL or SQLite in $LLMOPS_HOME)")
     p.set_defaults(func=run)
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         bench_dir = Path(args.out).parent / f"{Path(args.out).name}-bench"
         extra = {"limit": args.bench_limit} if args.bench_limit else {}
         run_bench([args.model, str(result.out_dir)], args.bench_suite, bench_dir,
-                  labels=[args.model, args.method], footprint=True, **extra)
+                  labels=[args.model, args.method], footprint=True, speed=not args.bench_no_speed, **extra)
         print((bench_dir / "report.md").read_text())
         summary["bench"] = str(bench_dir)
     print(json.dumps(summary, indent=1, default=str))

@@ -46,6 +46,7 @@ class EvaluateStep(_Strict):
     suites: list[str] = Field(min_length=1, description="Suite YAMLs (relative to this file).")
     limit: int | None = Field(None, gt=0, description="Evaluate only the first N items of each suite.")
     footprint: bool = Field(True, description="Also measure size and memory per model in a fresh process.")
+    speed: bool = Field(True, description="Also time each model uncached in a fresh process (`llmops bench --no-speed`: false).")
 
 
 class PromoteStep(_Strict):
@@ -107,7 +108,7 @@ def run_pipeline(path: str | Path, db_url: str | None = None) -> dict[str, Any]:
     overrides_eval = {"limit": cfg.evaluate.limit} if cfg.evaluate.limit else {}
     bench = run_bench(refs, [_rel(base, s) for s in cfg.evaluate.suites], out / "bench",
                       labels=[f"student v{student_version}", f"{c.method} v{comp_version}"],
-                      footprint=cfg.evaluate.footprint, **overrides_eval)
+                      footprint=cfg.evaluate.footprint, speed=cfg.evaluate.speed, **overrides_eval)
     for rows in bench["suites"].values():
         for version, row in zip((student_version, comp_version), rows):
             registry.attach_eval(cfg.name, version, row["dir"], db_url=db_url)

@@ -1,29 +1,6 @@
-"""Headless Chromium (Debian's, driven by Playwright) for the rater-page tests."""
+"""Page helpers of the rater-page tests (the `browser` fixture is tests/conftest.py's)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
-        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def watch(page, base: str) -> dict[str, list[str]]:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-
-REPO = Path(__file__).resolve().parents[2]
+from servers import REPO, ServerProcess, free_port  # noqa: F401  (re-exported for the feedback tests)
 
 
 @dataclass
@@ -51,57 +42,15 @@ def new_item(client, keys: Keys, n: int = 2, **extra) -> dict:
     return r.json()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(ServerProcess):
+    """`llmops feedback serve` as a real subprocess (so it can be SIGKILLed); its stderr is kept."""
 
-
-class Server:
-    """`llmops feedback serve` as a real subprocess (so it can be SIGKILLed)."""
+    name = "llmops feedback serve"
 
     def __init__(self, db_url: str, workers: int = 1, args: list[str] | None = None) -> None:
         self.db_url, self.workers, self.args = db_url, workers, list(args or [])
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60.0) -> Server:
-        import tempfile
-
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        # A file, not a pipe: a server logging errors under load must never block on a full pipe.
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "feedback", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--workers", str(self.workers), *self.args],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.stderr()[-2000:]}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
+        super().__init__(["feedback", "serve", "--db", db_url, "--workers", str(workers), *self.args],
+                         capture_stdout=False)
 
     def stderr(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (uvicorn and any workers): no graceful shutdown."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        return self.output()

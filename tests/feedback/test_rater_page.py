@@ -11,7 +11,6 @@ from llmops.db import session_factory
 from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating
 from llmops.feedback.store import FeedbackStore
 
-from .browser import browser  # noqa: F401  (fixture)
 from .helpers import make_keys
 
 pytestmark = pytest.mark.slow

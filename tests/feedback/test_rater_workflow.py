@@ -16,7 +16,7 @@ from llmops.db import session_factory
 from llmops.feedback.store import FeedbackStore
 from llmops.feedback.tables import Assignment, Comparison, ComparisonEntry, Correction, Item, Rating
 
-from .browser import browser, wait_text, watch  # noqa: F401  (fixture)
+from .browser import wait_text, watch
 from .helpers import make_keys
 
 pytestmark = pytest.mark.slow

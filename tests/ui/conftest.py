@@ -1,13 +1,13 @@
-"""Fixtures of the UI tests: a database with keys, run folders, a real `llmops ui` server, headless Chromium."""
+"""Fixtures of the UI tests: a database with keys, run folders, a real `llmops ui` server (the `browser`
+fixture is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, Keys, UiServer, make_keys
+from .helpers import Keys, UiServer, make_keys
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +32,6 @@ def ui_server_factory():
     yield start
     for srv in started:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium driven by Playwright (skipped without it, unless CI=1)."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (make browser installs it)")
-        pytest.skip("/usr/bin/chromium is missing (make browser installs it; CI=1 makes this a failure)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

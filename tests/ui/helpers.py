@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from browsers import CHROMIUM, CHROMIUM_ARGS  # noqa: F401  (re-exported for the UI tests)
+from servers import REPO, ServerProcess, free_port  # noqa: F401  (re-exported for the UI tests)
 
 
 @dataclass(frozen=True)
@@ -38,52 +27,15 @@ def make_keys(db_url: str) -> Keys:
                     client=create_key(s, "client", "app").token)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class UiServer(ServerProcess):
+    """`llmops ui` as a subprocess on a free port (stdout and stderr go to a file, shown on failure)."""
 
-
-class UiServer:
-    """`llmops ui` as a subprocess on a free port (its stderr goes to a file, shown on failure)."""
+    name = "llmops ui"
 
     def __init__(self, db_url: str, runs_dirs: list[Path], args: list[str] | None = None) -> None:
         self.db_url, self.runs_dirs, self.args = db_url, runs_dirs, list(args or [])
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self.log = tempfile.TemporaryFile()
-
-    def start(self, timeout: float = 60.0) -> UiServer:
-        runs = [a for d in self.runs_dirs for a in ("--runs-dir", str(d))]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "ui", "--db", self.db_url, "--port", str(self.port), *runs, *self.args],
-            cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=self.log, stderr=self.log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llmops ui exited: {self.output()[-3000:]}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"llmops ui did not become healthy: {self.output()[-3000:]}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        runs = [a for d in runs_dirs for a in ("--runs-dir", str(d))]
+        super().__init__(["ui", "--db", db_url, *runs, *self.args])
 
 
 def login(page, base: str, key: str) -> None:
