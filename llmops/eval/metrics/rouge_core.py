@@ -4,7 +4,7 @@ Why: ``rouge_score.rouge_scorer`` runs ``import nltk`` at module level (for
 ``sent_tokenize``, which we never call) and ``rouge_score.tokenizers`` runs ``from nltk.stem
 import porter``. Python always executes a package's ``__init__`` before any submodule, and
 nltk's imports most of nltk plus ``scipy.stats`` and, where installed, scikit-learn, pandas
-and pyarrow: 1.7 CPU seconds, a quarter of the start-up of ``llmops eval run`` with
+and pyarrow: 1.4–1.7 CPU seconds, a fifth of the imports of ``llmops eval run`` with
 lm-eval's dependencies installed. There is no clean way to load ``nltk.stem.porter`` alone
 (it imports ``nltk.redos``, ``nltk.termsec`` and ``nltk.stem.api``, so the parent package
 runs first).
