@@ -9,7 +9,8 @@ through its CLI (`lm_eval --model hf ... --include_path`, batch 32, BLEU/chrF/TE
 through its CLI with a suite like eval/docstring_summary.yaml (chat prompt, greedy, 48
 tokens, BLEU and ROUGE, batch size auto) on the same 200 prompts. Runs alternate
 between the two so that machine load hits both alike; the machine is shared, so the
-script prints the load average and the ratio of medians measured in this one run.
+script prints the load average, the ratio of medians measured in this one run, and the CPU
+seconds (user + sys) of each command, which depend much less on the other jobs than wall time.
 Target (issue 14): llmops ≤ 0.25 × lm-eval with 200/200 identical outputs.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,13 +31,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "eval"))
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + sys of the command and every process it waited for).
+
+    CPU seconds depend much less on what else the shared machine runs than wall time does."""
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return elapsed
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -67,9 +75,12 @@ def main() -> None:
                     str(tasks["gen"]["suite"]), "--out", str(tmp / "llmops-out"), "--no-cache"]
         load_before = os.getloadavg()
         times: dict[str, list[float]] = {"lm-eval": [], "llmops": []}
+        cpus: dict[str, list[float]] = {"lm-eval": [], "llmops": []}
         for _ in range(args.repeats):
-            times["lm-eval"].append(timed(lmeval_cmd, env))
-            times["llmops"].append(timed(ours_cmd, env))
+            for name, cmd in (("lm-eval", lmeval_cmd), ("llmops", ours_cmd)):
+                wall, cpu = timed(cmd, env)
+                times[name].append(wall)
+                cpus[name].append(cpu)
         load_after = os.getloadavg()
 
         ours = [json.loads(line)["output"] for line in (tmp / "llmops-out" / "samples.jsonl").read_text().splitlines()]
@@ -78,13 +89,16 @@ def main() -> None:
         theirs = [r["filtered_resps"][0] for r in rows]
 
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
     same = sum(a == b for a, b in zip(ours, theirs))
     print(f"cpus {os.cpu_count()} · load average before {load_before[0]:.1f} after {load_after[0]:.1f} "
-          "(shared machine: compare the ratio, not the seconds)")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (shared machine: compare the ratio, not the seconds)")
     for name, values in times.items():
         print(f"{name:8s} wall s: " + ", ".join(f"{v:.2f}" for v in values) + f"  (median {med[name]:.2f})")
+        print(f"{name:8s} cpu s:  " + ", ".join(f"{v:.2f}" for v in cpus[name]) + f"  (median {med_cpu[name]:.2f})")
     print(f"identical outputs: {same}/{len(theirs)} (llmops {len(ours)} samples)")
     print(f"ratio llmops / lm-eval (medians): {med['llmops'] / med['lm-eval']:.3f}  (target <= 0.25)")
+    print(f"cpu ratio llmops / lm-eval (medians of user+sys): {med_cpu['llmops'] / med_cpu['lm-eval']:.3f}")
 
 
 if __name__ == "__main__":

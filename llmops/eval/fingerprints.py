@@ -96,4 +96,8 @@ def output_cache_key(
         "libraries": {k: versions.get(k) for k in OUTPUT_LIBRARIES[backend]}, "device": device, "dtype": dtype,
         "batch_size": None if (dtype == "float32" and deterministic) else batch_size,
     }
+    if parts["batch_size"] is not None and backend == "hf" and str(device).startswith("cpu"):
+        from llmops.eval.backends.hf import CPU_GENERATE_TOKENS  # batches are cut by padded tokens too
+
+        parts["generate_batch_tokens"] = CPU_GENERATE_TOKENS
     return cache.cache_key(**parts), parts

@@ -6,11 +6,12 @@ With several references a sample takes the best F per ROUGE type, as
 ``RougeScorer.score_multi`` does. ROUGE-Lsum treats newlines as sentence boundaries;
 ``split_sentences=True`` first splits with NLTK's Punkt algorithm in its untrained form
 (rouge-score's own ``split_summaries`` needs downloaded Punkt data, which we never fetch).
+The scorer is `rouge_core.RougeCore`: rouge-score's tokenizer and counting, proven equal to
+``RougeScorer``, without the nltk import that ``rouge_score.rouge_scorer`` always runs.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -51,10 +52,9 @@ class Rouge(TextMetric):
         return self.types
 
     def sample_stats(self, predictions: list[str], references: list[list[str]]) -> dict[str, np.ndarray]:
-        from rouge_score.rouge_scorer import RougeScorer
+        from llmops.eval.metrics.rouge_core import RougeCore
 
-        logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer." on every scorer
-        scorer = RougeScorer(list(self.types), use_stemmer=self.use_stemmer)
+        scorer = RougeCore(list(self.types), use_stemmer=self.use_stemmer)
         values = np.zeros((len(predictions), len(self.types)))
         for i, (pred, refs) in enumerate(zip(predictions, references)):
             if self.split:
