@@ -48,9 +48,10 @@ def _quality(db_url: str | None, windows: list[tuple[datetime | None, datetime |
              use_rollups: bool = True) -> list[list[dict]]:
     """Ratings and comparisons per (window, model reference), aggregated in the database.
 
-    Complete past UTC days come from the daily rollups (`llmops.feedback.rollups`, rolled up here
-    on first use), the rest of each window (its edges, the current day, any day not rolled up)
-    from the rows (`live_ratings`, `live_pairs`), all read in one snapshot. Both give integer
+    Closed UTC days come from the daily rollups (`llmops.feedback.rollups`, rolled up here on
+    first use), the rest of each window (its edges, the current day, any day not rolled up) from
+    the rows (`live_ratings`, `live_pairs`; an edge day's part outside the window subtracted), all
+    read in one snapshot. Both give integer
     counts and sums per (model, scale); means and normalised means are derived from the totals
     here, so a result does not depend on which part came from where (``use_rollups=False`` reads
     everything from the rows: the reference the tests compare against)."""
@@ -70,21 +71,21 @@ def _quality(db_url: str | None, windows: list[tuple[datetime | None, datetime |
         if use_rollups:
             have = rollups.rolled_days(session, candidates)
             rolled = [[d for d in days if d in have] for days in candidates]
-        segments = rollups.split(windows, rolled)
-        ratings = itertools.chain(
-            rollups.rolled_ratings(session, rolled, RollupRating.model_ref, RollupRating.scale_min,
-                                   RollupRating.scale_max),
-            live_ratings(session, segments))
-        for w, model, scale_min, scale_max, cnt, total in ratings:
-            acc = stats[int(w)][model]["scales"][(int(scale_min), int(scale_max))]
-            acc[0] += int(cnt)
-            acc[1] += int(total)
-        for w, model, n_pairs, wins2, n_cmp in itertools.chain(rollups.rolled_pairs(session, rolled),
-                                                                live_pairs(session, segments)):
-            st = stats[int(w)][model]
-            st["n_pairs"] += int(n_pairs)
-            st["wins2"] += int(wins2)
-            st["n_cmp"] += int(n_cmp)
+        plus, minus = rollups.split(windows, rolled)
+        rolled_ratings = rollups.rolled_ratings(session, rolled, RollupRating.model_ref, RollupRating.scale_min,
+                                                RollupRating.scale_max)
+        for sign, rows in ((1, rolled_ratings), (1, live_ratings(session, plus)), (-1, live_ratings(session, minus))):
+            for w, model, scale_min, scale_max, cnt, total in rows:
+                acc = stats[int(w)][model]["scales"][(int(scale_min), int(scale_max))]
+                acc[0] += sign * int(cnt)
+                acc[1] += sign * int(total)
+        for sign, rows in ((1, rollups.rolled_pairs(session, rolled)), (1, live_pairs(session, plus)),
+                           (-1, live_pairs(session, minus))):
+            for w, model, n_pairs, wins2, n_cmp in rows:
+                st = stats[int(w)][model]
+                st["n_pairs"] += sign * int(n_pairs)
+                st["wins2"] += sign * int(wins2)
+                st["n_cmp"] += sign * int(n_cmp)
     return [_rows(w) for w in stats]
 
 
@@ -109,8 +110,8 @@ def live_pairs(session, segments: list[tuple[int, datetime | None, datetime | No
     """(segment's window, model reference, ordered pairs, wins2, comparisons) from the comparisons.
 
     Every ordered pair of entries of one comparison whose models differ counts once for the first
-    entry's model (a win 2, a tie 1), the entries read by a primary-key range bounded by the
-    segments' comparison ids instead of a scan of every entry. Segments must not overlap."""
+    entry's model (a win 2, a tie 1), the entries read by primary-key ranges bounded by each
+    segment's comparison ids instead of a scan of every entry. Segments must not overlap."""
     from llmops.feedback.rollups import in_range
 
     if not segments:
@@ -120,13 +121,20 @@ def live_pairs(session, segments: list[tuple[int, datetime | None, datetime | No
         else literal(ranges[0][0])
     in_windows = (select(Comparison.id.label("id"), bucket.label("w"))
                   .where(or_(*[cond for _, cond in ranges])).cte("in_windows"))
-    lo = select(func.min(in_windows.c.id)).scalar_subquery()
-    hi = select(func.max(in_windows.c.id)).scalar_subquery()
+    # One primary-key range of entries per segment (its comparisons' lowest to highest id, read
+    # first through the created_at index): the segments of windows read partly from the rollups
+    # lie days apart, and one range over all of them would read every entry in between.
+    seg = case(*[(cond, i) for i, (_, cond) in enumerate(ranges)], else_=None)
+    bounds = session.execute(select(seg, func.min(Comparison.id), func.max(Comparison.id))
+                             .where(or_(*[cond for _, cond in ranges])).group_by(seg)).all()
+    if not bounds:
+        return iter(())
+    id_ranges = [ComparisonEntry.comparison_id.between(lo, hi) for _, lo, hi in bounds]
     entries = (
         select(in_windows.c.w, ComparisonEntry.comparison_id.label("cid"), ComparisonEntry.response_id.label("rid"),
                ComparisonEntry.model_ref.label("model"), ComparisonEntry.rank.label("rank"))
         .join(ComparisonEntry, ComparisonEntry.comparison_id == in_windows.c.id)
-        .where(ComparisonEntry.comparison_id >= lo, ComparisonEntry.comparison_id <= hi)
+        .where(or_(*id_ranges))
         .cte("window_entries")
     )
     mine, theirs = entries.alias("mine"), entries.alias("theirs")
@@ -144,6 +152,9 @@ def live_pairs(session, segments: list[tuple[int, datetime | None, datetime | No
 def _rows(out: dict) -> list[dict]:
     rows = []
     for model, s in out.items():
+        s["scales"] = {k: v for k, v in s["scales"].items() if v[0]}  # what a subtracted edge left empty
+        if not s["scales"] and not s["n_pairs"] and not s["n_cmp"]:
+            continue
         n = sum(c for c, _ in s["scales"].values())
         total = sum(t for _, t in s["scales"].values())
         # per scale group from its integer totals, summed exactly: independent of where the totals came from

@@ -5,7 +5,9 @@ rating and comparison of their windows; at a million ratings the monitoring over
 1-week windows read ~270k ratings and 27k comparisons per page view. Here each complete UTC day is
 summed once into ``feedback_rollup_*`` (migration feedback_0005); a window then reads its complete
 days from the rollups and only its edges and the days not rolled up from the rows themselves, so
-the result is the same integers, whichever part came from where.
+the result is the same integers, whichever part came from where. An edge day mostly inside a
+window is read as its rollup minus the rows of its part outside the window (integer counts
+subtract exactly), so a window reads at most half a day of rows at each edge.
 
 Why it stays correct without touching the rating write path:
 
@@ -69,16 +71,21 @@ def cutoff_day(now: datetime | None = None) -> date:
     return (now - SAFETY_MARGIN).date()
 
 
-def complete_days(since: datetime | None, until: datetime | None, first: date | None, cutoff: date) -> list[date]:
-    """UTC days lying wholly inside [since, until), not before `first` (the oldest row) nor from `cutoff` on."""
+def complete_days(since: datetime | None, until: datetime | None, first: date | None, cut: date) -> list[date]:
+    """The closed UTC days (from `first`, the oldest row, to before `cut`) a window reads from the rollups:
+    those wholly inside [since, until), and an edge day more than half inside it (its part outside
+    the window is then subtracted, read from the rows: less to read than the part inside)."""
     if first is None:
         return []
-    lo = first
-    if since is not None:
-        ceil = since.date() if start_of(since.date()) == since else since.date() + DAY
-        lo = max(first, ceil)
-    hi = cutoff if until is None else min(cutoff, until.date())  # days before `hi` end by `until`
-    return [lo + timedelta(days=i) for i in range((hi - lo).days)] if hi > lo else []
+    lo = first if since is None else max(first, since.date())
+    hi = cut if until is None else min(cut, until.date() + DAY)
+    days = []
+    for d in (lo + timedelta(days=i) for i in range((hi - lo).days)):
+        a, b = start_of(d), start_of(d) + DAY
+        inside = min(b, until or b) - max(a, since or a)
+        if inside == DAY or (inside > DAY / 2 and (since is None or since <= a or until is None or until >= b)):
+            days.append(d)
+    return days
 
 
 def runs(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -92,18 +99,25 @@ def runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in out]
 
 
-def split(windows: list[Window], rolled: list[list[date]]) -> list[Segment]:
-    """The parts of each window not covered by its rolled-up days, to be read from the rows."""
-    segments: list[Segment] = []
+def split(windows: list[Window], rolled: list[list[date]]) -> tuple[list[Segment], list[Segment]]:
+    """What to read from the rows: (parts of each window its rolled-up days miss, to add; parts of
+    its rolled-up edge days outside the window, to subtract). Each list's segments are disjoint."""
+    plus: list[Segment] = []
+    minus: list[Segment] = []
     for w, ((since, until), days) in enumerate(zip(windows, rolled)):
         cur = since
         for a, b in runs(days):
-            if cur is None or cur < start_of(a):
-                segments.append((w, cur, start_of(a)))
-            cur = start_of(b) + DAY
+            lo, hi = start_of(a), start_of(b) + DAY
+            if since is not None and lo < since:
+                minus.append((w, lo, since))
+            elif cur is None or cur < lo:
+                plus.append((w, cur, lo))
+            if until is not None and hi > until:
+                minus.append((w, until, hi))
+            cur = hi
         if cur is None or until is None or cur < until:
-            segments.append((w, cur, until))
-    return segments
+            plus.append((w, cur, until))
+    return plus, minus
 
 
 def in_range(col, since: datetime | None, until: datetime | None) -> list:

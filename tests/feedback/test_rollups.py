@@ -56,16 +56,43 @@ def _seed(db_url: str) -> dict:
     return {"a": a, "b": b, "raters": raters, "refs": refs}
 
 
+def _distribution(db_url: str, since: datetime | None) -> list[dict]:
+    """`dashboard.rating_distribution` computed from the ratings alone: the reference."""
+    from collections import Counter
+
+    with _engine(db_url).connect() as c:
+        rows = c.execute(sa.text("SELECT model_version, scale_min, scale_max, score, created_at FROM feedback_ratings"))
+        counts = Counter()
+        for version, lo, hi, score, at in rows:
+            at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+            if since is None or at.replace(tzinfo=at.tzinfo or timezone.utc) >= since:
+                counts[(version, lo, hi, score)] += 1
+    out: dict = {}
+    for (version, lo, hi, score), n in counts.items():
+        row = out.setdefault((version or "", lo, hi), {"model_version": version, "scale": [lo, hi],
+                                                       "counts": {v: 0 for v in range(lo, hi + 1)}, "n": 0})
+        row["counts"][score] += n
+        row["n"] += n
+    for row in out.values():
+        row["mean"] = sum(k * v for k, v in row["counts"].items()) / row["n"]
+        row["counts"] = {str(k): v for k, v in sorted(row["counts"].items())}
+    return sorted(out.values(), key=lambda r: (r["model_version"] is None, r["model_version"] or "", r["scale"]))
+
+
 def _all(db_url: str, live: bool) -> list:
     """Every aggregate the rollups serve, from the rollups (live=False) or from the rows alone."""
-    from llmops.feedback import queries
+    from llmops.feedback import dashboard, queries
 
+    mid = EDGES[1]  # a window starting mid-day
+    now = datetime.now(timezone.utc)
     if live:
-        return [queries._quality(db_url, list(zip(EDGES, EDGES[1:])), use_rollups=False),
+        return [_distribution(db_url, None), _distribution(db_url, mid),
+                queries._quality(db_url, list(zip(EDGES, EDGES[1:])), use_rollups=False),
                 queries._quality(db_url, [(None, None)], use_rollups=False)[0],
                 queries._quality(db_url, [(EDGES[1], None)], use_rollups=False)[0],
                 queries._quality(db_url, [(None, EDGES[3])], use_rollups=False)[0]]
-    return [queries.quality_by_window(db_url, EDGES), queries.quality_by_model(db_url),
+    return [dashboard.rating_distribution(db_url, None), dashboard.rating_distribution(db_url, now - mid, now),
+            queries.quality_by_window(db_url, EDGES), queries.quality_by_model(db_url),
             queries.quality_by_model(db_url, since=EDGES[1]), queries.quality_by_model(db_url, until=EDGES[3])]
 
 
@@ -155,19 +182,37 @@ def test_rollups_give_the_live_numbers_through_late_commits_deletions_and_update
     assert _days(db_url) == {date(2026, 3, d) for d in range(1, 7)} - touched
     after = _all(db_url, live=True)
     assert _all(db_url, live=False) == after
-    assert {r["model"] for r in after[1]} == {"m@a", "m@b2", "m@c"}
+    assert {r["model"] for r in after[3]} == {"m@a", "m@b2", "m@c"}
 
 
-def test_days_only_partly_inside_a_window_or_not_yet_closed_are_read_from_the_rows():
+def test_a_window_reads_whole_days_and_edge_days_mostly_inside_it_from_the_rollups():
     from llmops.feedback import rollups
 
     first, cut = date(2026, 3, 1), date(2026, 3, 6)
-    assert rollups.complete_days(EDGES[0], EDGES[1], first, cut) == []  # 05:00 day 0 .. 07:00 day 1
-    assert rollups.complete_days(EDGES[1], EDGES[3], first, cut) == [date(2026, 3, 3), date(2026, 3, 4)]
+    # 05:00 day 0 .. 07:00 day 1: day 0 is 19 h inside (its 5 h before subtracted), day 1 only 7 h.
+    assert rollups.complete_days(EDGES[0], EDGES[1], first, cut) == [date(2026, 3, 1)]
+    assert rollups.complete_days(EDGES[1], EDGES[3], first, cut) == [date(2026, 3, d) for d in range(2, 6)]
     assert rollups.complete_days(BASE, BASE + timedelta(days=2), first, cut) == [date(2026, 3, 1), date(2026, 3, 2)]
+    # both edges inside one day: never from the rollups, however long
+    assert rollups.complete_days(BASE + timedelta(hours=1), BASE + timedelta(hours=23), first, cut) == []
     assert rollups.complete_days(None, None, first, cut) == [date(2026, 3, d) for d in range(1, 6)]
     assert rollups.complete_days(None, None, None, cut) == []
     assert rollups.cutoff_day(datetime(2026, 3, 6, 0, 59, tzinfo=timezone.utc)) == date(2026, 3, 5)
     assert rollups.cutoff_day(datetime(2026, 3, 6, 1, 0, tzinfo=timezone.utc)) == date(2026, 3, 6)
-    segs = rollups.split([(EDGES[1], EDGES[3])], [[date(2026, 3, 3), date(2026, 3, 4)]])
-    assert segs == [(0, EDGES[1], BASE + timedelta(days=2)), (0, BASE + timedelta(days=4), EDGES[3])]
+    plus, minus = rollups.split([(EDGES[1], EDGES[3])], [[date(2026, 3, d) for d in range(2, 6)]])
+    assert plus == [] and minus == [(0, BASE + timedelta(days=1), EDGES[1]), (0, EDGES[3], BASE + timedelta(days=5))]
+    plus, minus = rollups.split([(EDGES[1], None)], [[date(2026, 3, 3)]])  # day 2 (Mar 2) not rolled up
+    assert plus == [(0, EDGES[1], BASE + timedelta(days=2)), (0, BASE + timedelta(days=3), None)] and minus == []
+
+
+def test_the_rollup_command_rolls_up_complete_days_once(tmp_path, capsys):
+    from llmops.cli.main import main
+
+    url = f"sqlite:///{tmp_path / 'llmops.db'}"
+    _seed(url)
+    assert main(["feedback", "rollup", "--db", url]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("rolled up ") and int(first.split()[2]) >= 6  # March 1-6, then empty days to now
+    assert _days(url) == {date(2026, 3, d) for d in range(1, 7)}
+    assert main(["feedback", "rollup", "--db", url]) == 0
+    assert capsys.readouterr().out.startswith("rolled up 0 days")
