@@ -57,7 +57,36 @@ def seed(url: str, n_ratings: int, n_runs: int, n_versions: int, work: Path) -> 
         print(f"seeded {name}: {counts} in {seconds:.1f} s", flush=True)
     _, seconds = ui_seed.timed(lambda: ui_seed.analyze(url) or {})
     out["seconds"]["vacuum_analyze"] = round(seconds, 1)
+    from llmops.feedback.rollups import rollup
+
+    days, seconds = ui_seed.timed(lambda: rollup(url))  # what `llmops feedback rollup` (or the first page view) does
+    out["counts"]["rollup_days"], out["seconds"]["rollup"] = days, round(seconds, 1)
+    print(f"rolled up {days} days in {seconds:.1f} s", flush=True)
     return out
+
+
+def rollup_ratio(url: str, n: int = 10) -> dict[str, Any]:
+    """The monitoring overview's aggregate (seven 1-week windows) with and without the daily rollups,
+    side by side in one process (median ms of `n` calls each, alternating), and whether they agree."""
+    from datetime import timedelta
+
+    from llmops.feedback.queries import _quality, quality_by_window
+
+    now = datetime.now(timezone.utc)
+    edges = [now - i * timedelta(days=7) for i in range(7, -1, -1)]
+    times: dict[str, list[float]] = {"rollups": [], "rows_only": []}
+    for _ in range(n):
+        for name, fn in (("rollups", lambda: quality_by_window(url, edges)),
+                         ("rows_only", lambda: _quality(url, list(zip(edges, edges[1:])), use_rollups=False))):
+            t0 = time.perf_counter()
+            result = fn()
+            times[name].append((time.perf_counter() - t0) * 1000)
+            if name == "rollups":
+                with_rollups = result
+    same = with_rollups == _quality(url, list(zip(edges, edges[1:])), use_rollups=False)
+    out = {k: round(statistics.median(v), 1) for k, v in times.items()}
+    print(f"quality_by_window, 7 x 1 week: {out} ms (median of {n}); identical results: {same}", flush=True)
+    return {"median_ms": out, "identical": same, "n": n}
 
 
 def seed_reference(url: str) -> dict[str, int]:
@@ -214,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     with session_factory(url)() as s, s.begin():
         key = create_key(s, "admin", "bench-admin").token
     (work / "runs").mkdir(exist_ok=True)
+    ratio = rollup_ratio(url)
     load_before = os.getloadavg()
     server = Server(url, work / "runs", args.port)
     try:
@@ -228,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "ui_scale", "at": datetime.now(timezone.utc).isoformat(), "target_p95_ms": TARGET_MS,
         "database": args.database, "seeding": {k: v for k, v in seeded.items()}, "pages": results,
+        "quality_by_window_1w": ratio,
         "all_under_target": all(r["p95_ms"] < TARGET_MS for r in results.values()),
         "load_average_1_5_15": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
         "note": "measured on a machine shared with other engineers' work; the load averages above say how busy it "

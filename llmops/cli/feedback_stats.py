@@ -1,4 +1,5 @@
-"""`llmops feedback stats`: what the UI's feedback page shows, from the shell (same functions)."""
+"""`llmops feedback stats`: what the UI's feedback page shows, from the shell (same functions);
+`llmops feedback rollup`: the daily rollups those summaries read, ahead of time."""
 
 from __future__ import annotations
 
@@ -16,6 +17,25 @@ def register(sub: argparse._SubParsersAction, db_help: str) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--db", help=db_help)
     p.set_defaults(func=cmd_stats)
+    r = sub.add_parser("rollup", help="sum every complete past day of ratings and comparisons into the daily "
+                                      "rollups (otherwise done on the first read that needs them)")
+    r.add_argument("--db", help=db_help)
+    r.set_defaults(func=cmd_rollup)
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    """Roll up ahead of time (after an import, at server start) so no page view pays for it."""
+    import time
+
+    from llmops.db.migrate import prepare
+    from llmops.feedback.rollups import SAFETY_MARGIN, rollup
+
+    prepare(args.db, migrate=False)
+    t0 = time.perf_counter()
+    days = rollup(args.db)
+    print(f"rolled up {days} days in {time.perf_counter() - t0:.1f} s (days closed more than "
+          f"{SAFETY_MARGIN} ago; later ones are read from the rows)")
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

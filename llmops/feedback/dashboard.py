@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, true
 
 from llmops.db.engine import read_only_session
 from llmops.feedback.agreement import krippendorff_alpha
@@ -73,21 +73,36 @@ def rating_distribution(db_url: str | None, window: timedelta | None = DEFAULT_W
                         now: datetime | None = None) -> list[dict[str, Any]]:
     """Per model version (as served): the count of each score on its scale, ratings given in the window.
 
-    Groups by the model version each rating carries (copied from its response when written): the
-    window's ratings are read alone, without a join to the responses."""
-    since = _since(window, now)
-    q = (select(Rating.model_version, Rating.scale_min, Rating.scale_max, Rating.score, func.count(Rating.id))
-         .group_by(Rating.model_version, Rating.scale_min, Rating.scale_max, Rating.score))
-    if since is not None:
-        q = q.where(Rating.created_at >= since)
-    out: dict[tuple, dict[str, Any]] = {}
+    Groups by the model version each rating carries (copied from its response when written):
+    complete past days come from the daily rollups (`llmops.feedback.rollups`), the window's first
+    partial day and the days not rolled up (today's) from the ratings, without a join."""
+    from llmops.feedback import rollups
+    from llmops.feedback.tables import RollupRating
+
+    windows = [(rollups.utc(_since(window, now)), None)]
     with read_only_session(db_url) as s:
+        candidates = rollups.plan(s, windows)
+    rollups.ensure(db_url, candidates[0])
+    out: dict[tuple, dict[str, Any]] = {}
+    with read_only_session(db_url, snapshot=True) as s, s.begin():
         no_jit(s)
-        for version, lo, hi, score, cnt in s.execute(q):
+        have = rollups.rolled_days(s, candidates)
+        rolled = [[d for d in candidates[0] if d in have]]
+        plus, minus = rollups.split(windows, rolled)
+        cols = (Rating.model_version, Rating.scale_min, Rating.scale_max, Rating.score)
+        rows = [(version, lo, hi, score, cnt) for _, version, lo, hi, score, cnt, _ in rollups.rolled_ratings(
+            s, rolled, RollupRating.model_version, RollupRating.scale_min, RollupRating.scale_max, RollupRating.score)]
+        for sign, segments in ((1, plus), (-1, minus)):
+            if segments:
+                conds = [and_(true(), *rollups.in_range(Rating.created_at, a, b)) for _, a, b in segments]
+                rows += [(v, lo, hi, score, sign * cnt) for v, lo, hi, score, cnt in s.execute(
+                    select(*cols, func.count(Rating.id)).where(or_(*conds)).group_by(*cols))]
+        for version, lo, hi, score, cnt in rows:
             row = out.setdefault((version or "", lo, hi), {"model_version": version, "scale": [lo, hi],
                                                            "counts": {v: 0 for v in range(lo, hi + 1)}, "n": 0})
             row["counts"][int(score)] = row["counts"].get(int(score), 0) + int(cnt)
             row["n"] += int(cnt)
+    out = {k: row for k, row in out.items() if row["n"]}  # a version only in a subtracted edge
     for row in out.values():
         row["mean"] = sum(k * v for k, v in row["counts"].items()) / row["n"] if row["n"] else None
         row["counts"] = {str(k): v for k, v in sorted(row["counts"].items())}

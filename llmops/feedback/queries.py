@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, case, distinct, func, literal, select, text, union_all
+from sqlalchemy import and_, case, distinct, func, literal, or_, select, text, true, union_all
 
 from llmops.db import session_factory
-from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response
+from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response, RollupRating
 
 
 def quality_by_model(db_url: str | None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
@@ -43,46 +44,97 @@ def no_jit(session) -> None:
         session.execute(text("SET LOCAL jit = off"))
 
 
-def _in(col, since: datetime | None, until: datetime | None) -> list:
-    conds = []
-    if since is not None:
-        conds.append(col >= since)
-    if until is not None:
-        conds.append(col < until)
-    return conds
-
-
-def _quality(db_url: str | None, windows: list[tuple[datetime | None, datetime | None]]) -> list[list[dict]]:
+def _quality(db_url: str | None, windows: list[tuple[datetime | None, datetime | None]],
+             use_rollups: bool = True) -> list[list[dict]]:
     """Ratings and comparisons per (window, model reference), aggregated in the database.
 
-    Ratings: one indexed range per window on ``created_at`` (UNION ALL), each summed per (model,
-    scale) with integer aggregates; means and normalised means are derived here, exactly (a group's
-    normalised sum is ``(sum - n*min) / (max - min)``). Comparisons: every ordered pair of entries of
-    one comparison whose models differ counts once for the first entry's model (a win 2, a tie 1,
-    halved here), the entries read by a primary-key range bounded by the windows' comparison ids
-    instead of a scan of every entry. Nothing per row reaches Python."""
+    Closed UTC days come from the daily rollups (`llmops.feedback.rollups`, rolled up here on
+    first use), the rest of each window (its edges, the current day, any day not rolled up) from
+    the rows (`live_ratings`, `live_pairs`; an edge day's part outside the window subtracted), all
+    read in one snapshot. Both give integer
+    counts and sums per (model, scale); means and normalised means are derived from the totals
+    here, so a result does not depend on which part came from where (``use_rollups=False`` reads
+    everything from the rows: the reference the tests compare against)."""
     from llmops.db.engine import read_only_session
+    from llmops.feedback import rollups
 
-    stats: list[dict] = [defaultdict(lambda: {"n": 0, "sum": 0, "norm": 0.0, "wins2": 0, "n_pairs": 0,
+    windows = [(rollups.utc(a), rollups.utc(b)) for a, b in windows]
+    if use_rollups:
+        with read_only_session(db_url) as session:
+            candidates = rollups.plan(session, windows)
+        rollups.ensure(db_url, {d for days in candidates for d in days})
+    stats: list[dict] = [defaultdict(lambda: {"scales": defaultdict(lambda: [0, 0]), "wins2": 0, "n_pairs": 0,
                                               "n_cmp": 0}) for _ in windows]
-    rating_parts = [
-        select(literal(i).label("w"), Rating.model_ref, Rating.scale_min, Rating.scale_max,
+    with read_only_session(db_url, snapshot=True) as session, session.begin():
+        no_jit(session)  # on SQLite BEGIN DEFERRED: never waits for writers
+        rolled: list[list] = [[] for _ in windows]
+        if use_rollups:
+            have = rollups.rolled_days(session, candidates)
+            rolled = [[d for d in days if d in have] for days in candidates]
+        plus, minus = rollups.split(windows, rolled)
+        rolled_ratings = rollups.rolled_ratings(session, rolled, RollupRating.model_ref, RollupRating.scale_min,
+                                                RollupRating.scale_max)
+        for sign, rows in ((1, rolled_ratings), (1, live_ratings(session, plus)), (-1, live_ratings(session, minus))):
+            for w, model, scale_min, scale_max, cnt, total in rows:
+                acc = stats[int(w)][model]["scales"][(int(scale_min), int(scale_max))]
+                acc[0] += sign * int(cnt)
+                acc[1] += sign * int(total)
+        for sign, rows in ((1, rollups.rolled_pairs(session, rolled)), (1, live_pairs(session, plus)),
+                           (-1, live_pairs(session, minus))):
+            for w, model, n_pairs, wins2, n_cmp in rows:
+                st = stats[int(w)][model]
+                st["n_pairs"] += sign * int(n_pairs)
+                st["wins2"] += sign * int(wins2)
+                st["n_cmp"] += sign * int(n_cmp)
+    return [_rows(w) for w in stats]
+
+
+def live_ratings(session, segments: list[tuple[int, datetime | None, datetime | None]]):
+    """(segment's window, model reference, scale_min, scale_max, count, sum of scores) from the
+    ratings: one indexed range on ``created_at`` per segment (UNION ALL), integer aggregates."""
+    from llmops.feedback.rollups import in_range
+
+    if not segments:
+        return iter(())
+    parts = [
+        select(literal(w).label("w"), Rating.model_ref, Rating.scale_min, Rating.scale_max,
                func.count(Rating.id), func.sum(Rating.score))
-        .where(*_in(Rating.created_at, since, until))
+        .where(*in_range(Rating.created_at, since, until))
         .group_by(Rating.model_ref, Rating.scale_min, Rating.scale_max)
-        for i, (since, until) in enumerate(windows)
+        for w, since, until in segments
     ]
-    bucket = case(*[(Comparison.created_at < until, i) for i, (_, until) in enumerate(windows[:-1])],
-                  else_=len(windows) - 1) if len(windows) > 1 else literal(0)
+    return iter(session.execute(union_all(*parts)))
+
+
+def live_pairs(session, segments: list[tuple[int, datetime | None, datetime | None]]):
+    """(segment's window, model reference, ordered pairs, wins2, comparisons) from the comparisons.
+
+    Every ordered pair of entries of one comparison whose models differ counts once for the first
+    entry's model (a win 2, a tie 1), the entries read by primary-key ranges bounded by each
+    segment's comparison ids instead of a scan of every entry. Segments must not overlap."""
+    from llmops.feedback.rollups import in_range
+
+    if not segments:
+        return iter(())
+    ranges = [(w, and_(true(), *in_range(Comparison.created_at, since, until))) for w, since, until in segments]
+    bucket = case(*[(cond, w) for w, cond in ranges[:-1]], else_=ranges[-1][0]) if len(ranges) > 1 \
+        else literal(ranges[0][0])
     in_windows = (select(Comparison.id.label("id"), bucket.label("w"))
-                  .where(*_in(Comparison.created_at, windows[0][0], windows[-1][1])).cte("in_windows"))
-    lo = select(func.min(in_windows.c.id)).scalar_subquery()
-    hi = select(func.max(in_windows.c.id)).scalar_subquery()
+                  .where(or_(*[cond for _, cond in ranges])).cte("in_windows"))
+    # One primary-key range of entries per segment (its comparisons' lowest to highest id, read
+    # first through the created_at index): the segments of windows read partly from the rollups
+    # lie days apart, and one range over all of them would read every entry in between.
+    seg = case(*[(cond, i) for i, (_, cond) in enumerate(ranges)], else_=None)
+    bounds = session.execute(select(seg, func.min(Comparison.id), func.max(Comparison.id))
+                             .where(or_(*[cond for _, cond in ranges])).group_by(seg)).all()
+    if not bounds:
+        return iter(())
+    id_ranges = [ComparisonEntry.comparison_id.between(lo, hi) for _, lo, hi in bounds]
     entries = (
         select(in_windows.c.w, ComparisonEntry.comparison_id.label("cid"), ComparisonEntry.response_id.label("rid"),
                ComparisonEntry.model_ref.label("model"), ComparisonEntry.rank.label("rank"))
         .join(ComparisonEntry, ComparisonEntry.comparison_id == in_windows.c.id)
-        .where(ComparisonEntry.comparison_id >= lo, ComparisonEntry.comparison_id <= hi)
+        .where(or_(*id_ranges))
         .cte("window_entries")
     )
     mine, theirs = entries.alias("mine"), entries.alias("theirs")
@@ -94,23 +146,23 @@ def _quality(db_url: str | None, windows: list[tuple[datetime | None, datetime |
                            theirs.c.model.is_distinct_from(mine.c.model)))  # same model on both sides says nothing
         .group_by(mine.c.w, mine.c.model)
     )
-    with read_only_session(db_url) as session:  # BEGIN DEFERRED on SQLite: never waits for writers
-        no_jit(session)
-        for w, model, scale_min, scale_max, cnt, total in session.execute(union_all(*rating_parts)):
-            st = stats[int(w)][model]
-            st["n"] += int(cnt)
-            st["sum"] += int(total)
-            st["norm"] += (int(total) - int(cnt) * scale_min) / (scale_max - scale_min)
-        for w, model, n_pairs, total, n_cmp in session.execute(pairs_q):
-            stats[int(w)][model].update(n_pairs=int(n_pairs), wins2=int(total), n_cmp=int(n_cmp))
-    return [_rows(w) for w in stats]
+    return iter(session.execute(pairs_q))
 
 
 def _rows(out: dict) -> list[dict]:
-    rows = [{"model": model, "n_ratings": s["n"], "mean_rating": s["sum"] / s["n"] if s["n"] else None,
-             "mean_rating_normalized": s["norm"] / s["n"] if s["n"] else None,
-             "win_rate": s["wins2"] / 2 / s["n_pairs"] if s["n_pairs"] else None, "n_comparisons": s["n_cmp"]}
-            for model, s in out.items()]
+    rows = []
+    for model, s in out.items():
+        s["scales"] = {k: v for k, v in s["scales"].items() if v[0]}  # what a subtracted edge left empty
+        if not s["scales"] and not s["n_pairs"] and not s["n_cmp"]:
+            continue
+        n = sum(c for c, _ in s["scales"].values())
+        total = sum(t for _, t in s["scales"].values())
+        # per scale group from its integer totals, summed exactly: independent of where the totals came from
+        norm = math.fsum((t - c * lo) / (hi - lo) for (lo, hi), (c, t) in s["scales"].items())
+        rows.append({"model": model, "n_ratings": n, "mean_rating": total / n if n else None,
+                     "mean_rating_normalized": norm / n if n else None,
+                     "win_rate": s["wins2"] / 2 / s["n_pairs"] if s["n_pairs"] else None,
+                     "n_comparisons": s["n_cmp"]})
     return sorted(rows, key=lambda r: (r["model"] is None, r["model"] or ""))
 
 

@@ -26,13 +26,14 @@ worker, a script, a future service) cannot break it:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Index,
     CheckConstraint,
     DateTime,
@@ -51,7 +52,7 @@ from llmops.db.base import Base
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer, "sqlite")
 ROLES = ("admin", "service", "rater", "client")
-FEEDBACK_HEAD = "feedback_0004"  # newest revision of the `feedback` alembic branch
+FEEDBACK_HEAD = "feedback_0005"  # newest revision of the `feedback` alembic branch
 COMPARISON_KINDS = ("ranking", "pair", "tie")
 ASSIGNMENT_STATES = ("claimed", "done", "skipped")
 
@@ -378,3 +379,62 @@ class Assignment(Base):
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RollupDay(Base):
+    """A complete UTC day whose ratings and comparisons are summed in the two rollup tables below.
+
+    Written by `llmops.feedback.rollups` (never by the write path); deleted by database triggers
+    (migration feedback_0005) whenever a rating, comparison or comparison entry of that day is
+    deleted or changed, which drops the day's rollup rows with it (ON DELETE CASCADE): a day
+    without a row here is read from the ratings themselves.
+    """
+
+    __tablename__ = "feedback_rollup_days"
+    __table_args__ = (
+        CheckConstraint("n_ratings >= 0 AND n_comparisons >= 0", name="counts_non_negative"),
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    n_ratings: Mapped[int] = mapped_column(Integer)
+    n_comparisons: Mapped[int] = mapped_column(Integer)
+    max_rating_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    max_comparison_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RollupRating(Base):
+    """The count of one score per (day, model reference, model version, scale) (NULL references included)."""
+
+    __tablename__ = "feedback_rollup_ratings"
+    __table_args__ = (
+        CheckConstraint("n >= 1", name="n_positive"),
+        CheckConstraint("score >= scale_min AND score <= scale_max", name="score_on_scale"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    day: Mapped[date] = mapped_column(ForeignKey("feedback_rollup_days.day", ondelete="CASCADE"), index=True)
+    model_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    scale_min: Mapped[int] = mapped_column(Integer)
+    scale_max: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class RollupComparison(Base):
+    """Per (day, model reference): ordered entry pairs against other models, their wins (a tie = 1,
+    a win = 2) and the comparisons the model took part in, as `queries.quality_by_model` sums them."""
+
+    __tablename__ = "feedback_rollup_comparisons"
+    __table_args__ = (
+        CheckConstraint("n_pairs >= 1 AND n_comparisons >= 1", name="counts_positive"),
+        CheckConstraint("wins2 >= 0 AND wins2 <= 2 * n_pairs", name="wins_within_pairs"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    day: Mapped[date] = mapped_column(ForeignKey("feedback_rollup_days.day", ondelete="CASCADE"), index=True)
+    model_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    n_pairs: Mapped[int] = mapped_column(Integer)
+    wins2: Mapped[int] = mapped_column(Integer)
+    n_comparisons: Mapped[int] = mapped_column(Integer)
