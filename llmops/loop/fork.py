@@ -52,5 +52,31 @@ def fork(src: Path, dst: Path, settings: QuickstartSettings) -> dict[str, Any]:
     kept = {k: v for k, v in state["stages"].items() if not k.startswith(REDONE_PREFIXES)}
     db = f"sqlite:///{(dst / 'llmops.db').resolve()}"
     forked = {"fingerprint": {"settings": new, "db": db}, "stages": kept, "forked_from": str(src.resolve())}
+    _aliases_back_to_v1(state, dst, db, settings.name)
     write_json_atomic(dst / STATE, forked)
     return forked
+
+
+def _aliases_back_to_v1(state: dict[str, Any], dst: Path, db: str, name: str) -> None:
+    """A finished source run may have promoted its v2: the copy starts again from v1 in staging and
+    production (audited alias moves). The source's later versions stay registered, so the fork's v2
+    gets the next free version number."""
+    import os
+
+    v1 = state["stages"].get("register_v1", {}).get("result", {}).get("version")
+    if v1 is None:
+        return
+    from llmops.registry import api
+
+    saved = os.environ.get("LLMOPS_REGISTRY_ROOT")
+    os.environ["LLMOPS_REGISTRY_ROOT"] = str((dst / "registry").resolve())
+    try:
+        store = api.get_store(db)
+        for alias in ("staging", "production"):
+            if store.alias_version(name, alias) not in (None, v1):
+                api.set_alias(name, alias, v1, reason="quickstart fork: redo v2 from v1", db_url=db)
+    finally:
+        if saved is None:
+            os.environ.pop("LLMOPS_REGISTRY_ROOT", None)
+        else:
+            os.environ["LLMOPS_REGISTRY_ROOT"] = saved

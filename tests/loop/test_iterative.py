@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_parse_overrides_types_and_refuses_unknown_keys():
 
 
 @pytest.mark.slow
-def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart_fast, tmp_path):
+def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart_fast, tmp_path, monkeypatch):
     """Fork the fast quickstart, redo v2 with 2 iterative DPO rounds: round k samples from round k-1's
     selected checkpoint, its pairs are made of those samples, and the last round registers v2."""
     from llmops.loop.fork import fork
@@ -75,6 +76,11 @@ def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart
         fork(Path(quickstart_fast["out_dir"]), tmp_path / "bad", replace(settings, sft_steps=4))
     out = tmp_path / "fork"
     fork(Path(quickstart_fast["out_dir"]), out, settings)
+    from llmops.registry import api
+
+    fork_db = f"sqlite:///{out.resolve() / 'llmops.db'}"
+    monkeypatch.setenv("LLMOPS_REGISTRY_ROOT", str(out.resolve() / "registry"))
+    assert api.get_store(fork_db).alias_version("docs", "production") == 1  # the copy starts again from v1
     facts = run_quickstart(out, fast=True, improve="iterative_dpo")
     rounds = facts["v2_train"]["iterative"]["rounds"]
     assert [r["round"] for r in rounds] == [0, 1]
@@ -90,6 +96,8 @@ def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart
         assert pairs and all((p["prompt"], p["chosen"]) in answers and (p["prompt"], p["rejected"]) in answers
                              for p in pairs)
     # on-policy: re-sampling round 1's prompts from round 0's selected checkpoint gives round 1's samples
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", f"sqlite:///{out.resolve() / 'llmops.db'}")  # the fork's registry
+    monkeypatch.setenv("LLMOPS_REGISTRY_ROOT", str(out.resolve() / "registry"))
     rdir = out / "runs" / "iterative" / "round_1"
     samples = [json.loads(x) for x in (rdir / "samples.jsonl").read_text().splitlines()]
     again = iterative.sample_answers(rounds[1]["policy"], [s["prompt"] for s in samples], spec["samples"],
@@ -102,9 +110,12 @@ def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart
     assert not held_out & {s["prompt"] for r in rounds
                            for s in map(json.loads, (out / "runs" / "iterative" / f"round_{r['round']}" /
                                                      "samples.jsonl").read_text().splitlines())}
-    assert facts["promote_v2"]["version"] == 2 and facts["eval_v2"]["vs_v1"]["rougeL"]["p_value"] is not None
-    from llmops.registry import api  # lineage: docs/2 <- docs-rounds/1 <- docs/1
+    # the source's own v2 stays registered in the copy, so the fork's v2 is the next version
+    v2 = facts["promote_v2"]["version"]
+    assert v2 == quickstart_fast["promote_v2"]["version"] + 1
+    assert facts["eval_v2"]["vs_v1"]["rougeL"]["p_value"] is not None
+    # lineage: docs/v2 <- docs-rounds/1 <- docs/1
 
-    db = f"sqlite:///{out.resolve() / 'llmops.db'}"
-    assert api.get_version("docs", version=2, db_url=db).lineage["parent_version"] == "docs-rounds/1"
+    db = os.environ["LLMOPS_DATABASE_URL"]
+    assert api.get_version("docs", version=v2, db_url=db).lineage["parent_version"] == "docs-rounds/1"
     assert api.get_version("docs-rounds", version=1, db_url=db).lineage["parent_version"] == "docs/1"
