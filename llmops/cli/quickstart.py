@@ -20,8 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="database URL (default: SQLite in DIR, with the registry artifacts in DIR/registry)")
     p.add_argument("--fast", action="store_true", help="tiny step and sample counts (a smoke test, ~minutes)")
     p.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the profile's, 42)")
-    p.add_argument("--improve", choices=["rft", "dpo"], default=None,
-                   help="how v2 learns from the feedback (default: the profile's, rft)")
+    p.add_argument("--improve", choices=["rft", "dpo", "iterative_dpo", "iterative_rft"], default=None,
+                   help="how v2 learns from the feedback (default: the profile's, dpo); iterative_*: K rounds of "
+                        "sampling the current policy, judging and training (docs/preference.md)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one quickstart setting (llmops/loop/settings.py), e.g. --set iter_rounds=2; "
+                        "repeatable")
+    p.add_argument("--fork-from", default=None, metavar="DIR",
+                   help="copy the finished run in DIR (database, registry, stages up to the reward model) into "
+                        "--out and redo only v2 onwards with these settings: another way to learn from the same "
+                        "feedback without repeating SFT, traffic and raters")
     p.set_defaults(func=run)
 
 
@@ -29,8 +37,21 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from llmops.loop.quickstart import run_quickstart
+    from llmops.loop.settings import parse_overrides
 
-    overrides = {k: v for k, v in (("seed", args.seed), ("improve", args.improve)) if v is not None}
+    overrides = parse_overrides(args.settings)
+    overrides.update({k: v for k, v in (("seed", args.seed), ("improve", args.improve)) if v is not None})
+    if args.fork_from:
+        from dataclasses import replace
+        from pathlib import Path
+
+        from llmops.errors import UserError
+        from llmops.loop.fork import fork
+        from llmops.loop.settings import profile
+
+        if args.db:
+            raise UserError("--fork-from copies the run's own SQLite database; it cannot be combined with --db")
+        fork(Path(args.fork_from), Path(args.out), replace(profile(args.fast), **overrides))
     facts = run_quickstart(args.out, fast=args.fast, db_url=args.db, **overrides)
     v2 = facts["promote_v2"]
     print(json.dumps({"report": facts["report"]["html"], "summary": facts["report"]["json"],

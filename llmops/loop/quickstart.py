@@ -25,7 +25,9 @@ from llmops.loop.progress import StageRunner
 from llmops.loop.settings import QuickstartSettings
 
 STAGES = 16
-IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO"}
+IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO",
+                  "iterative_dpo": "iterative DPO (on-policy rounds)",
+                  "iterative_rft": "iterative rejection-sampling fine-tuning (on-policy rounds)"}
 
 
 class Quickstart:
@@ -159,7 +161,58 @@ class Quickstart:
             return self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
                                                    f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
                                                    *select])
-        raise ValueError(f"settings.improve: unknown method {s.improve!r} (rft or dpo)")
+        if s.improve in ("iterative_dpo", "iterative_rft"):
+            return self._improve_iterative(v1)
+        raise ValueError(f"settings.improve: unknown method {s.improve!r} ({', '.join(IMPROVE_TITLES)})")
+
+    def _improve_iterative(self, v1: int) -> dict[str, Any]:
+        """K on-policy rounds from v1 (llmops.loop.iterative): sample the current policy on *train*
+        prompts, judge, train with selection on the *validation* prompts; the last round registers v2."""
+        from llmops.loop import iterative
+
+        s = self.s
+        method = s.improve.split("_", 1)[1]
+        spec = iterative.IterativeSpec(rounds=s.iter_rounds, method=method, judge=s.iter_judge,
+                                       samples=s.iter_samples, temperature=s.iter_temperature,
+                                       max_new_tokens=s.max_tokens, prompts_per_round=s.iter_prompts,
+                                       min_margin=s.iter_min_margin, pairs=s.iter_pairs, min_score=s.rft_min_rating,
+                                       seed=s.seed)
+        # the judge: the SIMULATED raters' policy, or the reward model trained on their feedback
+        judge = (iterative.raters_judge(s.n_raters) if s.iter_judge == "raters"
+                 else iterative.reward_judge(self._reward_final()))
+        pool = self._records_split("train")  # never validation (checkpoint selection) nor test (evaluation)
+        select = [f"train.eval_every={s.iter_eval_every}", "train.select_best=eval_gen_rougeL",
+                  f"train.generation_eval.suite={self.suite}", "train.generation_eval.split=validation",
+                  f"train.generation_eval.limit={s.select_prompts}",
+                  f"train.generation_eval.max_new_tokens={s.eval_max_new_tokens}"]
+
+        def train_round(k: int, policy: str, data: Path, last: bool) -> dict[str, Any]:
+            common = [f"model.base={s.base}", f"model.adapter={policy}", f"data.train={data}",
+                      "train.checkpoint_every=0", f"train.max_steps={s.iter_steps}", f"train.lr={s.iter_lr}", *select,
+                      # earlier rounds register under NAME-rounds, so v2's lineage chains back to v1 in the registry
+                      f"output.register_as={s.name if last else s.name + '-rounds'}"]
+            if method == "dpo":
+                result = self._train("dpo.yaml", f"iter_{k}", [*common, f"train.batch_size={s.pref_batch_size}"])
+            else:
+                result = self._train("sft_lora.yaml", f"iter_{k}", [*common, "output.save_merged=false",
+                                                                    "data.validation_split=0.1"])
+            from llmops.train.manifest import read_manifest
+
+            result["selection"] = (read_manifest(Path(result["run_dir"])) or {}).get("selection")
+            return result
+
+        say = lambda text: tqdm.write(f"  {text}")  # noqa: E731
+        return iterative.run_rounds(spec, self._ref(v1), pool, judge, train_round, self.out / "runs" / "iterative",
+                                    progress=say)
+
+    def _reward_final(self) -> str:
+        return json.loads((self.out / "state.json").read_text())["stages"]["reward"]["result"]["final"]
+
+    @staticmethod
+    def _records_split(split: str) -> list[dict[str, Any]]:
+        from llmops.data import load_records
+
+        return load_records("builtin:docstrings", split=split)
 
     def _base(self) -> dict[str, Any]:
         from llmops.models.refs import model_hash, resolve_model

@@ -37,6 +37,18 @@ class QuickstartSettings:
     improve: str = "dpo"  # how v2 learns from the feedback: dpo | rft (best-rated responses); measured in docs/preference.md
     rft_steps: int = 40  # SFT steps on the best-rated responses (continuing v1's adapter)
     rft_min_rating: float = 3.0  # keep an item's best response only if its mean rating reaches this
+    # improve: iterative_dpo | iterative_rft — K on-policy rounds (llmops.loop.iterative), each sampling
+    # the current policy on the train prompts, judging, training, and selecting on validation generations
+    iter_rounds: int = 3
+    iter_samples: int = 8  # answers per prompt per round
+    iter_temperature: float = 1.0
+    iter_prompts: int = 256  # train prompts per round (the next round continues through the split)
+    iter_judge: str = "raters"  # raters (SIMULATED policy vs the reference) | reward (the reward model)
+    iter_min_margin: float = 0.5  # least mean-rating difference of a DPO pair
+    iter_pairs: str = "all"  # all | best_vs_worst (one pair per prompt)
+    iter_steps: int = 30
+    iter_lr: float = 5e-4
+    iter_eval_every: int = 10
     temperature: float = 0.9  # sampling of the simulated traffic (DPO from T=0.6 samples was worse; docs/preference.md)
     max_tokens: int = 32
     n_raters: int = 3
@@ -54,8 +66,36 @@ DEFAULT = QuickstartSettings()
 FAST = replace(DEFAULT, grad_accum=1, sft_steps=3, train_limit=64, reward_steps=2, dpo_steps=2, dpo_eval_every=1,
                select_prompts=6, eval_limit=12, eval_max_new_tokens=16,
                traffic_requests=16, max_tokens=16, pref_batch_size=2, n_raters=2, ab_prompts=6, rft_steps=2,
-               rft_min_rating=1.0)
+               rft_min_rating=1.0, iter_rounds=2, iter_samples=2, iter_prompts=4, iter_steps=2,
+               iter_eval_every=1, iter_judge="reward", iter_min_margin=1e-4)
 
 
 def profile(fast: bool) -> QuickstartSettings:
     return FAST if fast else DEFAULT
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to typed settings overrides (the field's type decides the parse)."""
+    from dataclasses import fields
+
+    from llmops.errors import UserError
+
+    types = {f.name: f.type for f in fields(QuickstartSettings)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(types))}")
+        kind = str(types[key])
+        try:
+            if kind.startswith("tuple"):
+                out[key] = tuple(v for v in value.split(",") if v)
+            elif kind.startswith("str | None"):
+                out[key] = None if value in ("", "none", "None") else value
+            elif kind in ("int", "float"):
+                out[key] = int(value) if kind == "int" else float(value)
+            else:
+                out[key] = value
+        except ValueError:
+            raise UserError(f"--set {item!r}: {key} takes a {kind}") from None
+    return out
