@@ -126,3 +126,38 @@ def pytest_xdist_make_scheduler(config, log):
             return SHARED_FIXTURE_FILES.get(path, path)
 
     return SharedFixtureScheduling(config, log)
+
+
+# Opt-in wall-versus-CPU measurement: LLMOPS_TEST_CPU_LOG=<file> appends one JSON line per test
+# (setup + call + teardown) with its wall time and the CPU time of this worker process plus the
+# children it reaped meanwhile (servers, trainers, `llmops` subprocesses). wall − cpu is time spent
+# waiting (sleeps, polling, I/O, another process's CPU): those tests gain from waiting less, not
+# from faster code. Children reaped later (a module-scoped server) count towards the test whose
+# teardown reaps them. Summarise with `python tests/cpu_report.py <file>`.
+_CPU_LOG = os.environ.get("LLMOPS_TEST_CPU_LOG")
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _CPU_LOG:
+        yield
+        return
+    import json
+    import time
+
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+    yield
+    wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+    record = {"test": item.nodeid, "wall": round(wall, 3), "cpu": round(cpu, 3), "load1": round(os.getloadavg()[0], 2)}
+    with open(_CPU_LOG, "a") as f:  # one short line per write: appends from two workers do not interleave
+        f.write(json.dumps(record) + "\n")
