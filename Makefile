@@ -15,6 +15,13 @@ PYTEST_ARGS ?=
 # with one torch/OpenMP thread: on small CPUs several OpenMP threads per process contend
 # badly (measured: a 2-thread forward/backward of the tiny model 14x slower than 1 thread
 # under load).
+# More workers than cores was measured and is not clearly better: 7 heavy files (kill/resume,
+# fuzz, PostgreSQL API, browser, builtin builds, authz; 76 tests), 3 alternating rounds on
+# 2 cores, load 1.8-2.9: 2 workers 159/119/128 s, 3 workers 145/122/120 s, 4 workers
+# 121/131/127 s (all passed). At low load the tests are mostly CPU (wall - CPU 22 % of the
+# summed test time), so extra workers mostly queue for the same two cores. Override with
+# `make test TEST_WORKERS=3`. `LLMOPS_TEST_CPU_LOG=<file>` logs each test's wall and CPU time
+# (tests/conftest.py; summary: tests/cpu_report.py).
 TEST_WORKERS ?= 2
 
 BIN    := $(VENV)/bin

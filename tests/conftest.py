@@ -49,22 +49,52 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
+@pytest.fixture(scope="session")
+def _pg_dropper(pg_admin_url: str):
+    """Drops finished tests' databases on a background thread; waits for the last at session end.
+
+    DROP DATABASE takes 0.3–0.9 s of the server's time (measured, PostgreSQL 15 under load):
+    no test needs to wait for the previous test's database to go away.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    admin = pg_admin_url.replace("+psycopg", "")
+
+    def drop(name: str) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    with ThreadPoolExecutor(1, thread_name_prefix="pg-drop") as pool:
+        futures = []
+        yield lambda name: futures.append(pool.submit(drop, name))
+    for future in futures:
+        future.result()  # a failed drop is reported, not left behind silently
+
+
 @pytest.fixture
-def pg_url(pg_admin_url: str):
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+def pg_url(pg_admin_url: str, _pg_dropper):
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    Commits on it do not wait for the WAL flush (synchronous_commit=off): what every other
+    session sees is unchanged, only durability across a crash of the shared server is given
+    up, which no test relies on (the outage test runs its own server). Measured: a
+    PostgreSQL test took 2.8 s wall for 0.4 s of CPU, against 1.0 s for its SQLite twin.
+    """
     import psycopg
 
     name = f"llmops_t_{uuid.uuid4().hex[:12]}"
     admin = pg_admin_url.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
     yield url
     from llmops.db.engine import _engine_for
 
     _engine_for.cache_clear()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_dropper(name)
 
 
 @pytest.fixture
@@ -126,3 +156,38 @@ def pytest_xdist_make_scheduler(config, log):
             return SHARED_FIXTURE_FILES.get(path, path)
 
     return SharedFixtureScheduling(config, log)
+
+
+# Opt-in wall-versus-CPU measurement: LLMOPS_TEST_CPU_LOG=<file> appends one JSON line per test
+# (setup + call + teardown) with its wall time and the CPU time of this worker process plus the
+# children it reaped meanwhile (servers, trainers, `llmops` subprocesses). wall − cpu is time spent
+# waiting (sleeps, polling, I/O, another process's CPU): those tests gain from waiting less, not
+# from faster code. Children reaped later (a module-scoped server) count towards the test whose
+# teardown reaps them. Summarise with `python tests/cpu_report.py <file>`.
+_CPU_LOG = os.environ.get("LLMOPS_TEST_CPU_LOG")
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _CPU_LOG:
+        yield
+        return
+    import json
+    import time
+
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+    yield
+    wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+    record = {"test": item.nodeid, "wall": round(wall, 3), "cpu": round(cpu, 3), "load1": round(os.getloadavg()[0], 2)}
+    with open(_CPU_LOG, "a") as f:  # one short line per write: appends from two workers do not interleave
+        f.write(json.dumps(record) + "\n")

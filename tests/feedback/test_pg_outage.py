@@ -90,6 +90,7 @@ def test_postgres_stopped_mid_load(own_postgres: OwnPostgres, monkeypatch) -> No
     responses, tokens = seed(url, n_items=40, n_raters=4)  # enough work to outlast the outage on an idle machine
     _engine_for.cache_clear()
     monkeypatch.setenv("LLMOPS_PG_CONNECT_TIMEOUT_S", "2")
+    monkeypatch.setenv("LLMOPS_FEEDBACK_AUTH_TTL_S", "1")  # so the outage need not outlast the default 5 s
     srv = Server(url).start()
     acked: dict[int, int] = {}  # rating id → k
     statuses: list[int] = []
@@ -125,7 +126,7 @@ def test_postgres_stopped_mid_load(own_postgres: OwnPostgres, monkeypatch) -> No
         before = len(acked)
         assert before > 0, statuses[-5:]
         own_postgres.stop("immediate")  # a crash: no shutdown checkpoint
-        time.sleep(7)  # past the key cache's TTL: authentication needs the database too
+        time.sleep(3)  # past the key cache's TTL (1 s) plus the connect timeout: authentication needs the database too
         down_statuses = list(statuses[-20:])
         with httpx.Client(base_url=srv.base, timeout=30) as c:
             ready_down = c.get("/readyz").status_code

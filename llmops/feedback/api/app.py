@@ -185,7 +185,9 @@ def app_from_env() -> FastAPI:
     (comma-separated, ``*`` for any), LLMOPS_FEEDBACK_ADMIN_API=0 and LLMOPS_FEEDBACK_RATER_VIEW
     come from the CLI's flags. LLMOPS_FEEDBACK_FREEZE_GC=0 leaves the start-up heap to the
     collector and LLMOPS_FEEDBACK_CHECKPOINT=inline leaves WAL checkpoints inside COMMITs (both
-    for comparison in `benchmarks/feedback_load.py`).
+    for comparison in `benchmarks/feedback_load.py`). LLMOPS_FEEDBACK_AUTH_TTL_S sets how long a
+    key check is cached (default AUTH_CACHE_TTL_S): the longest a revoked key keeps working, traded
+    against one database read per key per TTL.
     """
     env = os.environ.get
     hosts = env("LLMOPS_FEEDBACK_ALLOWED_HOSTS")
@@ -203,4 +205,5 @@ def app_from_env() -> FastAPI:
         rater_view=env("LLMOPS_FEEDBACK_RATER_VIEW", "blind"),
         freeze_gc=env("LLMOPS_FEEDBACK_FREEZE_GC", "1") != "0",
         background_checkpoints=env("LLMOPS_FEEDBACK_CHECKPOINT", "background") != "inline",
+        auth_ttl_s=float(env("LLMOPS_FEEDBACK_AUTH_TTL_S", AUTH_CACHE_TTL_S)),
     )
