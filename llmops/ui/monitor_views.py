@@ -40,7 +40,7 @@ def quality_charts(db: str | None, window: timedelta, n_windows: int = 7) -> dic
     wins: dict[str, list] = defaultdict(list)
     volume: dict[str, list] = defaultdict(list)
     for r in rows:
-        model = str(r["model"])
+        model = "(no model reference)" if r["model"] is None else str(r["model"])
         rating[model].append((index[r["window_start"]], r["mean_rating_normalized"]))
         wins[model].append((index[r["window_start"]], r["win_rate"]))
         volume[model].append((index[r["window_start"]], float(r["n_ratings"])))
