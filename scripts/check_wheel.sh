@@ -8,7 +8,9 @@ py=${1:-python3}
 torch_spec=${TORCH_SPEC:-torch==2.13.0}
 work=$(mktemp -d /tmp/llmops-wheel.XXXXXX)
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+# The server is waited for before its folder is removed: while it shuts down it still writes
+# its log and SQLite files (the WAL checkpoint), and `rm -rf` racing it fails with "Directory not empty".
+cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 
 echo "== build the wheel"
