@@ -39,6 +39,7 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
+GC_WARM_FREEZES = Counter("llmops_gc_warm_freezes", "Heap freezes after the first requests (gc_pauses.freeze_when_warm)")
 GC_CPU = Counter("llmops_gc_cpu_seconds", "CPU time spent in garbage collections", ["generation"])
 
 

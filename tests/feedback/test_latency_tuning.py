@@ -31,6 +31,54 @@ def test_served_app_freezes_its_startup_heap_and_times_collections(sqlite_url, k
     assert re.search(r'llmops_gc_cpu_seconds_total\{generation="0"\} ', text)
 
 
+def _collectable(obj) -> bool:
+    """Whether the cyclic collector still scans `obj` (frozen objects are in no generation)."""
+    return any(o is obj for g in range(3) for o in gc.get_objects(g))
+
+
+def test_what_the_first_requests_build_is_frozen_too(unfrozen):
+    """Objects created after start-up (lazily built routes, compiled SQL) leave the collector at 1k/10k/100k requests."""
+    import asyncio
+
+    from llmops.feedback import gc_pauses
+
+    gc.unfreeze()
+    served = [0]
+    seen = {}
+
+    async def scenario() -> None:
+        task = asyncio.create_task(gc_pauses.freeze_when_warm(lambda: served[0], at=(10, 20), poll_s=0.001))
+        early = [["built by the first requests"]]
+        served[0] = 5
+        await asyncio.sleep(0.02)
+        seen["early before 10"] = _collectable(early)
+        served[0] = 12
+        await asyncio.sleep(0.02)
+        seen["early after 10"] = _collectable(early)
+        late = [["built later"]]
+        await asyncio.sleep(0.02)
+        seen["late before 20"] = _collectable(late)
+        served[0] = 25
+        await asyncio.wait_for(task, 1)  # both thresholds passed: it finished
+        seen["late after 20"] = _collectable(late)
+
+    asyncio.run(scenario())
+    assert seen == {"early before 10": True, "early after 10": False, "late before 20": True, "late after 20": False}
+
+
+def test_served_app_counts_requests_for_the_warm_freeze(sqlite_url, keys_sqlite, unfrozen):
+    from fastapi.testclient import TestClient
+
+    from llmops.feedback.api import create_app
+    from llmops.feedback.api.request_id import requests_served
+
+    with TestClient(create_app(sqlite_url, freeze_gc=True), base_url="http://localhost") as client:
+        start = requests_served()
+        for _ in range(3):
+            client.get("/healthz")
+        assert requests_served() == start + 3
+
+
 def test_the_default_app_leaves_the_collector_alone(sqlite_url, keys_sqlite, unfrozen):
     from fastapi.testclient import TestClient
 

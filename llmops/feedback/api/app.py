@@ -13,6 +13,7 @@ LLMOPS_FEEDBACK_BENCH_NOOP=1.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from llmops.feedback import gc_pauses
 from llmops.feedback.api import errors
 from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.limits import BodySizeLimit
-from llmops.feedback.api.request_id import RequestId
+from llmops.feedback.api.request_id import RequestId, requests_served
 from llmops.feedback.api.routes import comparisons, export, guidelines, items, keys, ops, projects, ratings
 from llmops.feedback.auth import AUTH_CACHE_TTL_S, KeyVerifier
 from llmops.feedback.group_commit import MAX_BATCH, MAX_PER_OWNER, MAX_QUEUE, MAX_WAIT_S, GroupCommitter
@@ -106,9 +107,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         gc_pauses.watch()
-        if freeze_gc:  # the heap is complete now: every import done, the app built
+        warm = None
+        if freeze_gc:  # every import done, the app built; what the first requests build is frozen later
             gc_pauses.freeze_startup_heap()
+            warm = asyncio.get_running_loop().create_task(gc_pauses.freeze_when_warm(requests_served))
         yield
+        if warm is not None:
+            warm.cancel()
         # The server stopped taking requests and answered the ones in flight: drain the rest.
         await committer.aclose()
 

@@ -19,6 +19,7 @@ current: contextvars.ContextVar[str] = contextvars.ContextVar("llmops_request_id
 # system call per request (uuid4 reads os.urandom each time: 2-50 us, under load the most).
 _PREFIX = os.urandom(8).hex()
 _counter = itertools.count(1)
+_served = [0]  # requests that entered this process (the warm-up freeze reads it)
 
 
 def _reseed() -> None:  # a forked worker must not repeat its parent's ids
@@ -32,6 +33,11 @@ os.register_at_fork(after_in_child=_reseed)
 def new_id() -> str:
     """A fresh request id: 16 hex digits of this process, a dash, a sequence number."""
     return f"{_PREFIX}-{next(_counter):x}"
+
+
+def requests_served() -> int:
+    """How many HTTP requests this process has started handling."""
+    return _served[0]
 
 
 def request_id() -> str:
@@ -49,6 +55,7 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _served[0] += 1
         rid = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
