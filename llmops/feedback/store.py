@@ -109,14 +109,43 @@ _RATING_TARGET = (
     .where(Response.id == bindparam("response_id"))
 )
 _INSERT_RATING = insert(Rating).returning(Rating.id)
+# The common case in one statement: insert the rating with the response's item, scale and
+# model reference selected in place, only if the score is on the scale. 0.59 -> 0.47 ms of
+# client CPU per rating on PostgreSQL, 0.29 -> 0.24 on SQLite (a SAVEPOINT each, 10 per
+# transaction, measured side by side 2026-12-01), and one statement fewer for the database.
+_RATING_COLUMNS = ("response_id", "item_id", "scale_min", "scale_max", "rater_id", "score", "critique",
+                   "created_at", "model_ref", "model_version")
+_INSERT_RATING_ON_SCALE = insert(Rating).from_select(
+    list(_RATING_COLUMNS),
+    select(
+        Response.id, Response.item_id, Item.scale_min, Item.scale_max,
+        bindparam("rater_id", type_=Rating.rater_id.type), bindparam("score", type_=Rating.score.type),
+        bindparam("critique", type_=Rating.critique.type), bindparam("created_at", type_=Rating.created_at.type),
+        Response.model_ref, Response.model_version,
+    )
+    .join(Item, Item.id == Response.item_id)
+    .where(Response.id == bindparam("response_id"), Item.scale_min <= bindparam("score"),
+           Item.scale_max >= bindparam("score")),
+).returning(Rating.id)
 
 
 def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
     """Insert one rating; the score is checked against the item's scale here and in the database.
 
     Core statements on the session's connection: no ORM state, so it is cheap per row. The row
-    carries the response's model reference, read in the same lookup (dashboards aggregate by it).
+    carries the response's model reference, read in the same statement (dashboards aggregate
+    by it). When nothing was inserted, `_add_rating_checked` says why (or inserts after all).
     """
+    row_id = session.connection().execute(
+        _INSERT_RATING_ON_SCALE,
+        {"response_id": rating.response_id, "rater_id": rater_id, "score": rating.score,
+         "critique": rating.critique, "created_at": utcnow()},
+    ).scalar()
+    return row_id if row_id is not None else _add_rating_checked(session, rating, rater_id)
+
+
+def _add_rating_checked(session: Session, rating: RatingIn, rater_id: int) -> int:
+    """Look the response up first: a precise error for a missing response or an off-scale score."""
     connection = session.connection()
     target = connection.execute(_RATING_TARGET, {"response_id": rating.response_id}).first()
     if target is None:
