@@ -112,7 +112,10 @@ class HFBackend(TokenBackend):
         full-window forward pass fits, on CPU 64). `max_batch_tokens`: padded tokens per scoring
         batch (default: batch size × window on a GPU, 16384 on CPU)."""
         super().__init__()
-        import torch
+        from llmops.gc_policy import heavy_import
+
+        with heavy_import("torch"):
+            import torch
 
         from llmops.models.loading import load_causal_lm, load_tokenizer
         from llmops.models.refs import resolve
