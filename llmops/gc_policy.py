@@ -14,8 +14,9 @@ during the imports another few tenths.
   objects are never collected, which in a process that exits after one command is at most
   what existed at that moment.
 - `use_in_this_process()`: called by the CLI entry point (never by library callers such as
-  tests, which would otherwise freeze their own garbage): enables the freeze, and freezes
-  once more at exit so that the final pass skips the heap as well.
+  tests, which would otherwise freeze their own garbage): enables the freeze. After the first
+  freeze the process freezes once more at exit, so that the final pass skips the heap as
+  well; commands that import no heavy library (databases, servers) keep the default exit.
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ _freeze = False
 def use_in_this_process() -> None:
     """This process runs one command and exits: freeze after heavy imports, and at exit."""
     global _freeze
-    if not _freeze:
-        _freeze = True
-        atexit.register(gc.freeze)  # runs before the interpreter's final collections
+    _freeze = True
 
 
 @contextmanager
@@ -49,6 +48,8 @@ def heavy_import(module: str) -> Iterator[None]:
         yield
     finally:
         if _freeze:
+            if not gc.get_freeze_count():
+                atexit.register(gc.freeze)  # runs before the interpreter's final collections
             gc.freeze()
         if enabled:
             gc.enable()
