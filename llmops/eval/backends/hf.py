@@ -7,6 +7,11 @@ on the left so every row's next token sits in the last column, uses the KV cache
 restores the caller's order. With greedy decoding in fp32 the outputs do not depend on
 the batch size (tested at 1, 7 and 32); bf16/fp16 kernels are not batch invariant.
 
+Plain greedy decoding (no stop strings, penalty or forced length) in fp32 on CPU runs the same
+forward calls as `generate` in a loop of its own that drops each row from the batch (and its
+KV cache) at its EOS token, instead of feeding it padding until the longest row ends; the
+tokens are `generate`'s (tested against it). Everything else goes through `generate`.
+
 Decoding is exactly `GenerationParams`: every field of the GenerationConfig is set here
 and the checkpoint's own ``generation_config.json`` (which transformers would otherwise
 merge into every unset field: repetition penalty, n-gram blocking, beams, top-k, ...)
@@ -262,7 +267,7 @@ class HFBackend(TokenBackend):
         model = self.model
         if not (params.greedy and not params.stop and params.repetition_penalty == 1.0 and not params.ignore_eos):
             return None
-        if self.device.type != "cpu" or model.dtype != torch.float32 or not self._keeps_logits:
+        if self.device.type != "cpu" or model.dtype != torch.float32 or not self._keeps_logits or model.training:
             return None
         if getattr(model.config, "is_encoder_decoder", False) or not isinstance(model, GenerationMixin):
             return None
