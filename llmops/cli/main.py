@@ -41,7 +41,30 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Top-level command -> the module that registers it, so that a command line imports only its own
+# module (tests/foundation/test_cli_help.py checks this against what the modules register).
+COMMANDS = {
+    "validate": "llmops.cli.validate", "train": "llmops.cli.train", "models": "llmops.cli.models_cmd",
+    "data": "llmops.cli.data", "eval": "llmops.cli.eval", "bench": "llmops.cli.bench",
+    "feedback": "llmops.cli.feedback", "registry": "llmops.cli.registry", "monitor": "llmops.cli.monitor",
+    "reward": "llmops.cli.reward", "rm": "llmops.cli.reward", "serve": "llmops.cli.serve",
+    "quickstart": "llmops.cli.quickstart", "loop": "llmops.cli.loop", "resources": "llmops.cli.resources",
+    "db": "llmops.cli.db", "jobs": "llmops.cli.jobs", "compress": "llmops.cli.compress", "tune": "llmops.cli.tune",
+    "runs": "llmops.cli.runs", "ui": "llmops.cli.ui",
+}
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The command an argument list runs (its first word, after the top-level flags), if known."""
+    for word in argv:
+        if word in ("-v", "--verbose"):
+            continue
+        return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `only` (a key of COMMANDS) just that command's module registered."""
     parser = argparse.ArgumentParser(
         prog="llmops",
         description="Fine-tune, evaluate and improve language models from human feedback.",
@@ -50,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"llmops {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and HF progress bars")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in [COMMANDS[only]] if only else COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -77,9 +100,15 @@ def configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`argv` None: this process was started for one command (console script, ``python -m``)."""
+    if argv is None:
+        from llmops.gc_policy import use_in_this_process
+
+        use_in_this_process()  # fewer full GC passes over torch's objects, and none at exit
     apply_offline_defaults()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(invoked_command(words))  # `llmops --help`, errors, ...: every command
+    args = parser.parse_args(words)
     if args.verbose:
         import os
 

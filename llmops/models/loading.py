@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from llmops.errors import ModelRefError
+from llmops.gc_policy import heavy_import
 from llmops.models.refs import SIDECAR, ResolvedModel, adapter_base_ref, is_adapter_dir, resolve
 
 __all__ = ["SIDECAR", "adapter_base_ref", "is_adapter_dir", "load_causal_lm", "load_tokenizer"]
@@ -33,7 +34,8 @@ def _torch_dtype(dtype: str):
 
 def load_tokenizer(ref: str | ResolvedModel, revision: str | None = None, trust_remote_code: bool = False):
     """Tokenizer of a model (for an adapter: its own copy if saved, else its base's)."""
-    from transformers import AutoTokenizer
+    with heavy_import("transformers"):  # also imports torch
+        from transformers import AutoTokenizer
 
     model = resolve(ref, revision)
     tok = AutoTokenizer.from_pretrained(str(model.tokenizer_path), trust_remote_code=trust_remote_code)
@@ -52,7 +54,9 @@ def load_causal_lm(
     **kwargs: Any,
 ):
     """Load a causal LM; `ref` may itself be an adapter dir, `adapter` adds one on top."""
-    from transformers import AutoModelForCausalLM
+    with heavy_import("transformers.modeling_utils"):  # what every model class imports (the bulk)
+        import transformers.modeling_utils  # noqa: F401
+        from transformers import AutoModelForCausalLM
 
     resolved = resolve(ref, revision)
     adapter_path = None

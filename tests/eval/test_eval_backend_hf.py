@@ -40,6 +40,36 @@ def test_greedy_outputs_do_not_depend_on_batch_size(backend) -> None:
         assert backend.generate([prompts[i]], params)[0].token_ids == outputs[32][i]
 
 
+def test_greedy_loop_dropping_finished_rows_equals_generate(backend) -> None:
+    """The plain-greedy fast path (rows leave the batch at EOS) gives `model.generate`'s tokens,
+    with left padding and rows that stop at different steps."""
+    prompts = _prompts(20)
+    params = GenerationParams(max_new_tokens=12)
+    assert backend._greedy_cache_arg(params) is not None  # the fast path is the one under test
+    assert backend.effective_generation_config(params)["engine"].startswith("llmops greedy loop")
+    saved = backend.eos_ids
+    try:
+        backend.eos_ids = []  # no EOS: pick tokens the model does produce as EOS, so rows stop early
+        free = [g.token_ids for g in backend.generate(prompts, params)]
+        backend.eos_ids = sorted({free[0][2], free[3][5], free[7][0]})
+        fast = [g.token_ids for g in backend.generate(prompts, params)]
+        cache_arg = backend._greedy_cache_arg
+        backend._greedy_cache_arg = lambda params: None  # force transformers' generate
+        try:
+            reference = [g.token_ids for g in backend.generate(prompts, params)]
+        finally:
+            del backend._greedy_cache_arg
+        assert cache_arg(params) is not None
+    finally:
+        backend.eos_ids = saved
+    assert fast == reference
+    assert sum(len(t) < 12 for t in fast) >= 3 and any(len(t) == 12 for t in fast)  # some stopped early, some did not
+    # sampling, stop strings and penalties keep transformers' generate
+    for other in (GenerationParams(max_new_tokens=4, temperature=0.7), GenerationParams(max_new_tokens=4, stop=("x",)),
+                  GenerationParams(max_new_tokens=4, repetition_penalty=1.2), GenerationParams(max_new_tokens=4, ignore_eos=True)):
+        assert backend._greedy_cache_arg(other) is None
+
+
 def test_stop_strings_cut_the_text(backend) -> None:
     prompts = _prompts(6)
     free = backend.generate(prompts, GenerationParams(max_new_tokens=16))

@@ -31,13 +31,13 @@ def test_batches_respect_the_token_budget_and_outputs_do_not_change(backend, mon
     reference = [g.token_ids for g in backend.generate(prompts, params)]
 
     shapes: list[tuple[int, int]] = []
-    generate = backend.model.generate
+    greedy = backend._greedy_dropping_finished  # plain fp32 greedy on CPU: the backend's loop, not generate
 
-    def spy(*args, **kwargs):
-        shapes.append(tuple(kwargs["input_ids"].shape))
-        return generate(*args, **kwargs)
+    def spy(ids, *args, **kwargs):
+        shapes.append(tuple(ids.shape))
+        return greedy(ids, *args, **kwargs)
 
-    monkeypatch.setattr(backend.model, "generate", spy)
+    monkeypatch.setattr(backend, "_greedy_dropping_finished", spy)
     backend.batch_size, backend.max_generate_tokens = 16, 400
     outputs = [g.token_ids for g in backend.generate(prompts, params)]
     assert outputs == reference  # same tokens, original order

@@ -69,3 +69,28 @@ def test_eval_run_end_to_end_imports_no_heavy_library(random_llama: Path, tmp_pa
     assert {"bleu", "rouge1", "rougeLsum"} <= set(results["metrics"])  # the metrics really ran
     assert {"torch", "transformers", "sacrebleu", "rouge_score"} <= loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_cli_process_freezes_what_the_heavy_imports_built(random_llama: Path, tmp_path: Path) -> None:
+    """`main()` as a process (argv None) pauses the cyclic GC during the torch/transformers
+    imports and freezes their objects, so later full collections and the one at exit skip them
+    (~1 s of the 200-prompt eval run); `main(argv)` from a library caller freezes nothing."""
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"q": q, "a": "x"}) + "\n" for q in ("Return the number", "Open the file")))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps({"name": "gc", "task": "generate", "dataset": {"path": str(data)},
+                                 "prompt": {"template": "{q}"}, "references": "a",
+                                 "generation": {"max_new_tokens": 2}, "metrics": ["exact_match"]}))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LLMOPS_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    counts = {}
+    for mode in ("process", "library"):
+        argv = ["eval", "run", "--model", str(random_llama), "--suite", str(suite), "--out", str(tmp_path / mode), "--no-cache"]
+        call = f"sys.argv = ['llmops'] + {argv!r}; rc = main()" if mode == "process" else f"rc = main({argv!r})"
+        script = ("import gc, sys\nfrom llmops.cli.main import main\n" + call +
+                  "\nassert rc == 0 and gc.isenabled()\nprint('FROZEN=%d' % gc.get_freeze_count())\n")
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        counts[mode] = int(next(x for x in proc.stdout.splitlines() if x.startswith("FROZEN="))[len("FROZEN="):])
+    assert counts["process"] > 100_000, counts  # torch + transformers: ~370k objects
+    assert counts["library"] == 0, counts

@@ -43,3 +43,22 @@ def test_every_subcommand_help_exits_0(path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: llmops " + " ".join(path))
     assert len(out.splitlines()) >= 3
+
+
+def test_command_table_matches_what_the_modules_register():
+    """main() builds only the invoked command's module (`COMMANDS`): the table must name every
+    command each module registers, and only those."""
+    import importlib
+
+    from llmops.cli import main as cli_main
+
+    registered = {}
+    for module in cli_main.COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(sub)
+        registered.update({name: module for name in sub.choices})
+    assert cli_main.COMMANDS == registered
+    assert cli_main.invoked_command(["-v", "eval", "run"]) == "eval"
+    assert cli_main.invoked_command(["--help"]) is None and cli_main.invoked_command(["nope"]) is None
+    only = build_parser("eval")
+    assert only.parse_args(["eval", "run", "--model", "m", "--suite", "s", "--out", "o"]).func

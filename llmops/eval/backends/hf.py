@@ -7,6 +7,11 @@ on the left so every row's next token sits in the last column, uses the KV cache
 restores the caller's order. With greedy decoding in fp32 the outputs do not depend on
 the batch size (tested at 1, 7 and 32); bf16/fp16 kernels are not batch invariant.
 
+Plain greedy decoding (no stop strings, penalty or forced length) in fp32 on CPU runs the same
+forward calls as `generate` in a loop of its own that drops each row from the batch (and its
+KV cache) at its EOS token, instead of feeding it padding until the longest row ends; the
+tokens are `generate`'s (tested against it). Everything else goes through `generate`.
+
 Decoding is exactly `GenerationParams`: every field of the GenerationConfig is set here
 and the checkpoint's own ``generation_config.json`` (which transformers would otherwise
 merge into every unset field: repetition penalty, n-gram blocking, beams, top-k, ...)
@@ -112,7 +117,10 @@ class HFBackend(TokenBackend):
         full-window forward pass fits, on CPU 64). `max_batch_tokens`: padded tokens per scoring
         batch (default: batch size × window on a GPU, 16384 on CPU)."""
         super().__init__()
-        import torch
+        from llmops.gc_policy import heavy_import
+
+        with heavy_import("torch"):
+            import torch
 
         from llmops.models.loading import load_causal_lm, load_tokenizer
         from llmops.models.refs import resolve
@@ -197,8 +205,9 @@ class HFBackend(TokenBackend):
         except (AttributeError, TypeError):  # private API: record the requested config instead
             pass
         effective = {k: v for k, v in config.to_dict().items() if not k.startswith("_") and k != "transformers_version"}
-        return {"engine": "transformers.generate", "config": effective,
-                "checkpoint_overridden": self.checkpoint_generation_config}
+        engine = ("llmops greedy loop over the transformers forward (finished rows dropped)"
+                  if self._greedy_cache_arg(params) else "transformers.generate")
+        return {"engine": engine, "config": effective, "checkpoint_overridden": self.checkpoint_generation_config}
 
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Generation]:
         import torch
@@ -217,6 +226,7 @@ class HFBackend(TokenBackend):
         # well as rows keeps a few long prompts from padding many rows (fp32 greedy outputs do
         # not depend on the batching; tested)
         lengths = [len(ids) + params.max_new_tokens for ids in encoded]
+        cache_arg = self._greedy_cache_arg(params)
         for batch in token_budget_batches(order, lengths, self.batch_size, self.max_generate_tokens):
             width = max(len(encoded[i]) for i in batch)
             ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -227,18 +237,91 @@ class HFBackend(TokenBackend):
                 mask[row, width - n :] = 1
             t0 = time.perf_counter()
             with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), generation_config=config,
-                    tokenizer=self.tokenizer if params.stop else None,
-                )
+                if cache_arg is not None:
+                    new = self._greedy_dropping_finished(ids, mask, params.max_new_tokens, cache_arg)
+                else:
+                    new = self.model.generate(
+                        input_ids=ids.to(self.device), attention_mask=mask.to(self.device), generation_config=config,
+                        tokenizer=self.tokenizer if params.stop else None,
+                    )[:, width:]
             elapsed = time.perf_counter() - t0
+            new = new.tolist()
             for row, i in enumerate(batch):
-                results[i] = self._finish(out[row, width:].tolist(), params, elapsed)
+                results[i] = self._finish(new[row], params, elapsed)
             self.stats.generate_seconds += elapsed
         gens = [r for r in results if r is not None]
         self.stats.generated_tokens += sum(len(g.token_ids) for g in gens)
         self.stats.latencies.extend(g.latency_s for g in gens)
         return gens
+
+    def _greedy_cache_arg(self, params: GenerationParams) -> str | None:
+        """The forward's cache argument when `_greedy_dropping_finished` may replace `generate`, else None.
+
+        Only plain greedy decoding (no stop strings, penalty or forced length: no logits processor
+        or stopping criterion but EOS and max_new_tokens) in fp32 on CPU, where the outputs do not
+        depend on the batch (see the module docstring), of a decoder whose class keeps
+        transformers' own `generate` and `prepare_inputs_for_generation`."""
+        import torch
+        from transformers import GenerationMixin
+
+        model = self.model
+        if not (params.greedy and not params.stop and params.repetition_penalty == 1.0 and not params.ignore_eos):
+            return None
+        if self.device.type != "cpu" or model.dtype != torch.float32 or not self._keeps_logits or model.training:
+            return None
+        if getattr(model.config, "is_encoder_decoder", False) or not isinstance(model, GenerationMixin):
+            return None
+        cls = type(model)
+        if (cls.generate is not GenerationMixin.generate
+                or cls.prepare_inputs_for_generation is not GenerationMixin.prepare_inputs_for_generation):
+            return None
+        import inspect
+
+        forward = inspect.signature(model.forward).parameters
+        if "position_ids" not in forward:
+            return None
+        return next((name for name in ("cache", "past_key_values") if name in forward), None)
+
+    def _greedy_dropping_finished(self, ids: Any, mask: Any, max_new_tokens: int, cache_arg: str) -> Any:
+        """Greedy decoding as `generate` does it (same position ids, attention mask, KV cache,
+        fp32 argmax), except that a row leaves the batch as soon as it has produced an EOS
+        token instead of being fed padding until the longest row ends (on the 200 docstring
+        prompts ~40% of rows stop early; ~15% of generation time). Returns the new tokens,
+        [rows, max_new_tokens], padded after EOS as `generate` pads them."""
+        import torch
+        from transformers import DynamicCache
+
+        model = self.model
+        rows = ids.shape[0]
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        attention = None if bool((mask == 1).all()) else mask  # generate drops an all-ones mask
+        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+        out = torch.full((rows, max_new_tokens), self.pad_id, dtype=torch.long)
+        alive = torch.arange(rows)
+        eos = torch.tensor(self.eos_ids, dtype=torch.long) if self.eos_ids else None
+        step_ids, step_pos = ids, positions
+        for step in range(max_new_tokens):
+            logits = model(input_ids=step_ids, attention_mask=attention, position_ids=step_pos, use_cache=True,
+                           logits_to_keep=1, **{cache_arg: cache}).logits
+            tokens = logits[:, -1].to(dtype=torch.float32).argmax(-1)
+            out[alive, step] = tokens
+            if step == max_new_tokens - 1:
+                break
+            step_pos = step_pos[:, -1:] + 1
+            if eos is not None:
+                finished = torch.isin(tokens, eos)
+                if bool(finished.any()):
+                    keep = (~finished).nonzero().squeeze(1)
+                    if keep.numel() == 0:
+                        break
+                    cache.batch_select_indices(keep)
+                    alive, tokens, step_pos = alive[keep], tokens[keep], step_pos[keep]
+                    if attention is not None:
+                        attention = attention[keep]
+            if attention is not None:
+                attention = torch.cat([attention, attention.new_ones((attention.shape[0], 1))], dim=-1)
+            step_ids = tokens[:, None]
+        return out
 
     def _finish(self, tokens: list[int], params: GenerationParams, elapsed: float) -> Generation:
         """Drop padding after the end, decode, apply stop strings."""
