@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ STAGES = 16
 IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO",
                   "iterative_dpo": "iterative DPO (on-policy rounds)",
                   "iterative_rft": "iterative rejection-sampling fine-tuning (on-policy rounds)",
-                  "sft_control": "CONTROL without feedback: more SFT on the train split"}
+                  "sft_control": "CONTROL without feedback: more SFT on the train split",
+                  "dpo_corrections": "DPO + NLL on rated pairs and the raters' corrections"}
 
 
 class Quickstart:
@@ -162,6 +164,8 @@ class Quickstart:
             return {**self._train("sft_lora.yaml", "sft_control", [
                 *common, f"train.max_steps={s.dpo_steps}", f"train.lr={s.dpo_lr}", "output.save_merged=false",
                 *select]), "data": {"train": "builtin:docstrings (split train, as v1)", "feedback": False}}
+        if s.improve == "dpo_corrections":  # = dpo with the corrections' export and the NLL term
+            s = replace(s, improve="dpo", dpo_strategy=s.corrections_strategy, dpo_rpo_alpha=s.corrections_rpo_alpha)
         if s.improve == "dpo":
             data = None
             if s.dpo_strategy:  # v2's own export of the same feedback (e.g. with the raters' corrections)
@@ -169,8 +173,8 @@ class Quickstart:
                 project = json.loads((self.out / "state.json").read_text())["stages"]["feedback"]["result"]["project"]
                 data = steps.export_preferences(self.db, self.out / "feedback" / f"prefs_{s.dpo_strategy}.jsonl",
                                                 s.dpo_strategy, project=project)
-                if s.dpo_select:  # selection generates on the validation split: its prompts (and their
-                    # corrections, i.e. references) stay out of training, so the selection is not fit to them
+                if s.dpo_select:  # selection generates on validation prompts: they (and their corrections,
+                    # i.e. references) stay out of training, so the selection is not fit to them
                     data.update(self._without_selection_prompts(Path(data["path"])))
                 prefs = data["path"]
             result = self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
@@ -222,8 +226,9 @@ class Quickstart:
                                     progress=say)
 
     def _without_selection_prompts(self, path: Path) -> dict[str, Any]:
-        """Copy of the pairs file without the validation split's prompts (written next to it)."""
-        held = {r["prompt"] for r in self._records_split("validation")}
+        """Copy of the pairs file without the prompts the selection generates on (the first
+        `select_prompts` of the validation split, as `train.generation_eval.limit`), written next to it."""
+        held = {r["prompt"] for r in self._records_split("validation")[:self.s.select_prompts]}
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         kept = [r for r in rows if r["prompt"] not in held]
         if not kept:

@@ -28,6 +28,10 @@ class QuickstartSettings:
     # strategy, e.g. corrections | all_pairs_and_corrections (the raters' corrections as chosen answers)
     dpo_strategy: str | None = None
     dpo_rpo_alpha: float = 0.0  # dpo.rpo_alpha: + alpha * NLL of the chosen answers (0 = plain DPO)
+    # improve: dpo_corrections — DPO (with the NLL term) on the rated pairs plus the raters' corrections as
+    # chosen answers, validation prompts held out (measured in docs/preference.md; not the default yet)
+    corrections_strategy: str = "all_pairs_and_corrections"
+    corrections_rpo_alpha: float = 1.0
     select_prompts: int = 64  # validation prompts generated on at each DPO validation
     grad_accum: int = 2  # as recipes/sft_lora.yaml: 16 examples per step (1 gave no significant SFT gain)
     train_limit: int = 2000  # records per training run (the preference export is smaller anyway)

@@ -68,3 +68,24 @@ def test_sft_control_continues_v1_on_its_own_data_without_feedback(quickstart_fa
     assert recipe["train"]["max_steps"] == facts["settings"]["dpo_steps"]
     assert recipe["train"]["lr"] == facts["settings"]["dpo_lr"]
     assert manifest["selection"]["metric"] == "eval_gen_rougeL"
+
+
+def test_improve_dpo_corrections_trains_on_pairs_and_corrections_off_the_selection_prompts(
+        quickstart_fast, tmp_path, monkeypatch):
+    """improve=dpo_corrections: DPO + NLL (corrections_rpo_alpha) on all_pairs_and_corrections, with the
+    prompts the selection generates on held out of the training pairs; v2 still selected on validation."""
+    facts = _fork_and_run(quickstart_fast, tmp_path / "dc", monkeypatch, improve="dpo_corrections")
+    assert "v2_dpo_corrections" in [t["stage"] for t in facts["timings"]]
+    data = facts["v2_train"]["data"]
+    assert data["strategy"] == "all_pairs_and_corrections" and data["dropped_selection_prompt_rows"] > 0
+    assert data["by_source"].get("corrections", 0) > 0
+    from llmops.data import load_records
+
+    validation = load_records("builtin:docstrings", split="validation")
+    held = {r["prompt"] for r in validation[:facts["settings"]["select_prompts"]]}
+    rows = [json.loads(x) for x in Path(data["path"]).read_text().splitlines()]
+    assert rows and not held & {r["prompt"] for r in rows}
+    manifest = json.loads((Path(facts["v2_train"]["run_dir"]) / "manifest.json").read_text())
+    assert manifest["recipe"]["dpo"]["rpo_alpha"] == facts["settings"]["corrections_rpo_alpha"] == 1.0
+    assert manifest["selection"]["metric"] == "eval_gen_rougeL"
+    assert facts["eval_v2"]["vs_v1"]["rougeL"]["p_value"] is not None
