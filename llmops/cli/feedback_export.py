@@ -11,7 +11,8 @@ import argparse
 
 FORMATS = ("trl-preference", "trl-conversational", "kto", "sft", "reward")
 OUTPUTS = ("jsonl", "parquet", "hf-dataset")
-STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower")
+# llmops.feedback.exports.pairs.STRATEGIES, spelled out so `llmops --help` does not import the store
+STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower", "corrections", "all_pairs_and_corrections")
 
 
 def register(sub: argparse._SubParsersAction, db_help: str) -> None:
@@ -27,7 +28,9 @@ def register(sub: argparse._SubParsersAction, db_help: str) -> None:
     e.add_argument("--snapshot", metavar="FBS_ID", help="write this recorded snapshot again (no other options apply)")
     g = e.add_argument_group("pairs (trl-preference, trl-conversational, reward)")
     g.add_argument("--strategy", choices=STRATEGIES,
-                   help="how rating pairs are picked (default best_vs_worst; reward: all_pairs)")
+                   help="how rating pairs are picked (default best_vs_worst; reward: all_pairs); corrections: "
+                        "chosen = a rater's correction, rejected = the response it corrects; "
+                        "all_pairs_and_corrections: both")
     g.add_argument("--min-margin", type=float, default=0.0,
                    help="drop pairs whose margin (a fraction of the strongest preference, (0, 1]) is below this")
     g.add_argument("--seed", type=int, default=0, help="seed of best_vs_random_lower")

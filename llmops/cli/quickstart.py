@@ -20,9 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="database URL (default: SQLite in DIR, with the registry artifacts in DIR/registry)")
     p.add_argument("--fast", action="store_true", help="tiny step and sample counts (a smoke test, ~minutes)")
     p.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the profile's, 42)")
-    p.add_argument("--improve", choices=["rft", "dpo", "iterative_dpo", "iterative_rft"], default=None,
+    p.add_argument("--improve", default=None,
+                   choices=["rft", "dpo", "iterative_dpo", "iterative_rft", "dpo_corrections", "sft_control"],
                    help="how v2 learns from the feedback (default: the profile's, dpo); iterative_*: K rounds of "
-                        "sampling the current policy, judging and training (docs/preference.md)")
+                        "sampling the current policy, judging and training; dpo_corrections: DPO + NLL on the "
+                        "rated pairs and the raters' corrections; sft_control: NO feedback, v1 continued with SFT "
+                        "on its own data (the control a feedback method must beat; docs/preference.md)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override one quickstart setting (llmops/loop/settings.py), e.g. --set iter_rounds=2; "
                         "repeatable")

@@ -203,6 +203,8 @@ class DPOSection(Section):
     beta: float = Field(0.1, gt=0, description="Inverse temperature of the implicit reward.")
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="cDPO label-noise rate.")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
+    rpo_alpha: float = Field(0.0, ge=0, description="Weight of the chosen completions' per-token NLL added to the "
+                                                    "preference loss (RPO; TRL's rpo_alpha). 0 = plain DPO.")
     precompute_ref_logps: bool = Field(False, description="Compute reference log-probs once and drop the reference.")
     disable_dropout: bool = Field(True, description="Dropout off in policy and reference (as TRL): log-ratios stay exact.")
 

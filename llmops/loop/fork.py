@@ -23,7 +23,9 @@ from llmops.loop.settings import QuickstartSettings
 # stages a fork redoes (everything from training v2 on); the rest is copied
 REDONE_PREFIXES = ("v2_", "eval_v2", "promote_v2", "quality", "drift", "report")
 # settings that only decide how v2 is trained, evaluated against v1 and promoted
-V2_SETTINGS = {"improve", "dpo_steps", "dpo_lr", "dpo_select", "dpo_eval_every", "select_prompts", "rft_steps",
+V2_SETTINGS = {"improve", "dpo_steps", "dpo_lr", "dpo_select", "dpo_eval_every", "dpo_strategy", "dpo_rpo_alpha",
+               "corrections_strategy", "corrections_rpo_alpha",
+               "select_prompts", "rft_steps",
                "rft_min_rating", "min_delta", "ab_prompts", "pref_batch_size"} | {
     f for f in QuickstartSettings.__dataclass_fields__ if f.startswith("iter_")}
 

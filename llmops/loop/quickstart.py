@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ from llmops.loop.settings import QuickstartSettings
 STAGES = 16
 IMPROVE_TITLES = {"rft": "rejection-sampling fine-tuning (best-rated responses)", "dpo": "DPO",
                   "iterative_dpo": "iterative DPO (on-policy rounds)",
-                  "iterative_rft": "iterative rejection-sampling fine-tuning (on-policy rounds)"}
+                  "iterative_rft": "iterative rejection-sampling fine-tuning (on-policy rounds)",
+                  "sft_control": "CONTROL without feedback: more SFT on the train split",
+                  "dpo_corrections": "DPO + NLL on rated pairs and the raters' corrections"}
 
 
 class Quickstart:
@@ -151,16 +154,33 @@ class Quickstart:
                                                            f"train.max_steps={s.rft_steps}", "output.save_merged=false",
                                                            "data.validation_split=0.1"])
             return {**result, "data": best}
+        select = ["train.eval_every=0"]
+        if s.dpo_select:  # keep the step whose greedy validation answers score best (v1 itself included)
+            select = [f"train.eval_every={s.dpo_eval_every}", f"train.select_best={s.dpo_select}",
+                      f"train.generation_eval.suite={self.suite}", "train.generation_eval.split=validation",
+                      f"train.generation_eval.limit={s.select_prompts}",
+                      f"train.generation_eval.max_new_tokens={s.eval_max_new_tokens}"]
+        if s.improve == "sft_control":  # no feedback at all: v1's own SFT data, as many steps as DPO, same selection
+            return {**self._train("sft_lora.yaml", "sft_control", [
+                *common, f"train.max_steps={s.dpo_steps}", f"train.lr={s.dpo_lr}", "output.save_merged=false",
+                *select]), "data": {"train": "builtin:docstrings (split train, as v1)", "feedback": False}}
+        if s.improve == "dpo_corrections":  # = dpo with the corrections' export and the NLL term
+            s = replace(s, improve="dpo", dpo_strategy=s.corrections_strategy, dpo_rpo_alpha=s.corrections_rpo_alpha)
         if s.improve == "dpo":
-            select = ["train.eval_every=0"]
-            if s.dpo_select:  # keep the DPO step whose greedy validation answers score best (v1 itself included)
-                select = [f"train.eval_every={s.dpo_eval_every}", f"train.select_best={s.dpo_select}",
-                          f"train.generation_eval.suite={self.suite}", "train.generation_eval.split=validation",
-                          f"train.generation_eval.limit={s.select_prompts}",
-                          f"train.generation_eval.max_new_tokens={s.eval_max_new_tokens}"]
-            return self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
-                                                   f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
-                                                   *select])
+            data = None
+            if s.dpo_strategy:  # v2's own export of the same feedback (e.g. with the raters' corrections)
+                # only the rating project's items: a forked run's database also holds its source's A/B items
+                project = json.loads((self.out / "state.json").read_text())["stages"]["feedback"]["result"]["project"]
+                data = steps.export_preferences(self.db, self.out / "feedback" / f"prefs_{s.dpo_strategy}.jsonl",
+                                                s.dpo_strategy, project=project)
+                if s.dpo_select:  # selection generates on validation prompts: they (and their corrections,
+                    # i.e. references) stay out of training, so the selection is not fit to them
+                    data.update(self._without_selection_prompts(Path(data["path"])))
+                prefs = data["path"]
+            result = self._train("dpo.yaml", "dpo", [*common, f"data.train={prefs}", f"train.max_steps={s.dpo_steps}",
+                                                     f"train.lr={s.dpo_lr}", f"train.batch_size={s.pref_batch_size}",
+                                                     f"dpo.rpo_alpha={s.dpo_rpo_alpha}", *select])
+            return {**result, "data": data} if data else result
         if s.improve in ("iterative_dpo", "iterative_rft"):
             return self._improve_iterative(v1)
         raise ValueError(f"settings.improve: unknown method {s.improve!r} ({', '.join(IMPROVE_TITLES)})")
@@ -204,6 +224,23 @@ class Quickstart:
         say = lambda text: tqdm.write(f"  {text}")  # noqa: E731
         return iterative.run_rounds(spec, self._ref(v1), pool, judge, train_round, self.out / "runs" / "iterative",
                                     progress=say)
+
+    def _without_selection_prompts(self, path: Path) -> dict[str, Any]:
+        """Copy of the pairs file without the prompts the selection generates on (the first
+        `select_prompts` of the validation split, as `train.generation_eval.limit`), written next to it."""
+        held = {r["prompt"] for r in self._records_split("validation")[:self.s.select_prompts]}
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        kept = [r for r in rows if r["prompt"] not in held]
+        if not kept:
+            from llmops.errors import UserError
+
+            raise UserError(f"{path}: every pair is on a validation (selection) prompt; with dpo_select set, "
+                            "v2 trains only on the other prompts' feedback")
+        out = path.with_name(path.stem + "_train_prompts.jsonl")
+        out.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return {"path": str(out), "exported_rows": len(rows), "n_rows": len(kept),
+                "dropped_selection_prompt_rows": len(rows) - len(kept),
+                "by_source": {src: sum(r.get("source") == src for r in kept) for src in {r.get("source") for r in kept}}}
 
     def _reward_final(self) -> str:
         return json.loads((self.out / "state.json").read_text())["stages"]["reward"]["result"]["final"]

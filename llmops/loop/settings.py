@@ -24,6 +24,14 @@ class QuickstartSettings:
     # task there (docs/preference.md); step 0 (= v1) can win, and then v2 is not better.
     dpo_select: str | None = "eval_gen_rougeL"
     dpo_eval_every: int = 10
+    # the pairs DPO trains on: None = the export stage's (`export_strategy`); else v2 exports its own with this
+    # strategy, e.g. corrections | all_pairs_and_corrections (the raters' corrections as chosen answers)
+    dpo_strategy: str | None = None
+    dpo_rpo_alpha: float = 0.0  # dpo.rpo_alpha: + alpha * NLL of the chosen answers (0 = plain DPO)
+    # improve: dpo_corrections — DPO (with the NLL term) on the rated pairs plus the raters' corrections as
+    # chosen answers, validation prompts held out (measured in docs/preference.md; not the default yet)
+    corrections_strategy: str = "all_pairs_and_corrections"
+    corrections_rpo_alpha: float = 1.0
     select_prompts: int = 64  # validation prompts generated on at each DPO validation
     grad_accum: int = 2  # as recipes/sft_lora.yaml: 16 examples per step (1 gave no significant SFT gain)
     train_limit: int = 2000  # records per training run (the preference export is smaller anyway)
@@ -35,6 +43,8 @@ class QuickstartSettings:
     choices: int = 4  # sampled responses per request (one feedback item holds them; raters rate each)
     export_strategy: str = "all_pairs"  # every rated pair with a margin (see llmops.feedback.export)
     improve: str = "dpo"  # how v2 learns from the feedback: dpo | rft (best-rated responses); measured in docs/preference.md
+    # (sft_control: NO feedback — v1 continued with SFT on the train split, dpo_steps at dpo_lr with the same
+    # validation selection: the control a feedback method must beat to show that the feedback helped)
     rft_steps: int = 40  # SFT steps on the best-rated responses (continuing v1's adapter)
     rft_min_rating: float = 3.0  # keep an item's best response only if its mean rating reaches this
     # improve: iterative_dpo | iterative_rft — K on-policy rounds (llmops.loop.iterative), each sampling

@@ -134,12 +134,16 @@ def is_better(comparison: dict[str, Any], metric: str, min_delta: float) -> tupl
 # ---------------------------------------------------------------- feedback and drift
 
 
-def export_preferences(db_url: str, out: Path, strategy: str = "best_vs_worst") -> dict[str, Any]:
-    from llmops.feedback.export import export_preferences as run_export
+def export_preferences(db_url: str, out: Path, strategy: str = "best_vs_worst",
+                       project: str | None = None) -> dict[str, Any]:
+    """Preference pairs as TRL JSONL (only the items of `project` when given)."""
+    from llmops.feedback.exports.filters import ExportFilters
+    from llmops.feedback.exports.run import export
 
-    result = run_export(db_url, out, strategy=strategy)
+    result = export(db_url, "trl-preference", out, output="jsonl", strategy=strategy,
+                    filters=ExportFilters(project=project))
     return {"path": str(result.path), "meta": str(result.meta_path), "snapshot_id": result.snapshot_id,
-            "n_rows": result.n_rows, "agreement": result.agreement}
+            "n_rows": result.n_rows, "agreement": result.agreement, "strategy": strategy, "project": project}
 
 
 def export_best_responses(db_url: str, out: Path, min_rating: float) -> dict[str, Any]:

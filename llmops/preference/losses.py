@@ -25,6 +25,7 @@ class DPOOutput:
     losses: torch.Tensor
     chosen_rewards: torch.Tensor
     rejected_rewards: torch.Tensor
+    chosen_nll: torch.Tensor | None = None  # per-token NLL of each chosen completion (with rpo_alpha > 0)
 
     @property
     def margins(self) -> torch.Tensor:
@@ -48,6 +49,7 @@ def dpo_loss(
     simpo_gamma: float = 0.5,
     chosen_lengths: torch.Tensor | None = None,
     rejected_lengths: torch.Tensor | None = None,
+    rpo_alpha: float = 0.0,
 ) -> DPOOutput:
     """DPO-family loss per pair.
 
@@ -60,7 +62,29 @@ def dpo_loss(
     - ``simpo``: reference-free, length-normalised: ``−log σ(β (π̄_c − π̄_r) − γ)``.
 
     `ipo` and `simpo` need the completion token counts; `simpo` ignores the reference.
+
+    ``rpo_alpha`` > 0 adds ``α · NLL(chosen)`` per pair, the chosen completion's negative
+    log-likelihood per token (RPO, Pang et al. 2024; TRL's ``rpo_alpha``): the policy must
+    keep writing the preferred answers while it separates them from the rejected ones, which
+    stops DPO from lowering both. It needs `chosen_lengths`. TRL averages the NLL over all
+    chosen tokens of a batch; here it is averaged per completion, then over pairs like the
+    rest of the loss.
     """
+    if rpo_alpha < 0:
+        raise ValueError(f"rpo_alpha must be >= 0, got {rpo_alpha}")
+    out = _dpo_family(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+                      loss_type=loss_type, beta=beta, label_smoothing=label_smoothing, simpo_gamma=simpo_gamma,
+                      chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
+    if rpo_alpha:
+        if chosen_lengths is None:
+            raise ValueError("rpo_alpha needs chosen_lengths (completion token counts)")
+        nll = -policy_chosen_logps.float() / chosen_lengths.float().clamp(min=1)
+        out = DPOOutput(out.losses + rpo_alpha * nll, out.chosen_rewards, out.rejected_rewards, nll.detach())
+    return out
+
+
+def _dpo_family(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, *,
+                loss_type, beta, label_smoothing, simpo_gamma, chosen_lengths, rejected_lengths) -> DPOOutput:
     pc, pr = policy_chosen_logps.float(), policy_rejected_logps.float()
     if loss_type == "simpo":
         if chosen_lengths is None or rejected_lengths is None:

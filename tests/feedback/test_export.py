@@ -191,3 +191,43 @@ def test_identical_texts_and_repeated_pairs_are_dropped(db_url, tmp_path):
     rows = [json.loads(line) for line in open(res.path)]
     assert [(r["chosen"], r["rejected"]) for r in rows] == [("good", "bad")]
     assert res.agreement["n_pairs_dropped_as_duplicates"] == 5  # 2 same-text pairs + 3 repeats
+
+
+def test_corrections_as_pairs(db_url, data, tmp_path):
+    """Edits as preferences: chosen = a rater's correction, rejected = the response it corrects."""
+    from llmops.feedback.project_store import ProjectStore
+
+    ps = ProjectStore(db_url)
+    dave = ps.rater("dave")
+    ps.add_correction(data["C"], "resp C fixed", dave)  # C's mean 1.5 on 1-5 = 0.125 → margin 0.875
+    ps.add_correction(data["A"], "resp A fixed", dave, metadata={"simulated": True})  # A 4.5 → 0.125
+    ps.add_correction(data["D"], "resp D", dave)  # the same text as D: not informative, dropped
+    res = export_preferences(db_url, tmp_path / "c.jsonl", "corrections")
+    rows, got = pairs(res.path)
+    assert [(r["chosen"], r["rejected"], r["margin"]) for r in rows] == [
+        ("resp C fixed", "resp C", 0.875), ("resp A fixed", "resp A", 0.125)]
+    assert all(r["source"] == "corrections" and r["chosen_response_id"] is None and r["agreement"] is None
+               and r["n_raters"] == 1 for r in rows)
+    assert [r["rejected_response_id"] for r in rows] == [data["C"], data["A"]]
+    assert rows[0]["prompt"] == "ctx1\n\nq1"
+    assert res.agreement["n_corrections"] == 3 and res.agreement["n_pairs_dropped_as_duplicates"] == 1
+    # min_margin applies to them as to every pair
+    _, got = pairs(export_preferences(db_url, tmp_path / "m.jsonl", "corrections", min_margin=0.5).path)
+    assert [g[1] for g in got] == ["C"]
+    # all_pairs_and_corrections = all_pairs, each item followed by its correction pairs
+    rows, both = pairs(export_preferences(db_url, tmp_path / "b.jsonl", "all_pairs_and_corrections").path)
+    _, plain = pairs(export_preferences(db_url, tmp_path / "a.jsonl", "all_pairs").path)
+    assert [p for p, r in zip(both, rows) if r["source"] != "corrections"] == plain
+    assert [r["source"] for r in rows[3:5]] == ["corrections"] * 2  # item 1: its 3 rating pairs, then corrections
+    assert both[3:5] == [("d", "C", 0.875), ("d", "A", 0.125)]
+    # a new correction changes the snapshot (it is part of the data)
+    before = export_preferences(db_url, tmp_path / "s1.jsonl", "corrections").snapshot_id
+    ps.add_correction(data["B"], "resp B fixed", dave)
+    assert export_preferences(db_url, tmp_path / "s2.jsonl", "corrections").snapshot_id != before
+
+
+def test_cli_strategies_match_the_exporter():
+    from llmops.cli.feedback_export import STRATEGIES as CLI
+    from llmops.feedback.exports.pairs import STRATEGIES
+
+    assert CLI == STRATEGIES

@@ -99,3 +99,36 @@ def test_completion_logps_uses_shifted_mask_in_fp32():
     assert sums.dtype == torch.float32
     assert sums.tolist() == pytest.approx([expected0.item(), expected1.item()], abs=1e-6)
     assert counts.tolist() == [2, 2]
+
+
+def test_rpo_alpha_zero_is_plain_dpo_and_positive_adds_chosen_nll():
+    pc, pr = torch.tensor([-3.0, -6.0]), torch.tensor([-4.0, -2.0])
+    rc, rr = torch.tensor([-3.5, -4.0]), torch.tensor([-3.0, -2.5])
+    lc, lr = torch.tensor([3, 2]), torch.tensor([2, 4])
+    for loss_type in ("sigmoid", "ipo", "simpo"):
+        plain = dpo_loss(pc, pr, rc, rr, loss_type=loss_type, beta=0.5, chosen_lengths=lc, rejected_lengths=lr)
+        zero = dpo_loss(pc, pr, rc, rr, loss_type=loss_type, beta=0.5, chosen_lengths=lc, rejected_lengths=lr,
+                        rpo_alpha=0.0)
+        assert torch.equal(zero.losses, plain.losses) and zero.chosen_nll is None
+        rpo = dpo_loss(pc, pr, rc, rr, loss_type=loss_type, beta=0.5, chosen_lengths=lc, rejected_lengths=lr,
+                       rpo_alpha=0.7)
+        nll = [3.0 / 3, 6.0 / 2]  # −log π(chosen) per chosen token
+        assert rpo.chosen_nll.tolist() == pytest.approx(nll)
+        assert (rpo.losses - plain.losses).tolist() == pytest.approx([0.7 * x for x in nll], abs=1e-6)
+        assert torch.equal(rpo.chosen_rewards, plain.chosen_rewards)  # the implicit rewards are DPO's
+
+
+def test_rpo_gradient_raises_the_chosen_logp_even_when_dpo_is_saturated():
+    pc = torch.tensor([-5.0], requires_grad=True)
+    pr = torch.tensor([-500.0], requires_grad=True)  # the pair is already separated: DPO's gradient ~ 0
+    args = (torch.tensor([-5.0]), torch.tensor([-5.0]))
+    dpo_loss(pc, pr, *args, beta=0.1, chosen_lengths=torch.tensor([5]), rpo_alpha=1.0).losses.sum().backward()
+    assert pc.grad.item() == pytest.approx(-1 / 5, abs=1e-6)
+
+
+def test_rpo_needs_lengths_and_a_nonnegative_alpha():
+    t = torch.tensor([-1.0])
+    with pytest.raises(ValueError, match="chosen_lengths"):
+        dpo_loss(t, t, t, t, rpo_alpha=0.5)
+    with pytest.raises(ValueError, match=">= 0"):
+        dpo_loss(t, t, t, t, rpo_alpha=-1.0)

@@ -105,6 +105,22 @@ def test_dpo_starts_at_log2_learns_and_precomputed_reference_matches_live(tmp_pa
     assert (final / "adapter_config.json").exists() and not (final / "ref").exists()
 
 
+def test_dpo_rpo_alpha_adds_the_chosen_nll_to_the_logged_loss(tmp_path):
+    """dpo.rpo_alpha reaches the loss: at step 1 (policy = reference) loss = log 2 + alpha * NLL(chosen)."""
+    from llmops.errors import UserError
+
+    train = _write(tmp_path / "train.jsonl", _separable_pairs(8, seed=3))
+    common = [f"data.train={train}", "data.validation_split=0", "train.max_steps=1", "train.batch_size=4",
+              "train.log_every=1", "train.warmup_steps=0", "data.max_length=64", "data.limit=null"]
+    out = tmp_path / "rpo"
+    out.mkdir()
+    first = _metrics(_train("recipes/dpo.yaml", out, *common, "dpo.rpo_alpha=0.5").run_dir)[0]
+    assert first["nll_chosen"] > 0
+    assert first["loss"] == pytest.approx(math.log(2) + 0.5 * first["nll_chosen"], abs=1e-4)
+    with pytest.raises((UserError, ValueError), match="rpo_alpha"):
+        load_recipe("recipes/dpo.yaml", ["dpo.rpo_alpha=-0.1"])
+
+
 def toy_reward(prompts, completions):
     """Shorter is better: a reward the policy can raise by ending its turn earlier."""
     return [1.0 - min(len(c), 80) / 80 for c in completions]

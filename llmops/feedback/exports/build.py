@@ -17,7 +17,7 @@ from llmops.feedback.agreement import krippendorff_alpha
 from llmops.feedback.errors import Invalid
 from llmops.feedback.exports import formats, snapshots
 from llmops.feedback.exports.filters import ExportFilters
-from llmops.feedback.exports.pairs import check_params
+from llmops.feedback.exports.pairs import CORRECTION_STRATEGIES, check_params
 from llmops.feedback.exports.source import Feedback, load
 
 DEFAULT_STRATEGY = {"trl-preference": "best_vs_worst", "trl-conversational": "best_vs_worst", "reward": "all_pairs"}
@@ -82,7 +82,7 @@ def _agreement(fb: Feedback, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def build(session: Session, params: dict[str, Any], filters: ExportFilters) -> Export:
     """Rows of the export `params` describe (see `export_params`), read in `session` (reads only)."""
     fmt = params["format"]
-    fb = load(session, filters, corrections=fmt == "sft")
+    fb = load(session, filters, corrections=fmt == "sft" or params.get("strategy") in CORRECTION_STRATEGIES)
     rows, n_duplicates = formats.format_rows(fmt, fb, params)
     kept = [r for r in rows if filters.keep_row(r)]
     summary = _agreement(fb, kept)

@@ -79,14 +79,16 @@ def _assistant(text: str) -> list[dict[str, str]]:
 
 def _pair_row(fmt: str, fb: Feedback, p: Pair) -> dict[str, Any]:
     item = fb.items[p.item_id]
+    chosen = p.chosen_text if p.chosen_text is not None else fb.texts[p.chosen]  # a correction, or a response
     if fmt == "trl-conversational":
-        head = {"prompt": prompt_messages(item), "chosen": _assistant(fb.texts[p.chosen]),
+        head = {"prompt": prompt_messages(item), "chosen": _assistant(chosen),
                 "rejected": _assistant(fb.texts[p.rejected])}
     else:
-        head = {"prompt": prompt_text(item), "chosen": fb.texts[p.chosen], "rejected": fb.texts[p.rejected]}
+        head = {"prompt": prompt_text(item), "chosen": chosen, "rejected": fb.texts[p.rejected]}
     return {**head, "margin": round(p.margin, 6),
             "agreement": None if p.agreement is None else round(p.agreement, 6), "n_raters": p.n_raters,
-            "item_id": p.item_id, "chosen_response_id": p.chosen, "rejected_response_id": p.rejected,
+            "item_id": p.item_id, "chosen_response_id": None if p.chosen_text is not None else p.chosen,
+            "rejected_response_id": p.rejected,
             "source": p.source}
 
 

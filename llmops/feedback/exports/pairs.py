@@ -20,6 +20,15 @@ among an item's rated responses (``best_vs_worst``, ``all_pairs``,
 ``best_vs_random_lower``); ties and margins below ``min_margin`` are dropped; equal means
 order by response id; the random choice is seeded per (seed, item); rows are ordered by
 item id; identical texts and repeated (prompt, chosen, rejected) are dropped.
+
+**Corrections as pairs** ("edits as preferences"): a rater who rewrites a response says
+the rewrite is better than what the model wrote. Strategy ``corrections`` exports only
+those pairs — chosen = the correction's text, rejected = the corrected response — and
+``all_pairs_and_corrections`` adds them to ``all_pairs``. Their margin is 1 − the corrected
+response's mean rating on [0, 1] (a rewrite of a response rated at the scale's top says
+nothing and is dropped), or 1 when the response was not rated; agreement is ``None`` (one
+rater wrote it), ``n_raters`` 1, ``source`` ``corrections``. A correction of no particular
+response, or with an empty text, is not a pair.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ from dataclasses import dataclass
 from llmops.feedback.errors import Invalid
 from llmops.feedback.exports.source import Feedback
 
-STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower")
+STRATEGIES = ("best_vs_worst", "all_pairs", "best_vs_random_lower", "corrections", "all_pairs_and_corrections")
+CORRECTION_STRATEGIES = ("corrections", "all_pairs_and_corrections")
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,8 @@ class Pair:
     margin: float
     agreement: float | None
     n_raters: int
-    source: str  # "comparisons" | "ratings"
+    source: str  # "comparisons" | "ratings" | "corrections"
+    chosen_text: str | None = None  # a correction's text (then `chosen` is the correction id, not a response)
 
 
 def check_params(strategy: str, min_margin: float) -> None:
@@ -77,8 +88,10 @@ def _rating_candidates(order: list[int], means: dict[int, float], strategy: str,
         return []
     if strategy == "best_vs_worst":
         return [(order[0], order[-1])]
-    if strategy == "all_pairs":
+    if strategy in ("all_pairs", "all_pairs_and_corrections"):
         return list(itertools.combinations(order, 2))
+    if strategy == "corrections":
+        return []
     best = order[0]
     lower = [r for r in order[1:] if means[r] < means[best]]
     return [(best, rng.choice(sorted(lower)))] if lower else []
@@ -91,7 +104,8 @@ def _rating_agreement(by_rater: dict[int, dict[int, float]], chosen: int, reject
 
 def preference_pairs(fb: Feedback, strategy: str = "best_vs_worst", min_margin: float = 0.0,
                      seed: int = 0) -> list[Pair]:
-    """Every exported pair, ordered by item, comparisons before ratings."""
+    """Every exported pair, ordered by item: comparisons, then ratings, then corrections
+    (`fb` must be loaded with its corrections for the correction strategies)."""
     check_params(strategy, min_margin)
     units: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))  # item → response → [0,1]
     by_rater: dict[int, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))  # item → rater → resp
@@ -101,10 +115,15 @@ def preference_pairs(fb: Feedback, strategy: str = "best_vs_worst", min_margin: 
         by_rater[r.item_id][r.rater_id][r.response_id] = r.unit
         raters_of[r.response_id].add(r.rater_id)
 
+    corrections_of: dict[int, list] = defaultdict(list)
+    if strategy in CORRECTION_STRATEGIES:
+        for c in sorted(fb.corrections, key=lambda c: c.correction_id):
+            corrections_of[c.item_id].append(c)
     out: list[Pair] = []
-    for item_id in sorted(set(units) | set(fb.comparisons)):
+    for item_id in sorted(set(units) | set(fb.comparisons) | set(corrections_of)):
         decided: set[frozenset] = set()
-        for key, p in sorted(_comparison_votes(fb.comparisons.get(item_id, [])).items(), key=lambda kv: sorted(kv[0])):
+        compared = {} if strategy == "corrections" else _comparison_votes(fb.comparisons.get(item_id, []))
+        for key, p in sorted(compared.items(), key=lambda kv: sorted(kv[0])):
             decided.add(key)
             a, b = sorted(key)
             wa, wb = p["wins"][a], p["wins"][b]
@@ -126,4 +145,18 @@ def preference_pairs(fb: Feedback, strategy: str = "best_vs_worst", min_margin: 
                 continue
             out.append(Pair(item_id, chosen, rejected, margin, _rating_agreement(by_rater[item_id], chosen, rejected),
                             len(raters_of[chosen] | raters_of[rejected]), "ratings"))
+        if strategy in CORRECTION_STRATEGIES:
+            out += _correction_pairs(corrections_of.get(item_id, []), means, min_margin)
+    return out
+
+
+def _correction_pairs(corrections: list, means: dict[int, float], min_margin: float) -> list[Pair]:
+    out = []
+    for c in corrections:
+        if c.response_id is None or not c.text.strip():
+            continue
+        margin = 1.0 - means[c.response_id] if c.response_id in means else 1.0
+        if margin <= 0 or margin < min_margin:
+            continue
+        out.append(Pair(c.item_id, c.correction_id, c.response_id, margin, None, 1, "corrections", c.text))
     return out

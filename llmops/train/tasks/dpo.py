@@ -154,6 +154,7 @@ class DPOTask:
             chosen, rejected, ref_c, ref_r,
             loss_type=self.cfg.loss, beta=self.cfg.beta, label_smoothing=self.cfg.label_smoothing,
             simpo_gamma=self.cfg.simpo_gamma, chosen_lengths=n_chosen, rejected_lengths=n_rejected,
+            rpo_alpha=self.cfg.rpo_alpha,
         )
         metrics = {
             "reward_accuracy": out.accuracies.sum(),
@@ -163,6 +164,8 @@ class DPOTask:
             "logps_chosen": chosen.detach().sum(),
             "logps_rejected": rejected.detach().sum(),
         }
+        if out.chosen_nll is not None:
+            metrics["nll_chosen"] = out.chosen_nll.sum()
         return LossOutput(out.losses.sum(), int(chosen.shape[0]), metrics)
 
     # ---------------------------------------------------------------- save
