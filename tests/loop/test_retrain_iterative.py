@@ -119,28 +119,40 @@ def test_the_commented_example_in_the_shipped_config_loads(tmp_path):
     assert cfg.retrain.iterative is not None and cfg.retrain.iterative.method == "dpo"
 
 
+def _drift_rule(tmp: Path) -> None:
+    """A drift rule that fires when current.jsonl moves away from its profile (as in test_retrain)."""
+    from llmops.monitor.drift import DriftConfig, fit_profile, save_profile
+    from llmops.monitor.features import simple_tokenize, tokenizer_spec
+
+    things, verbs = ["list", "string", "number", "path", "file", "socket"], ["Return", "Compute", "Parse", "Format"]
+    normal = [f"{v} the {a} of the {b}." + (" Raise an error when it is empty." if (i % 3 == 0) else "")
+              for i, (v, a, b) in enumerate(itertools.product(verbs, things, things))]
+    save_profile(fit_profile(normal, simple_tokenize, tokenizer_spec(None), DriftConfig(window_sizes=(20, 40))),
+                 tmp / "profile.json")
+    (tmp / "current.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in normal))
+    (tmp / "alerts.yaml").write_text(yaml.safe_dump({"rules": [{
+        "name": "prompt-drift", "kind": "drift", "reference": "profile.json", "current": "current.jsonl",
+        "statistic": "drift", "trigger": 0.5, "clear": 0.5, "for_checks": 1, "cooldown": "1h",
+        "actions": [{"type": "log"}]}]}))
+
+
+def _drift(tmp: Path) -> None:
+    """Production suddenly sends SQL, not docstrings: the drift rule fires."""
+    shifted = [f"SELECT id, name, total_{i} FROM orders_{i % 7} JOIN users ON users.id = orders_{i % 7}.user_id "
+               f"WHERE total_{i} > {i * 13} AND status = 'open' ORDER BY created_at DESC LIMIT {i + 5};" for i in range(40)]
+    (tmp / "current.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in shifted))
+
+
 @pytest.mark.slow
 def test_an_incident_runs_on_policy_rounds_then_the_gates(loop_world, tmp_path):
     from llmops.loop.retrain import RetrainLoop
     from llmops.monitor import incidents
-    from llmops.monitor.drift import DriftConfig, fit_profile, save_profile
-    from llmops.monitor.features import simple_tokenize, tokenizer_spec
     from llmops.registry import api
 
     db = loop_world["db"]
     facts = loop_world["facts"]
     shutil.copytree(facts["reward"]["final"], tmp_path / "reward_model")  # the quickstart's reward model
-    # a drift rule that fires when current.jsonl (written here) moves away from its profile (as in test_retrain)
-    things, verbs = ["list", "string", "number", "path", "file", "socket"], ["Return", "Compute", "Parse", "Format"]
-    normal = [f"{v} the {a} of the {b}." + (" Raise an error when it is empty." if (i % 3 == 0) else "")
-              for i, (v, a, b) in enumerate(itertools.product(verbs, things, things))]
-    save_profile(fit_profile(normal, simple_tokenize, tokenizer_spec(None), DriftConfig(window_sizes=(20, 40))),
-                 tmp_path / "profile.json")
-    (tmp_path / "current.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in normal))
-    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"rules": [{
-        "name": "prompt-drift", "kind": "drift", "reference": "profile.json", "current": "current.jsonl",
-        "statistic": "drift", "trigger": 0.5, "clear": 0.5, "for_checks": 1, "cooldown": "1h",
-        "actions": [{"type": "log"}]}]}))
+    _drift_rule(tmp_path)
     raw = _raw(tmp_path, rounds=2, samples=3, temperature=1.0, max_new_tokens=16, prompts_per_round=4,
                min_prompts=4, min_margin=1e-4)
     raw.update(alerts="alerts.yaml", cooldown="1d")
@@ -156,9 +168,7 @@ def test_an_incident_runs_on_policy_rounds_then_the_gates(loop_world, tmp_path):
     served = [json.loads(x)["prompt"] for x in (tmp_path / "prod.jsonl").read_text().splitlines()]
     assert len(set(served)) >= 4  # the quickstart's simulated traffic, written by the tick
 
-    shifted = [f"SELECT id, name, total_{i} FROM orders_{i % 7} JOIN users ON users.id = orders_{i % 7}.user_id "
-               f"WHERE total_{i} > {i * 13} AND status = 'open' ORDER BY created_at DESC LIMIT {i + 5};" for i in range(40)]
-    (tmp_path / "current.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in shifted))
+    _drift(tmp_path)
     [rec] = loop.tick(t0 + timedelta(minutes=1))["incidents"]
     assert rec["status"] == "training", rec
     assert set(rec["steps"]) == {"production", "pool", "train_job"}  # no feedback export in this mode
@@ -219,3 +229,20 @@ def test_an_incident_runs_on_policy_rounds_then_the_gates(loop_world, tmp_path):
     assert all("not redone" in s for s in said)
     assert len(api.list_versions("docs", db_url=db)) == n_before + 1
     assert len(api.list_versions(mid_name, db_url=db)) == 1
+
+
+@pytest.mark.slow
+def test_too_few_production_prompts_wait_and_nothing_trains(loop_world, tmp_path):
+    from llmops.loop.retrain import RetrainLoop
+
+    _drift_rule(tmp_path)
+    raw = _raw(tmp_path, min_prompts=100_000)
+    raw.update(alerts="alerts.yaml")
+    raw["retrain"].update(rules=["prompt-drift"], retry="10m")
+    loop = RetrainLoop(_load(tmp_path, raw), loop_world["db"])
+    t0 = datetime.now(timezone.utc)
+    _drift(tmp_path)
+    [rec] = loop.tick(t0)["incidents"]
+    assert rec["status"] == "waiting" and "distinct production prompts" in rec["why"], rec
+    assert "pool" not in rec["steps"] and loop.jobs.list() == []
+    assert loop.tick(t0 + timedelta(minutes=11))["incidents"][0]["status"] == "waiting"  # retried, still too few
