@@ -23,6 +23,7 @@ writes ``round_<k>/{samples,data}.jsonl`` so every round's data can be inspected
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -49,7 +50,7 @@ class IterativeSpec:
     prompts_per_round: int = 256  # taken from the prompt pool in order, continuing where the last round stopped
     min_margin: float = 0.5  # DPO: least score difference of a pair (ratings: half a star of the mean)
     pairs: str = "all"  # DPO: all (every ordered pair with the margin) | best_vs_worst (one per prompt)
-    min_score: float = 3.0  # RFT: least score of a prompt's best answer
+    min_score: float | None = 3.0  # RFT: least score of a prompt's best answer (None: no floor)
     seed: int = 0
 
     def check(self) -> None:
@@ -152,12 +153,12 @@ def preference_pairs(records: list[dict[str, Any]], answers: list[list[str]], sc
 
 
 def best_answers(records: list[dict[str, Any]], answers: list[list[str]], scores: Scores,
-                 min_score: float) -> list[dict[str, Any]]:
-    """Each prompt's best-scored answer (the first of ties) if it scores at least `min_score`."""
+                 min_score: float | None) -> list[dict[str, Any]]:
+    """Each prompt's best-scored answer (the first of ties) if it scores at least `min_score` (None: any)."""
     out = []
     for rec, texts, sc in zip(records, answers, scores):
         best = max(range(len(texts)), key=lambda i: sc[i])
-        if sc[best] >= min_score and texts[best]:
+        if (min_score is None or sc[best] >= min_score) and texts[best]:
             out.append({"prompt": rec["prompt"], "completion": texts[best], "score": sc[best]})
     return out
 
@@ -166,13 +167,20 @@ def best_answers(records: list[dict[str, Any]], answers: list[list[str]], scores
 
 
 def run_rounds(spec: IterativeSpec, start_policy: str, pool: list[dict[str, Any]], judge: Judge,
-               train_round: TrainRound, out_dir: Path, progress: Callable[[str], None] = print) -> dict[str, Any]:
+               train_round: TrainRound, out_dir: Path, progress: Callable[[str], None] = print,
+               resume: bool = False) -> dict[str, Any]:
     """Run `spec.rounds` rounds from `start_policy`; returns the last round's training facts plus a summary.
 
     `pool`: records with ``prompt`` (and ``completion``, the reference, for the raters' judge);
     never evaluation prompts. `train_round(k, policy, data_path, last)` trains round k from
     `policy` on `data_path` and returns facts with ``final`` (the selected checkpoint) and, if it
     registered it, ``registered`` (its registry ref, then the next round's policy).
+
+    Every round ends by writing ``round_<k>/round.json`` (its summary and training facts).
+    `resume`: a round with that file is not redone (its recorded policy goes on), and a round
+    whose samples and data were written for the same policy reuses them instead of sampling
+    and judging again (its `train_round` is called again: it must resume or return a finished
+    run, as `llmops.loop.steps.train` does). The files are written atomically.
     """
     spec.check()
     if not pool:
@@ -181,23 +189,38 @@ def run_rounds(spec: IterativeSpec, start_policy: str, pool: list[dict[str, Any]
     for k in range(spec.rounds):
         round_dir = out_dir / f"round_{k}"
         round_dir.mkdir(parents=True, exist_ok=True)
+        done_path, samples_path, data_path = round_dir / "round.json", round_dir / "samples.jsonl", round_dir / "data.jsonl"
+        if resume and done_path.exists():
+            done = json.loads(done_path.read_text())
+            if done["round"]["policy"] == policy:
+                rounds.append(done["round"])
+                trained = done["trained"]
+                policy = trained.get("registered") or trained["final"]
+                progress(f"round {k}: finished before, not redone (next policy {policy})")
+                continue
         first = k * spec.prompts_per_round
         records = [pool[(first + i) % len(pool)] for i in range(min(spec.prompts_per_round, len(pool)))]
-        answers = sample_answers(policy, [r["prompt"] for r in records], spec.samples, spec.temperature,
-                                 spec.max_new_tokens, seed=spec.seed * 1000 + k)
-        scores = judge(records, answers)
-        _write_jsonl(round_dir / "samples.jsonl", [{"prompt": r["prompt"], "answers": a, "scores": s, "policy": policy}
-                                                   for r, a, s in zip(records, answers, scores)])
-        if spec.method == "dpo":  # shuffled (seeded): a recipe's data.limit then takes pairs of every prompt
-            data = preference_pairs(records, answers, scores, spec.min_margin, spec.pairs == "best_vs_worst")
-            random.Random(spec.seed * 1000 + k).shuffle(data)
+        saved = _read_jsonl(samples_path) if resume and data_path.exists() and samples_path.exists() else []
+        if saved and [s["prompt"] for s in saved] == [r["prompt"] for r in records] and \
+                {s["policy"] for s in saved} == {policy}:
+            answers, scores = [s["answers"] for s in saved], [s["scores"] for s in saved]
+            data = _read_jsonl(data_path)
+            progress(f"round {k}: reusing the samples and data written before")
         else:
-            data = best_answers(records, answers, scores, spec.min_score)
-        if not data:
-            raise ConfigError(f"iterative round {k}: the judge separated no answers (no training data); "
-                              "raise temperature or samples, or lower min_margin/min_score")
-        data_path = round_dir / "data.jsonl"
-        _write_jsonl(data_path, data)
+            answers = sample_answers(policy, [r["prompt"] for r in records], spec.samples, spec.temperature,
+                                     spec.max_new_tokens, seed=spec.seed * 1000 + k)
+            scores = judge(records, answers)
+            _write_jsonl(samples_path, [{"prompt": r["prompt"], "answers": a, "scores": s, "policy": policy}
+                                        for r, a, s in zip(records, answers, scores)])
+            if spec.method == "dpo":  # shuffled (seeded): a recipe's data.limit then takes pairs of every prompt
+                data = preference_pairs(records, answers, scores, spec.min_margin, spec.pairs == "best_vs_worst")
+                random.Random(spec.seed * 1000 + k).shuffle(data)
+            else:
+                data = best_answers(records, answers, scores, spec.min_score)
+            if not data:
+                raise ConfigError(f"iterative round {k}: the judge separated no answers (no training data); "
+                                  "raise temperature or samples, or lower min_margin/min_score")
+            _write_jsonl(data_path, data)
         flat = [x for s in scores for x in s]
         progress(f"round {k}: {len(records)} prompts x {spec.samples} samples from {policy}; "
                  f"mean score {sum(flat) / len(flat):.3f}; {len(data)} training examples")
@@ -207,11 +230,27 @@ def run_rounds(spec: IterativeSpec, start_policy: str, pool: list[dict[str, Any]
                        "registered": trained.get("registered"),
                        "selected_step": (trained.get("selection") or {}).get("best_step"),
                        "metrics": trained.get("metrics")})
+        _write_json(done_path, {"round": rounds[-1], "trained": trained})
         policy = trained.get("registered") or trained["final"]  # a registered round is referred to by its ref
     summary = {"spec": asdict(spec), "rounds": rounds}
-    (out_dir / "rounds.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    _write_json(out_dir / "rounds.json", summary)
     return {**trained, "iterative": summary}
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _replace(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    _replace(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a killed process never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -14,6 +14,12 @@ Each tick:
    runs) → register (also a run that completed but never registered) → evaluate →
    staging gates → production gates, and only if better.
 
+With ``retrain.iterative`` the training job runs K on-policy rounds instead (sample the
+production prompts from the current policy → score with a reward model → train
+`retrain.recipe` on that round's data; `llmops.loop.retrain_iterative`): the export step is
+replaced by a snapshot of the production prompts (``pool``), and the last round's result
+goes through the same register → evaluate → gates steps.
+
 An incident that cannot retrain yet — inside a cooldown, or with fewer than
 ``retrain.min_pairs`` preference pairs — *waits* and is retried (every ``retrain.retry``)
 while its alert fires; it is abandoned only when the alert resolves first. A restart
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import UserError
-from llmops.loop import retrain_jobs, steps
+from llmops.loop import retrain_iterative, retrain_jobs, steps
 from llmops.loop.progress import write_json_atomic
 from llmops.loop.retrain_config import LoopConfig
 from llmops.settings import database_url
@@ -177,22 +183,35 @@ class RetrainLoop:
         if prod is None:
             inc.finish_retraining(self.db, iid, "abandoned", f"{name} has no `{cfg.alias}` version")
             return self._set(record, "abandoned", f"{name} has no `{cfg.alias}` version to retrain from")
-        export = self._step(record, "export", lambda: steps.export_preferences(
-            self.db, work / "prefs.jsonl", cfg.retrain.export_strategy))
-        if cfg.retrain.use_feedback and export["n_rows"] < cfg.retrain.min_pairs:
-            why = f"only {export['n_rows']} preference pairs (retrain.min_pairs {cfg.retrain.min_pairs}); retry in {cfg.retrain.retry}"
-            del record["steps"]["export"]  # the retry exports again: new feedback may have arrived
-            inc.defer_retraining(self.db, iid, why, now + cfg.retrain.retry)
-            return self._set(record, "waiting", why)
-        overrides = [f"output.dir={work / 'run'}", f"output.register_as={name}"]
-        if cfg.retrain.use_feedback:
-            overrides.append(f"data.train={export['path']}")
-        if cfg.retrain.start_from_production:
-            overrides.append(f"model.adapter=registry:{name}/{prod}")
-        overrides = [*overrides, *cfg.retrain.overrides]
-        recipe = Path(cfg.retrain.recipe)
-        job_id = self._step(record, "train_job", lambda: {"job_id": retrain_jobs.submit_training(
-            self.jobs, recipe, overrides, cfg.retrain, name, iid, work / "run", now)})["job_id"]
+        it = cfg.retrain.iterative
+        if it is not None:  # K on-policy rounds on production prompts (llmops.loop.retrain_iterative)
+            export = self._step(record, "pool", lambda: retrain_iterative.snapshot_pool(
+                Path(cfg.production_prompts.path), work / "iterative" / "pool.jsonl"))
+            if export["n_prompts"] < it.min_prompts:
+                why = (f"only {export['n_prompts']} distinct production prompts (retrain.iterative.min_prompts "
+                       f"{it.min_prompts}); retry in {cfg.retrain.retry}")
+                del record["steps"]["pool"]  # the retry snapshots again: more prompts may have been served
+                inc.defer_retraining(self.db, iid, why, now + cfg.retrain.retry)
+                return self._set(record, "waiting", why)
+            job_id = self._step(record, "train_job", lambda: {"job_id": retrain_iterative.submit(
+                self.jobs, cfg, work, prod, export, iid, now)})["job_id"]
+        else:
+            export = self._step(record, "export", lambda: steps.export_preferences(
+                self.db, work / "prefs.jsonl", cfg.retrain.export_strategy))
+            if cfg.retrain.use_feedback and export["n_rows"] < cfg.retrain.min_pairs:
+                why = (f"only {export['n_rows']} preference pairs (retrain.min_pairs {cfg.retrain.min_pairs}); "
+                       f"retry in {cfg.retrain.retry}")
+                del record["steps"]["export"]  # the retry exports again: new feedback may have arrived
+                inc.defer_retraining(self.db, iid, why, now + cfg.retrain.retry)
+                return self._set(record, "waiting", why)
+            overrides = [f"output.dir={work / 'run'}", f"output.register_as={name}"]
+            if cfg.retrain.use_feedback:
+                overrides.append(f"data.train={export['path']}")
+            if cfg.retrain.start_from_production:
+                overrides.append(f"model.adapter=registry:{name}/{prod}")
+            overrides = [*overrides, *cfg.retrain.overrides]
+            job_id = self._step(record, "train_job", lambda: {"job_id": retrain_jobs.submit_training(
+                self.jobs, Path(cfg.retrain.recipe), overrides, cfg.retrain, name, iid, work / "run", now)})["job_id"]
         inc.set_incident_job(self.db, iid, job_id)
         self.jobs.tick(now)
         job = self.jobs.get(job_id)
@@ -202,9 +221,11 @@ class RetrainLoop:
             why = f"training job {job_id} {job['status']}: {(job['log_tail'] or '')[-800:]}"
             inc.finish_retraining(self.db, iid, "failed", why)
             return self._set(record, "failed", why)
-        trained = self._step(record, "train", lambda: retrain_jobs.finished_run(recipe, overrides))
-        version = self._step(record, "register", lambda: {
-            "version": retrain_jobs.ensure_registered(trained, recipe, overrides, name, self.db)})["version"]
+        # the run to register: the single run, or the last round (whose facts carry every round's)
+        trained = self._step(record, "train", lambda: retrain_iterative.finished(work) if it is not None
+                             else retrain_jobs.finished_run(Path(cfg.retrain.recipe), overrides))
+        version = self._step(record, "register", lambda: {"version": retrain_jobs.ensure_registered(
+            trained, Path(trained["recipe"]), trained["overrides"], name, self.db)})["version"]
         baseline = self._step(record, "baseline_eval", lambda: self._baseline_eval(prod, work))
         cand = self._step(record, "evaluate", lambda: self._candidate_eval(version, work, export))
         comparison = self._step(record, "compare", lambda: steps.compare(baseline["dir"], cand["dir"]))
@@ -242,6 +263,7 @@ class RetrainLoop:
         res = steps.evaluate(f"registry:{self.cfg.model}/{version}", Path(ev.suite), work / "eval-candidate",
                              ev.limit, ev.max_new_tokens)
         steps.attach_eval(self.cfg.model, version, res["dir"], self.db)
+        # (the exported pairs' prompts; in iterative mode the production prompts the rounds sampled from)
         prompts = [json.loads(line)["prompt"] for line in Path(export["path"]).read_text().splitlines() if line.strip()]
         if len(prompts) >= 4:  # the drift reference of a version is the prompts it was trained on
             res["drift_reference_sha256"] = steps.drift_reference(self.cfg.model, version, prompts, self.db)

@@ -119,3 +119,42 @@ def test_fast_round_trip_trains_each_round_on_its_own_policys_samples(quickstart
     db = os.environ["LLMOPS_DATABASE_URL"]
     assert api.get_version("docs", version=v2, db_url=db).lineage["parent_version"] == "docs-rounds/1"
     assert api.get_version("docs-rounds", version=1, db_url=db).lineage["parent_version"] == "docs/1"
+
+
+def test_resume_skips_finished_rounds_and_reuses_written_samples(tmp_path, monkeypatch):
+    """A job killed in round 1's training: the retry does not redo round 0, does not sample round 1
+    again, and trains round 1 once more (the real train_round resumes from its checkpoint)."""
+    sampled, trained = [], []
+
+    def fake_sample(policy, prompts, n, temperature, max_new_tokens, seed):
+        sampled.append((policy, seed))
+        return [[f"{p} {policy} {i}" for i in range(n)] for p in prompts]
+
+    monkeypatch.setattr(iterative, "sample_answers", fake_sample)
+    judge = lambda records, answers: [[float(i) for i in range(len(a))] for a in answers]  # noqa: E731
+    crash = {"round": 1}
+
+    def train_round(k, policy, data, last):
+        trained.append((k, policy))
+        if crash.get("round") == k:
+            raise RuntimeError("killed")
+        return {"final": str(tmp_path / f"final_{k}"), "registered": f"registry:m-rounds/{k + 1}"}
+
+    spec = iterative.IterativeSpec(rounds=2, samples=3, prompts_per_round=2, min_margin=0.5)
+    pool = [{"prompt": f"p{i}"} for i in range(5)]
+    with pytest.raises(RuntimeError):
+        iterative.run_rounds(spec, "registry:m/1", pool, judge, train_round, tmp_path, progress=lambda _: None,
+                             resume=True)
+    assert sampled == [("registry:m/1", 0), ("registry:m-rounds/1", 1)] and len(trained) == 2
+    crash.clear()
+    said = []
+    out = iterative.run_rounds(spec, "registry:m/1", pool, judge, train_round, tmp_path, progress=said.append,
+                               resume=True)
+    assert sampled == [("registry:m/1", 0), ("registry:m-rounds/1", 1)]  # nothing sampled again
+    assert trained[2:] == [(1, "registry:m-rounds/1")]  # round 0 not retrained
+    assert "not redone" in said[0] and "reusing" in said[1]
+    assert [r["policy"] for r in out["iterative"]["rounds"]] == ["registry:m/1", "registry:m-rounds/1"]
+    assert out["registered"] == "registry:m-rounds/2"
+    # without resume (the quickstart), every round is redone
+    iterative.run_rounds(spec, "registry:m/1", pool, judge, train_round, tmp_path, progress=lambda _: None)
+    assert len(sampled) == 4 and len(trained) == 5
