@@ -70,6 +70,10 @@ async function loadNext(done = "") {
     if (!item) { show("empty"); status(done, "ok"); return; }
     renderForm(item, page.queue.questions);
     show("rate");
+    // Keys go to the item at once: the login field (now hidden) or the last item's text box
+    // would otherwise keep the focus until the browser gets round to dropping it.
+    const first = document.querySelector(".response");
+    if (first) first.focus();
     status(done, done ? "ok" : "");
   } catch (e) {
     if (e.status === 401) return loggedOut(e);
