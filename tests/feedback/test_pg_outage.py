@@ -123,9 +123,11 @@ def test_postgres_stopped_mid_load(own_postgres: OwnPostgres, monkeypatch) -> No
         for t in threads:
             t.start()
         time.sleep(1.5)
+        assert len(acked) > 0, statuses[-5:]
+        own_postgres.stop("immediate")  # a crash: no shutdown checkpoint; returns once the server is gone
+        # Counted after the stop returned, not before it: on a busy machine pg_ctl itself can take long
+        # enough for a few more commits to land while the server is still up (9 > 8 flaked once in CI).
         before = len(acked)
-        assert before > 0, statuses[-5:]
-        own_postgres.stop("immediate")  # a crash: no shutdown checkpoint
         time.sleep(3)  # past the key cache's TTL (1 s) plus the connect timeout: authentication needs the database too
         down_statuses = list(statuses[-20:])
         with httpx.Client(base_url=srv.base, timeout=30) as c:
@@ -145,7 +147,7 @@ def test_postgres_stopped_mid_load(own_postgres: OwnPostgres, monkeypatch) -> No
             t.join(60)
         srv.stop()
     assert 503 in down_statuses and ready_down == 503 and live_down == 200 and ready_up == 200
-    assert during - before <= 4 * 2  # at most the requests in flight when it stopped were acknowledged after
+    assert during - before <= 4 * 2  # with the database gone, at most the answers already in flight
     _engine_for.cache_clear()
     with session_factory(url)() as s:
         stored = set(s.scalars(select(Rating.id)))
