@@ -23,7 +23,6 @@ writes ``round_<k>/{samples,data}.jsonl`` so every round's data can be inspected
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import ConfigError
+from llmops.loop.progress import write_json_atomic, write_text_atomic
 
 Scores = list[list[float]]
 Judge = Callable[[list[dict[str, Any]], list[list[str]]], Scores]
@@ -166,6 +166,18 @@ def best_answers(records: list[dict[str, Any]], answers: list[list[str]], scores
 # ---------------------------------------------------------------- 4. the rounds
 
 
+def rounds_model(name: str) -> str:
+    """The registered model the rounds before the last register as (their lineage chains back to the start)."""
+    return f"{name}-rounds"
+
+
+def with_selection(trained: dict[str, Any]) -> dict[str, Any]:
+    """A round's training facts plus the checkpoint selection its manifest recorded (``None`` if none)."""
+    from llmops.train.manifest import read_manifest
+
+    return {**trained, "selection": (read_manifest(Path(trained["run_dir"])) or {}).get("selection")}
+
+
 def run_rounds(spec: IterativeSpec, start_policy: str, pool: list[dict[str, Any]], judge: Judge,
                train_round: TrainRound, out_dir: Path, progress: Callable[[str], None] = print,
                resume: bool = False) -> dict[str, Any]:
@@ -230,26 +242,15 @@ def run_rounds(spec: IterativeSpec, start_policy: str, pool: list[dict[str, Any]
                        "registered": trained.get("registered"),
                        "selected_step": (trained.get("selection") or {}).get("best_step"),
                        "metrics": trained.get("metrics")})
-        _write_json(done_path, {"round": rounds[-1], "trained": trained})
+        write_json_atomic(done_path, {"round": rounds[-1], "trained": trained})
         policy = trained.get("registered") or trained["final"]  # a registered round is referred to by its ref
     summary = {"spec": asdict(spec), "rounds": rounds}
-    _write_json(out_dir / "rounds.json", summary)
+    write_json_atomic(out_dir / "rounds.json", summary)
     return {**trained, "iterative": summary}
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    _replace(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    _replace(path, json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: a killed process never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -20,12 +20,17 @@ from typing import Any
 STATE = "state.json"
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and a rename: readers never see half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: readers never see half a file, a kill leaves none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """`write_text_atomic` of indented JSON."""
+    write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 class StageRunner:

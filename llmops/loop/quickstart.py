@@ -210,16 +210,13 @@ class Quickstart:
             common = [f"model.base={s.base}", f"model.adapter={policy}", f"data.train={data}",
                       "train.checkpoint_every=0", f"train.max_steps={s.iter_steps}", f"train.lr={s.iter_lr}", *select,
                       # earlier rounds register under NAME-rounds, so v2's lineage chains back to v1 in the registry
-                      f"output.register_as={s.name if last else s.name + '-rounds'}"]
+                      f"output.register_as={s.name if last else iterative.rounds_model(s.name)}"]
             if method == "dpo":
                 result = self._train("dpo.yaml", f"iter_{k}", [*common, f"train.batch_size={s.pref_batch_size}"])
             else:
                 result = self._train("sft_lora.yaml", f"iter_{k}", [*common, "output.save_merged=false",
                                                                     "data.validation_split=0.1"])
-            from llmops.train.manifest import read_manifest
-
-            result["selection"] = (read_manifest(Path(result["run_dir"])) or {}).get("selection")
-            return result
+            return iterative.with_selection(result)
 
         say = lambda text: tqdm.write(f"  {text}")  # noqa: E731
         return iterative.run_rounds(spec, self._ref(v1), pool, judge, train_round, self.out / "runs" / "iterative",

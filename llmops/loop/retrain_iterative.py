@@ -32,14 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import ConfigError
-from llmops.loop.progress import write_json_atomic
+from llmops.loop.iterative import rounds_model
+from llmops.loop.progress import write_json_atomic, write_text_atomic
 
 PLAN, RESULT = "plan.json", "result.json"
-
-
-def rounds_model(name: str) -> str:
-    """The registered model the rounds before the last register as."""
-    return f"{name}-rounds"
 
 
 def snapshot_pool(production_prompts: Path, out: Path) -> dict[str, Any]:
@@ -50,10 +46,7 @@ def snapshot_pool(production_prompts: Path, out: Path) -> dict[str, Any]:
             prompt = json.loads(line).get("prompt") if line.strip() else None
             if isinstance(prompt, str) and prompt.strip():
                 seen.setdefault(prompt, None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in seen))
-    tmp.replace(out)
+    write_text_atomic(out, "".join(json.dumps({"prompt": p}) + "\n" for p in seen))
     return {"path": str(out), "n_prompts": len(seen), "source": str(production_prompts)}
 
 
@@ -84,7 +77,6 @@ def run_plan(plan_path: Path, progress=print) -> dict[str, Any]:
     """Run (or resume) the rounds of a plan; writes and returns the result (the last round's facts)."""
     from llmops.loop import iterative, retrain_jobs, steps
     from llmops.settings import database_url
-    from llmops.train.manifest import read_manifest
 
     plan = json.loads(Path(plan_path).read_text())
     it, name, db = plan["iterative"], plan["model"], database_url()
@@ -101,9 +93,7 @@ def run_plan(plan_path: Path, progress=print) -> dict[str, Any]:
                      f"data.train={data}", f"model.adapter={policy}"]
         trained = steps.train(recipe, overrides)  # resumes from a checkpoint, or returns a completed run as is
         version = retrain_jobs.ensure_registered(trained, recipe, overrides, register_as, db)  # once per run id
-        trained["registered"] = f"registry:{register_as}/{version}"
-        trained["selection"] = (read_manifest(Path(trained["run_dir"])) or {}).get("selection")
-        return trained
+        return iterative.with_selection({**trained, "registered": f"registry:{register_as}/{version}"})
 
     result = iterative.run_rounds(spec, plan["start_policy"], pool, iterative.reward_judge(it["judge"]), train_round,
                                   out, progress=progress, resume=True)
