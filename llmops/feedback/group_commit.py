@@ -39,9 +39,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmops.db.prepared import driver_sql
 from llmops.feedback import metrics
 from llmops.feedback.errors import OutcomeUnknown, Overloaded, TooManyRequests, Unavailable
 
@@ -183,17 +183,17 @@ class Intake:
             # On the DBAPI cursor, not `exec_driver_sql`: the statements are fixed text, and
             # SQLAlchemy's execution path (events, result set-up) costs more than SQLite does.
             connection = session.connection()
-            dbapi_error = connection.dialect.loaded_dbapi.Error
+            dialect = connection.dialect
             cursor = connection.connection.dbapi_connection.cursor()
             try:
-                _driver_sql(cursor, "SAVEPOINT llmops_unit", dbapi_error)
+                driver_sql(cursor, "SAVEPOINT llmops_unit", dialect)
                 try:
                     value = work(session)
-                    _driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dbapi_error)
+                    driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dialect)
                 except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
                     try:
-                        _driver_sql(cursor, "ROLLBACK TO SAVEPOINT llmops_unit", dbapi_error)
-                        _driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dbapi_error)
+                        driver_sql(cursor, "ROLLBACK TO SAVEPOINT llmops_unit", dialect)
+                        driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dialect)
                     except Exception as fatal:
                         raise _Abort("could not roll back a failed write's savepoint") from fatal
                     return False, exc
@@ -211,14 +211,6 @@ class Intake:
                 raise _Abort("could not roll back a failed write's savepoint") from fatal
             return False, exc
         return True, value
-
-
-def _driver_sql(cursor, sql: str, dbapi_error: type[Exception]) -> None:
-    """Execute fixed SQL on a DBAPI cursor; driver errors become SQLAlchemy's, as on the usual path."""
-    try:
-        cursor.execute(sql)
-    except dbapi_error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi_error) from exc
 
 
 class GroupCommitter:

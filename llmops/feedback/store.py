@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmops.db.prepared import Prepared
 from llmops.feedback.errors import Conflict, FeedbackError, Invalid, NotFound
 from llmops.feedback.tables import Comparison, ComparisonEntry, Item, Rating, Response, utcnow
 from llmops.feedback.schemas import (
@@ -115,7 +116,8 @@ _INSERT_RATING = insert(Rating).returning(Rating.id)
 # transaction, measured side by side 2026-12-01), and one statement fewer for the database.
 _RATING_COLUMNS = ("response_id", "item_id", "scale_min", "scale_max", "rater_id", "score", "critique",
                    "created_at", "model_ref", "model_version")
-_INSERT_RATING_ON_SCALE = insert(Rating).from_select(
+# On the DBAPI cursor (`llmops.db.prepared`): the feedback service's hottest statement.
+_INSERT_RATING_ON_SCALE = Prepared(insert(Rating).from_select(
     list(_RATING_COLUMNS),
     select(
         Response.id, Response.item_id, Item.scale_min, Item.scale_max,
@@ -126,7 +128,7 @@ _INSERT_RATING_ON_SCALE = insert(Rating).from_select(
     .join(Item, Item.id == Response.item_id)
     .where(Response.id == bindparam("response_id"), Item.scale_min <= bindparam("score"),
            Item.scale_max >= bindparam("score")),
-).returning(Rating.id)
+).returning(Rating.id))
 
 
 def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
@@ -136,11 +138,11 @@ def add_rating(session: Session, rating: RatingIn, rater_id: int) -> int:
     carries the response's model reference, read in the same statement (dashboards aggregate
     by it). When nothing was inserted, `_add_rating_checked` says why (or inserts after all).
     """
-    row_id = session.connection().execute(
-        _INSERT_RATING_ON_SCALE,
+    row_id = _INSERT_RATING_ON_SCALE.scalar(
+        session.connection(),
         {"response_id": rating.response_id, "rater_id": rater_id, "score": rating.score,
          "critique": rating.critique, "created_at": utcnow()},
-    ).scalar()
+    )
     return row_id if row_id is not None else _add_rating_checked(session, rating, rater_id)
 
 
