@@ -21,6 +21,15 @@ after the first 1,000, 10,000 and 100,000 requests (with no collection: `gc.free
 alone costs no pause), so what those requests built leaves the collector's reach too.
 The price is that cyclic garbage alive at those three instants is never collected: a
 few thousand objects, once.
+
+Young collections are spaced out too (`space_young_collections`). CPython collects
+generation 0 after every 700 net container allocations; a rating's objects stay alive
+until its batch commits, so at 1,000 ratings/s that was ~160 collections a second, each
+scanning the requests in flight and promoting them towards the older generations, where
+they cost again (in-process, 8,000 ratings: 1,314 young, 118 middle and 10 full
+collections). Every 10,000 allocations instead: 8 young collections, none older, and
+0.84-0.98 -> 0.71-0.78 ms of CPU per rating, side by side. A young collection then walks
+at most ~10,000 objects: well under a millisecond.
 """
 
 from __future__ import annotations
@@ -59,6 +68,15 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+YOUNG_COLLECTION_EVERY = 10_000  # net container allocations (CPython's default: 700)
+
+
+def space_young_collections(every: int = YOUNG_COLLECTION_EVERY) -> None:
+    """Collect generation 0 after `every` net allocations; the older generations' ratios are kept."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(every, middle, old)
 
 
 WARM_FREEZES = (1_000, 10_000, 100_000)

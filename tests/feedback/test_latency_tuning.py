@@ -12,8 +12,10 @@ import pytest
 
 @pytest.fixture
 def unfrozen():
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()  # leave the test process as it was
+    gc.set_threshold(*thresholds)
 
 
 def test_served_app_freezes_its_startup_heap_and_times_collections(sqlite_url, keys_sqlite, unfrozen):
@@ -25,6 +27,7 @@ def test_served_app_freezes_its_startup_heap_and_times_collections(sqlite_url, k
     assert gc.get_freeze_count() == 0
     with TestClient(create_app(sqlite_url, freeze_gc=True), base_url="http://localhost") as client:  # lifespan start-up runs here
         assert gc.get_freeze_count() > 10_000  # FastAPI, SQLAlchemy, pydantic, the app: all frozen
+        assert gc.get_threshold()[0] == 10_000  # young collections spaced out (CPython: every 700)
         gc.collect(0)
         text = client.get("/metrics").text
     assert re.search(r'llmops_gc_pause_seconds_count\{generation="0"\} [1-9]', text), text[:2000]
@@ -85,8 +88,10 @@ def test_the_default_app_leaves_the_collector_alone(sqlite_url, keys_sqlite, unf
     from llmops.feedback.api import create_app
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     with TestClient(create_app(sqlite_url)):
         assert gc.get_freeze_count() == 0  # only `llmops feedback serve` (app_from_env) freezes
+        assert gc.get_threshold() == thresholds
 
 
 def test_llmops_feedback_serve_freezes_unless_told_not_to(monkeypatch, sqlite_url, keys_sqlite):
