@@ -6,10 +6,11 @@ from fastapi.responses import JSONResponse
 from llmops.feedback import store
 from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.routes import ERRORS
+from llmops.feedback.api.write_route import JSONWriteRoute
 from llmops.feedback.policies import Action
 from llmops.feedback.schemas import ComparisonIn, Created
 
-router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"], responses=ERRORS)
+router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"], responses=ERRORS, route_class=JSONWriteRoute)
 
 
 @router.post(

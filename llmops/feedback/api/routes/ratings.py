@@ -7,10 +7,11 @@ from llmops.feedback import store
 from llmops.feedback.api.call import Call, call_for
 from llmops.feedback.api.routes import ERRORS
 from llmops.feedback.api.routes.bulk import bulk_out
+from llmops.feedback.api.write_route import JSONWriteRoute
 from llmops.feedback.policies import Action
 from llmops.feedback.schemas import BulkOut, BulkRatingsIn, BulkResult, Created, RatingIn
 
-router = APIRouter(prefix="/v1/ratings", tags=["ratings"], responses=ERRORS)
+router = APIRouter(prefix="/v1/ratings", tags=["ratings"], responses=ERRORS, route_class=JSONWriteRoute)
 
 
 @router.post("", status_code=201, response_model=Created, summary="Rate one response on its item's scale")
