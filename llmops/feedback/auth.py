@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -131,6 +134,10 @@ def verify_in_session(session: Session, token: str) -> Principal:
 
 
 AUTH_CACHE_TTL_S = 5.0  # the longest a revoked key keeps working on a running server
+# A key in use is looked up again at a random point between these shares of its TTL, while the
+# cached answer still holds: an active key never misses the cache (its requests never wait on the
+# database), and keys first seen together are not all refreshed at the same instant.
+AUTH_REFRESH_WINDOW = (0.5, 0.75)
 AUTH_CACHE_MAX = 10_000  # distinct tokens remembered (LRU); a flood of fresh fakes only evicts fakes' answers
 
 
@@ -147,30 +154,49 @@ class KeyVerifier:
                  max_entries: int = AUTH_CACHE_MAX, clock: Callable[[], float] = time.monotonic) -> None:
         self._read_session = read_session
         self.ttl_s, self.max_entries, self._clock = ttl_s, max_entries, clock
-        self._cache: OrderedDict[str, tuple[float, Principal | Unauthenticated]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, float, Principal | Unauthenticated]] = OrderedDict()
         self._lock = threading.Lock()
         self.lookups = 0  # database lookups made (tests and metrics)
+        self.inflight: dict[str, Any] = {}  # sha256(token) -> the async callers' shared read (`api.call.verify`)
+        self._refresher: ThreadPoolExecutor | None = None
+
+    def refresher(self) -> ThreadPoolExecutor:
+        """One thread for background refreshes: they queue instead of each taking a thread and the GIL."""
+        with self._lock:
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(1, thread_name_prefix="key-refresh")
+            return self._refresher
 
     def cached(self, token: str) -> Principal | None:
         """The cached principal, or None when the database must be asked; raises a cached failure."""
+        return self.peek(token)[0]
+
+    def peek(self, token: str) -> tuple[Principal | None, bool]:
+        """`cached(token)`, and whether the answer is due for a refresh (past its point in
+        `AUTH_REFRESH_WINDOW`: still valid, but worth asking again now)."""
         digest = _sha256(token)
         with self._lock:
             entry = self._cache.get(digest)
             if entry is None:
-                return None
-            expires, answer = entry
-            if expires < self._clock():
+                return None, False
+            expires, refresh_at, answer = entry
+            now = self._clock()
+            if expires < now:
                 del self._cache[digest]
-                return None
+                return None, False
             self._cache.move_to_end(digest)
         if isinstance(answer, Unauthenticated):
             raise Unauthenticated(answer.message)
-        return answer
+        return answer, now >= refresh_at
 
     def authenticate(self, token: str) -> Principal:
         """The principal of `token` (Unauthenticated when malformed, unknown, wrong or revoked)."""
         if (known := self.cached(token)) is not None:
             return known
+        return self.lookup(token)
+
+    def lookup(self, token: str) -> Principal:
+        """Ask the database (whatever the cache holds) and cache the answer for `ttl_s`."""
         parse_token(token)  # malformed: refused without a lookup, and not cached (cheap anyway)
         try:
             with self._read_session() as session, session.begin():
@@ -179,7 +205,9 @@ class KeyVerifier:
         except Unauthenticated as exc:
             answer = exc
         with self._lock:
-            self._cache[_sha256(token)] = (self._clock() + self.ttl_s, answer)
+            now = self._clock()
+            refresh_at = now + self.ttl_s * random.uniform(*AUTH_REFRESH_WINDOW)
+            self._cache[_sha256(token)] = (now + self.ttl_s, refresh_at, answer)
             self._cache.move_to_end(_sha256(token))
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)

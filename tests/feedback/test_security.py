@@ -152,3 +152,85 @@ def test_one_key_holds_at_most_its_share_of_the_write_queue():
         intake.admit("rater", 8)
     intake._release("greedy")
     intake.admit("greedy", 5)  # a finished write frees a slot of that key
+
+
+def test_a_key_in_use_is_refreshed_before_it_expires_and_misses_share_one_read(sqlite_url: str) -> None:
+    """No request of an active key waits on the database at its TTL (the 5-s stalls under load), a
+    revocation still lands within the TTL, and concurrent misses of one key make a single read."""
+    from functools import partial
+
+    from llmops.db import session_factory
+    from llmops.db.engine import read_only_session
+    from llmops.feedback.api.call import verify
+    from llmops.feedback.auth import AUTH_REFRESH_WINDOW, KeyVerifier, revoke_key
+    from llmops.feedback.errors import Unauthenticated
+
+    keys = make_keys(sqlite_url)
+    now = [0.0]
+    v = KeyVerifier(partial(read_only_session, sqlite_url), ttl_s=10.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        got = await asyncio.gather(*(verify(v, keys.rater) for _ in range(20)))  # a cold burst of one key
+        assert {p.rater_name for p in got} == {"alice"} and v.lookups == 1 and not v.inflight
+        assert v.peek(keys.rater)[1] is False  # fresh
+        now[0] = 10.0 * AUTH_REFRESH_WINDOW[1] + 0.01  # past any refresh point, before expiry
+        assert v.peek(keys.rater)[1] is True
+        with session_factory(sqlite_url)() as s, s.begin():
+            revoke_key(s, keys.rater.split("_")[1])
+        assert (await verify(v, keys.rater)).rater_name == "alice"  # answered from the cache at once ...
+        for _ in range(200):  # ... while one background read runs
+            if not v.inflight:
+                break
+            await asyncio.sleep(0.01)
+        assert v.lookups == 2
+        with pytest.raises(Unauthenticated, match="revoked"):  # the refreshed answer: revoked, before the TTL
+            await verify(v, keys.rater)
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_that_goes_away_does_not_cancel_the_shared_read(sqlite_url: str) -> None:
+    from functools import partial
+
+    from llmops.db.engine import read_only_session
+    from llmops.feedback.api.call import verify
+    from llmops.feedback.auth import KeyVerifier
+
+    keys = make_keys(sqlite_url)
+    v = KeyVerifier(partial(read_only_session, sqlite_url))
+    slow = v.lookup
+    v.lookup = lambda token: (__import__("time").sleep(0.2), slow(token))[1]  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        first = asyncio.create_task(verify(v, keys.rater2))
+        second = asyncio.create_task(verify(v, keys.rater2))
+        await asyncio.sleep(0.05)
+        first.cancel()  # its client disconnected
+        assert (await second).rater_name == "bob" and v.lookups == 1
+
+    asyncio.run(scenario())
+
+
+def test_keys_first_seen_together_are_refreshed_at_different_times(sqlite_url: str) -> None:
+    from functools import partial
+
+    from llmops.db import session_factory
+    from llmops.db.engine import read_only_session
+    from llmops.feedback.auth import AUTH_REFRESH_WINDOW, KeyVerifier, create_key
+
+    make_keys(sqlite_url)  # the schema
+    with session_factory(sqlite_url)() as s, s.begin():
+        tokens = [create_key(s, "rater", f"r{i}").token for i in range(40)]
+    now = [0.0]
+    v = KeyVerifier(partial(read_only_session, sqlite_url), ttl_s=4.0, clock=lambda: now[0])
+    for t in tokens:
+        v.authenticate(t)
+    # the first instant each key is due for a refresh, on a 10-ms grid over its TTL
+    due = sorted(min(step * 0.01 for step in range(400) if _due(v, now, t, step)) for t in tokens)
+    assert 4.0 * AUTH_REFRESH_WINDOW[0] <= due[0] and due[-1] <= 4.0 * AUTH_REFRESH_WINDOW[1] + 0.01
+    assert due[-1] - due[0] > 0.5  # spread over the window, not one instant
+
+
+def _due(v, now, token, step) -> bool:
+    now[0] = step * 0.01
+    return v.peek(token)[1]
