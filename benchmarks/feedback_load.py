@@ -82,6 +82,7 @@ async def offered_load(port: int, path: str, rate: float, duration: float, bodie
         pool.put_nowait(await _connect(port))
     n = int(rate * duration)
     latencies: list[float] = []
+    trace: list[tuple[float, float]] = []  # (scheduled time, latency): where in the run the tail happened
     lags: list[float] = []
     statuses: dict[int, int] = {}
     left = n
@@ -98,6 +99,7 @@ async def offered_load(port: int, path: str, rate: float, duration: float, bodie
             conn = await _connect(port)
         pool.put_nowait(conn)
         latencies.append(time.perf_counter() - scheduled)
+        trace.append((scheduled, latencies[-1]))
         statuses[status] = statuses.get(status, 0) + 1
         left -= 1
         if not left:
@@ -120,6 +122,9 @@ async def offered_load(port: int, path: str, rate: float, duration: float, bodie
     while not pool.empty():
         _, w = pool.get_nowait()
         w.close()
+    if os.environ.get("FEEDBACK_LOAD_TRACE"):
+        with open(os.environ["FEEDBACK_LOAD_TRACE"], "a") as f:
+            f.write(json.dumps({"path": path, "trace": [(round(s - t0, 4), round(v, 4)) for s, v in trace]}) + "\n")
     lat, lag = sorted(latencies), sorted(lags)
     ok = statuses.get(201, 0)
     return {
@@ -158,21 +163,25 @@ def run_load(*args) -> dict:
         gc.unfreeze()
 
 
-def process_group_cpu_s(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by every process of the server's group.
+def process_group_cpu_s(pgid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by every process of the server's group, and by
+    their main threads alone (the event loops: one core at most each, the resource that runs out).
 
     CPU per request does not depend on how busy the shared machine is, unlike requests/s.
     """
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = loops = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # fields after the name: state, ppid, pgrp, ...
+                continue
+            main = (stat.parent / "task" / stat.parent.name / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        loops += int(main[11]) + int(main[12])
+    return total / tick, loops / tick
 
 
 def _pg_database() -> tuple[str, callable] | None:
@@ -255,7 +264,8 @@ def _measure(srv, path: str, rate: float, duration: float, bodies, tokens, conne
     cpu1, m1 = process_group_cpu_s(srv.proc.pid), _scrape(srv.base)
     d = {k: m1[k] - m0[k] for k in m0}
     answered = sum(r["statuses"].values())
-    r["cpu_ms_per_req"] = 1000 * (cpu1 - cpu0) / max(1, answered)
+    r["cpu_ms_per_req"] = 1000 * (cpu1[0] - cpu0[0]) / max(1, answered)
+    r["loop_cpu_ms_per_req"] = 1000 * (cpu1[1] - cpu0[1]) / max(1, answered)
     r["mean_batch"] = d["writes"] / d["batches"] if d["batches"] else None
     r["commit_ms_mean"] = 1000 * d["commit_s"] / d["commits"] if d["commits"] else None
     r["commits_over_10ms"] = int(d["commits"] - d["commits_le_10ms"])
@@ -370,12 +380,13 @@ def main() -> int:
     print(f"\nload average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
           f"after {'/'.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"{'backend':9} {'mode':12} {'endpoint':8} {'workers':>7} {'offered/s':>9} {'acked/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
-          f"{'max ms':>7} {'cpu ms/req':>10} {'batch':>6} {'lost':>4}  statuses")
+          f"{'max ms':>7} {'cpu ms/req':>10} {'loop cpu':>8} {'batch':>6} {'lost':>4}  statuses")
     for r in rows:
         batch = f"{r['mean_batch']:6.1f}" if r["mean_batch"] else f"{'-':>6}"
         print(f"{r['backend']:9} {r['mode']:12} {r['endpoint']:8} {r['workers']:7d} {r['offered_per_s']:9.0f} "
               f"{r['acked_per_s']:8.0f} "
-              f"{r['p50_ms']:7.1f} {r['p99_ms']:8.1f} {r['max_ms']:7.0f} {r['cpu_ms_per_req']:10.2f} {batch} "
+              f"{r['p50_ms']:7.1f} {r['p99_ms']:8.1f} {r['max_ms']:7.0f} {r['cpu_ms_per_req']:10.2f} "
+              f"{r['loop_cpu_ms_per_req']:8.2f} {batch} "
               f"{r['lost']:4d}  {r['statuses']}")
     print("\nwhere the tail comes from (server: GC pauses and COMMIT times from /metrics; generator: its own lateness)")
     print(f"{'backend':9} {'mode':12} {'endpoint':8} {'offered/s':>9} {'gen lag p99':>11} {'gen lag max':>11} "
