@@ -54,6 +54,7 @@ MAX_WAIT_S = 0.0  # extra wait for a fuller batch; 0 = take what queued up durin
 MAX_PER_OWNER = 256  # units one caller (API key) may have queued or in flight
 WATCH_S = 0.5  # how often a waiting request checks that the writer is alive
 HANG_AFTER_S = 15.0  # a batch running longer than this makes the writer unhealthy (readiness fails)
+CAREFUL_BATCHES = 20  # after a failed unit, batches applied unit by unit before trying all-at-once again
 NOTHING_STORED = "the database could not complete this write; nothing was stored, retry"
 OUTCOME_UNKNOWN = (
     "outcome unknown: the database failed while committing this write; retry with the same Idempotency-Key "
@@ -75,6 +76,8 @@ class GroupCommitStats:
     throttled: int = 0  # submits refused because the owner had its whole share queued
     outcome_unknown: int = 0  # batches whose COMMIT failed in flight
     restarts: int = 0  # dead writers replaced
+    together: int = 0  # batches applied in one savepoint, savepoint-free per unit
+    reapplied: int = 0  # of those, batches rolled back and re-applied unit by unit (one unit failed)
 
 
 class _Abort(Exception):
@@ -113,6 +116,7 @@ class Intake:
         self._owned: dict[str, int] = {}
         self._owned_lock = threading.Lock()
         self.batch_started: float | None = None  # monotonic start of the batch in progress
+        self._careful_until = 0  # `stats.batches` before which batches are applied unit by unit
 
     def admit(self, owner: str | None, queued: int) -> None:
         """Raise unless one more unit of `owner` fits (call under the queue's lock)."""
@@ -169,6 +173,49 @@ class Intake:
         for unit in batch:
             if not unit.future.done():
                 unit.future.set_exception(error)
+
+    def apply_batch(self, session: Session, works: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """Each unit's outcome; a unit that fails is rolled back alone (the others still commit).
+
+        Core-only units (ratings) are first applied all together inside ONE savepoint: on
+        PostgreSQL a per-unit SAVEPOINT and RELEASE are two more round trips and
+        subtransactions per rating, on SQLite two more statements. If any unit fails, that
+        savepoint is rolled back and the batch is applied again unit by unit, each in its own
+        savepoint (`apply_unit`), so only the failing one fails; the next `CAREFUL_BATCHES`
+        batches then go unit by unit directly, so a client sending bad writes on purpose
+        cannot make every batch run twice.
+        """
+        if len(works) > 1 and self._careful_until <= self.stats.batches and \
+                all(getattr(w, "core_only", False) for w in works):
+            self.stats.together += 1
+            values = self._apply_together(session, works)
+            if values is not None:
+                return [(True, v) for v in values]
+            self.stats.reapplied += 1
+            self._careful_until = self.stats.batches + CAREFUL_BATCHES
+        return [self.apply_unit(session, w) for w in works]
+
+    @staticmethod
+    def _apply_together(session: Session, works: list[Callable[[Session], Any]]) -> list[Any] | None:
+        """Every unit inside one savepoint; None (and nothing applied) when any of them failed."""
+        connection = session.connection()
+        dialect = connection.dialect
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            driver_sql(cursor, "SAVEPOINT llmops_batch", dialect)
+            try:
+                values = [work(session) for work in works]
+                driver_sql(cursor, "RELEASE SAVEPOINT llmops_batch", dialect)
+                return values
+            except Exception:  # noqa: BLE001 - some unit failed: undo them all, then one by one
+                try:
+                    driver_sql(cursor, "ROLLBACK TO SAVEPOINT llmops_batch", dialect)
+                    driver_sql(cursor, "RELEASE SAVEPOINT llmops_batch", dialect)
+                except Exception as fatal:
+                    raise _Abort("could not roll back a failed batch's savepoint") from fatal
+                return None
+        finally:
+            cursor.close()
 
     @staticmethod
     def apply_unit(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
@@ -364,12 +411,10 @@ class GroupCommitter:
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         metrics.BATCH_SIZE.observe(len(batch))
-        outcomes: list[tuple[bool, Any]] = []
         with self._sessions() as session:
             try:
                 session.begin()
-                for unit in batch:
-                    outcomes.append(self.intake.apply_unit(session, unit.work))
+                outcomes = self.intake.apply_batch(session, [unit.work for unit in batch])
             except Exception as exc:  # noqa: BLE001 - BEGIN or a statement failed: nothing is committed
                 self.intake.fail(batch, exc, committing=False)
                 return

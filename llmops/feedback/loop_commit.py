@@ -169,13 +169,11 @@ class LoopCommitter:
         session = self._sessions()
         committed = False
         try:
-            outcomes: list[tuple[bool, Any]] = []
             try:
                 connection = await loop.run_in_executor(self._executor, session.connection)  # BEGIN IMMEDIATE
                 if self.checkpointer is not None:
                     self.checkpointer.prepare(connection.connection)
-                for unit in batch:
-                    outcomes.append(self.intake.apply_unit(session, unit.work))
+                outcomes = self.intake.apply_batch(session, [unit.work for unit in batch])
             except Exception as exc:  # noqa: BLE001 - nothing was committed
                 self.intake.fail(batch, exc, committing=False)
                 return

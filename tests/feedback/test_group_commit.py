@@ -167,6 +167,44 @@ def test_one_batch_one_commit_and_bad_elements_fail_alone(db_url: str, keys: Key
     assert count(db_url, Rating) == 6 and count(db_url, Comparison) == 1 and count(db_url, Item) == 2
 
 
+def test_ratings_are_applied_together_and_a_bad_one_still_fails_alone(db_url: str, keys: Keys, monkeypatch):
+    """A batch of ratings runs in ONE savepoint (not one per rating); when one of them fails, the
+    batch is rolled back and re-applied rating by rating, so only that one fails; the next
+    batches go rating by rating (a client sending bad writes cannot make every batch run twice)."""
+    from llmops.feedback import group_commit
+
+    monkeypatch.setattr(group_commit, "CAREFUL_BATCHES", 3)  # each batch below follows a gate batch
+    app = create_app(db_url, writer="thread")  # the Gate holds the writer thread
+    committer = app.state.committer
+    _, rids = make_item(db_url, n=8)
+    alice, bob = keys.headers("rater"), keys.headers("rater2")
+
+    async def batch(requests: list[tuple]) -> list[int]:
+        async with asgi_client(app) as client:
+            gate = Gate(committer)
+            tasks = await queue_up(client, committer, requests)
+            gate.open()
+            return [r.status_code for r in await asyncio.gather(*tasks)]
+
+    def ratings(headers: dict, ids: list[int]) -> list[tuple]:
+        return [("/v1/ratings", {"response_id": r, "score": 3}, headers) for r in ids]
+
+    try:
+        assert asyncio.run(batch(ratings(alice, rids[:4]))) == [201] * 4
+        assert (committer.stats.together, committer.stats.reapplied) == (1, 0)
+        # alice's second rating of rids[1] is a duplicate: the database refuses it mid-batch
+        assert asyncio.run(batch(ratings(bob, rids[:2]) + ratings(alice, rids[1:2]) + ratings(bob, rids[2:4]))) \
+            == [201, 201, 409, 201, 201]
+        assert (committer.stats.together, committer.stats.reapplied) == (2, 1)
+        assert asyncio.run(batch(ratings(bob, rids[4:6]))) == [201, 201]  # careful: one by one
+        assert committer.stats.together == 2
+        assert asyncio.run(batch(ratings(bob, rids[6:8]))) == [201, 201]  # together again
+        assert (committer.stats.together, committer.stats.reapplied) == (3, 1)
+    finally:
+        committer.close()
+    assert count(db_url, Rating) == 4 + 4 + 2 + 2
+
+
 def test_failed_commit_fails_every_request_of_the_batch(db_url: str, keys: Keys):
     app = create_app(db_url, writer="thread")  # the Gate holds the writer thread
     committer = app.state.committer
