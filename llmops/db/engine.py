@@ -75,10 +75,23 @@ def _engine_for(url: str) -> Engine:
             # then writes fails with SQLITE_BUSY_SNAPSHOT (no busy wait) when another writer
             # committed in between. Read-only paths opt out with
             # `execution_options(sqlite_begin="DEFERRED")` so they never wait for writers.
-            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            # `sqlite_begin_nowait=True`: fail with "database is locked" at once instead of waiting
+            # up to busy_timeout when another connection holds the lock (an event loop may try
+            # BEGIN itself and hand it to a thread only when it would wait).
+            options = conn.get_execution_options()
+            mode = options.get("sqlite_begin", "IMMEDIATE")
             if mode not in {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}:
                 raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, got {mode!r}")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if not options.get("sqlite_begin_nowait"):
+                conn.exec_driver_sql(f"BEGIN {mode}")
+                return
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA busy_timeout=0")
+                conn.exec_driver_sql(f"BEGIN {mode}")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.close()
 
         return engine
     t = pg_timeouts()

@@ -155,3 +155,67 @@ def test_wal_checkpoints_run_beside_the_writer_not_inside_its_commits(sqlite_url
         assert raw.execute("SELECT count(*) FROM feedback_ratings").fetchone()[0] == 8
     inline = create_app(sqlite_url, background_checkpoints=False)
     assert inline.state.committer.checkpointer is None
+
+
+def test_begin_nowait_fails_at_once_when_another_connection_writes(sqlite_url: str, keys_sqlite) -> None:
+    import sqlite3
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from llmops.db import session_factory
+    from llmops.db.engine import SQLITE_BUSY_TIMEOUT_MS
+
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    try:
+        with session_factory(sqlite_url)() as s:
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="locked"):
+                s.connection(execution_options={"sqlite_begin_nowait": True})
+            assert time.monotonic() - started < 1.0  # not busy_timeout (seconds)
+        with session_factory(sqlite_url)() as s:  # the pooled connection waits again as usual
+            conn = s.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_event_loop_writer_waits_for_another_writer_off_the_loop(sqlite_url: str, keys_sqlite) -> None:
+    """BEGIN runs on the loop only when the lock is free; held by another process, the wait is
+    the commit thread's, and the loop keeps answering meanwhile."""
+    import asyncio
+    import sqlite3
+    import time
+
+    import httpx
+
+    from llmops.feedback.api import create_app
+    from llmops.feedback.store import FeedbackStore
+
+    rid = FeedbackStore(sqlite_url, migrate=False).create_item("p", [{"text": "a"}]).response_ids[0]
+    app = create_app(sqlite_url)
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+
+    async def scenario() -> tuple[int, float]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
+            assert (await c.post("/v1/ratings", json={"response_id": rid, "score": 1},
+                                 headers=keys_sqlite.headers("rater2"))).status_code == 201  # lock free: on the loop
+            other.execute("BEGIN IMMEDIATE")
+            rating = asyncio.create_task(c.post("/v1/ratings", json={"response_id": rid, "score": 4},
+                                                headers=keys_sqlite.headers("rater")))
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            assert (await c.get("/healthz")).status_code == 200  # the loop is free while the writer waits
+            answered_in = time.monotonic() - started
+            assert not rating.done()
+            other.execute("COMMIT")
+            return (await rating).status_code, answered_in
+
+    try:
+        status, answered_in = asyncio.run(scenario())
+    finally:
+        other.close()
+        app.state.committer.close()
+    assert status == 201 and answered_in < 0.5
