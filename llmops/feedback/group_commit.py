@@ -34,8 +34,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -198,24 +199,13 @@ class Intake:
     @staticmethod
     def _apply_together(session: Session, works: list[Callable[[Session], Any]]) -> list[Any] | None:
         """Every unit inside one savepoint; None (and nothing applied) when any of them failed."""
-        connection = session.connection()
-        dialect = connection.dialect
-        cursor = connection.connection.dbapi_connection.cursor()
         try:
-            driver_sql(cursor, "SAVEPOINT llmops_batch", dialect)
-            try:
-                values = [work(session) for work in works]
-                driver_sql(cursor, "RELEASE SAVEPOINT llmops_batch", dialect)
-                return values
-            except Exception:  # noqa: BLE001 - some unit failed: undo them all, then one by one
-                try:
-                    driver_sql(cursor, "ROLLBACK TO SAVEPOINT llmops_batch", dialect)
-                    driver_sql(cursor, "RELEASE SAVEPOINT llmops_batch", dialect)
-                except Exception as fatal:
-                    raise _Abort("could not roll back a failed batch's savepoint") from fatal
-                return None
-        finally:
-            cursor.close()
+            with _driver_savepoint(session, "llmops_batch"):
+                return [work(session) for work in works]
+        except _Abort:
+            raise
+        except Exception:  # noqa: BLE001 - some unit failed: undone, the caller goes one by one
+            return None
 
     @staticmethod
     def apply_unit(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
@@ -229,24 +219,14 @@ class Intake:
         if getattr(work, "core_only", False):
             # On the DBAPI cursor, not `exec_driver_sql`: the statements are fixed text, and
             # SQLAlchemy's execution path (events, result set-up) costs more than SQLite does.
-            connection = session.connection()
-            dialect = connection.dialect
-            cursor = connection.connection.dbapi_connection.cursor()
             try:
-                driver_sql(cursor, "SAVEPOINT llmops_unit", dialect)
-                try:
+                with _driver_savepoint(session, "llmops_unit"):
                     value = work(session)
-                    driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dialect)
-                except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
-                    try:
-                        driver_sql(cursor, "ROLLBACK TO SAVEPOINT llmops_unit", dialect)
-                        driver_sql(cursor, "RELEASE SAVEPOINT llmops_unit", dialect)
-                    except Exception as fatal:
-                        raise _Abort("could not roll back a failed write's savepoint") from fatal
-                    return False, exc
-                return True, value
-            finally:
-                cursor.close()
+            except _Abort:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the unit's own failure, reported to its request
+                return False, exc
+            return True, value
         savepoint = session.begin_nested()
         try:
             value = work(session)
@@ -258,6 +238,29 @@ class Intake:
                 raise _Abort("could not roll back a failed write's savepoint") from fatal
             return False, exc
         return True, value
+
+
+@contextmanager
+def _driver_savepoint(session: Session, name: str) -> Iterator[None]:
+    """A SAVEPOINT on the DBAPI cursor: released on success; rolled back when the body (or the
+    RELEASE) raises, which is re-raised; `_Abort` when even the rollback fails."""
+    connection = session.connection()
+    dialect = connection.dialect
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        driver_sql(cursor, f"SAVEPOINT {name}", dialect)
+        try:
+            yield
+            driver_sql(cursor, f"RELEASE SAVEPOINT {name}", dialect)
+        except Exception:
+            try:
+                driver_sql(cursor, f"ROLLBACK TO SAVEPOINT {name}", dialect)
+                driver_sql(cursor, f"RELEASE SAVEPOINT {name}", dialect)
+            except Exception as fatal:
+                raise _Abort(f"could not roll back savepoint {name}") from fatal
+            raise
+    finally:
+        cursor.close()
 
 
 class GroupCommitter:
