@@ -78,5 +78,15 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], name, str(status)).inc()
-            LATENCY.labels(name).observe(time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            key = (method, name, status)
+            series = _series.get(key)
+            if series is None:  # `labels()` takes a lock and checks its values: once per series, not per request
+                series = _series[key] = (REQUESTS.labels(method, name, str(status)), LATENCY.labels(name))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
+
+
+# A client's made-up method must not create a series of its own (one per string it sends).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_series: dict[tuple[str, str, int], tuple] = {}  # bounded: methods x route templates x statuses

@@ -188,6 +188,9 @@ def test_health_metrics_openapi(client, keys):
     text = client.get("/metrics").text
     assert 'llmops_feedback_writes_total{kind="rating"}' in text
     assert 'route="/v1/ratings"' in text
+    client.request("BREW", "/v1/ratings")  # a made-up method gets no series of its own
+    text = client.get("/metrics").text
+    assert 'method="BREW"' not in text and 'method="OTHER",route="/v1/ratings",status="405"' in text
     spec = client.get("/openapi.json").json()
     assert {"/v1/items", "/v1/ratings", "/v1/comparisons", "/v1/ratings/bulk", "/v1/export/preferences"} <= set(spec["paths"])
     assert "/bench/noop" not in spec["paths"]
