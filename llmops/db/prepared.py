@@ -23,9 +23,8 @@ from sqlalchemy.sql import ClauseElement
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    names: tuple[str, ...]  # bind names in the driver's order (positional paramstyles)
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]  # (name, type processor), in the driver's order
     positional: bool
-    processors: dict[str, Callable[[Any], Any]]
 
 
 class Prepared:
@@ -40,22 +39,17 @@ class Prepared:
         compiled = self._compiled.get(key)
         if compiled is None:
             c = self.statement.compile(dialect=dialect)
-            processors = {}
-            for name, bind in c.binds.items():
-                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if process is not None:
-                    processors[name] = process
             names = tuple(c.positiontup or ()) if c.positional else tuple(c.binds)
-            compiled = self._compiled[key] = _Compiled(str(c), names, bool(c.positional), processors)
+            binds = tuple((name, c.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names)
+            compiled = self._compiled[key] = _Compiled(str(c), binds, bool(c.positional))
         return compiled
 
     def scalar(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row (None when there is none), e.g. an INSERT's RETURNING id."""
         dialect = connection.dialect
         c = self._for(dialect)
-        processors = c.processors
-        values = {name: (processors[name](params[name]) if name in processors else params[name]) for name in c.names}
-        args: Any = [values[name] for name in c.names] if c.positional else values
+        values = [(name, params[name] if process is None else process(params[name])) for name, process in c.binds]
+        args: Any = [value for _, value in values] if c.positional else dict(values)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             try:

@@ -24,9 +24,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,7 @@ _KEY_ID = re.compile(r"[0-9a-f]{1,32}")
 _SECRET = re.compile(r"[A-Za-z0-9\-]{1,128}")
 
 
-def _sha256(secret: str) -> str:
+def sha256_hex(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -79,7 +79,7 @@ def create_key(session: Session, role: str, name: str | None = None) -> NewKey:
                 session.flush()
         except IntegrityError as exc:  # created concurrently
             raise Conflict(f"rater name {name!r} was taken concurrently; retry", field="name") from exc
-    key = ApiKey(key_id=key_id, secret_sha256=_sha256(secret), role=role_.value, rater_id=rater.id)
+    key = ApiKey(key_id=key_id, secret_sha256=sha256_hex(secret), role=role_.value, rater_id=rater.id)
     session.add(key)
     session.flush()
     return NewKey(key_id, role_.value, name, key.created_at, f"{PREFIX}_{key_id}_{secret}")
@@ -125,7 +125,7 @@ def verify_in_session(session: Session, token: str) -> Principal:
     row = connection.execute(_KEY_LOOKUP, {"key_id": key_id}).first()
     # Compare even when the key id is unknown so timing does not reveal which ids exist.
     expected = row.secret_sha256 if row else "0" * 64
-    if not hmac.compare_digest(expected, _sha256(secret)) or row is None:
+    if not hmac.compare_digest(expected, sha256_hex(secret)) or row is None:
         raise Unauthenticated("invalid API key")
     if row.revoked_at is not None:
         raise Unauthenticated("API key revoked")
@@ -174,7 +174,7 @@ class KeyVerifier:
     def peek(self, token: str) -> tuple[Principal | None, bool]:
         """`cached(token)`, and whether the answer is due for a refresh (past its point in
         `AUTH_REFRESH_WINDOW`: still valid, but worth asking again now)."""
-        digest = _sha256(token)
+        digest = sha256_hex(token)
         with self._lock:
             entry = self._cache.get(digest)
             if entry is None:
@@ -207,8 +207,8 @@ class KeyVerifier:
         with self._lock:
             now = self._clock()
             refresh_at = now + self.ttl_s * random.uniform(*AUTH_REFRESH_WINDOW)
-            self._cache[_sha256(token)] = (now + self.ttl_s, refresh_at, answer)
-            self._cache.move_to_end(_sha256(token))
+            self._cache[sha256_hex(token)] = (now + self.ttl_s, refresh_at, answer)
+            self._cache.move_to_end(sha256_hex(token))
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         if isinstance(answer, Unauthenticated):

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from llmops.feedback import metrics
-from llmops.feedback.auth import KeyVerifier
+from llmops.feedback.auth import KeyVerifier, sha256_hex
 from llmops.feedback.errors import Invalid, Unauthenticated
 from llmops.feedback.group_commit import GroupCommitter
 from llmops.feedback.tables import IdempotencyRecord
@@ -226,7 +226,7 @@ def _lookup_once(verifier: KeyVerifier, token: str, *, background: bool = False)
     """
     loop = asyncio.get_running_loop()
     inflight = verifier.inflight
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = sha256_hex(token)  # the cache's key: no token kept
     future = inflight.get(digest)
     if future is None or future.get_loop() is not loop:
         read = (loop.run_in_executor(verifier.refresher(), verifier.lookup, token) if background
