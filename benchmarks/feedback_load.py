@@ -11,11 +11,13 @@ Afterwards the rows are counted: every acknowledged (201) rating must be stored.
 Commit modes, side by side in one run: ``group`` is the default (on SQLite the event-loop
 writer of `llmops.feedback.loop_commit`, on PostgreSQL the writer thread),
 ``thread-writer`` forces the writer thread (the SQLite design before it), ``per-write``
-commits every write alone, ``no-gc-freeze`` is ``group`` with the server's start-up heap
-left to the garbage collector (`llmops.feedback.gc_pauses`), ``inline-ckpt`` is ``group``
-with SQLite's automatic WAL checkpoints inside COMMITs instead of the background
-checkpointer (`llmops.feedback.wal_checkpoint`). SQLite runs with
-``synchronous=FULL`` (checked and printed) and one worker; PostgreSQL with ``--pg-workers``.
+commits every write alone, ``no-wait`` is ``group`` without the event-loop writer's 1 ms
+wait for a fuller batch while writes stream in (`loop_commit.GATHER_S`), ``no-gc-freeze``
+is ``group`` with the server's start-up heap left to the garbage collector
+(`llmops.feedback.gc_pauses`), ``inline-ckpt`` is ``group`` with SQLite's automatic WAL
+checkpoints inside COMMITs instead of the background checkpointer
+(`llmops.feedback.wal_checkpoint`). SQLite runs with ``synchronous=FULL`` (checked and
+printed) and one worker; PostgreSQL with ``--pg-workers``.
 
 The issue's target, with its verdict printed at the end (MET / NOT MET, plus a warning when
 the load average says the machine was busy):
@@ -211,6 +213,7 @@ MODES = {
     "group": {},  # group commit (the default: event-loop writer on SQLite, writer thread on PostgreSQL)
     "thread-writer": {"LLMOPS_FEEDBACK_WRITER": "thread"},  # group commit in a writer thread (the old SQLite design)
     "per-write": {"LLMOPS_FEEDBACK_MAX_BATCH": "1"},  # one transaction (one fsync) per write
+    "no-wait": {"LLMOPS_FEEDBACK_MAX_WAIT_MS": "0"},  # SQLite: a batch is only what queued during the last COMMIT
     "no-gc-freeze": {"LLMOPS_FEEDBACK_FREEZE_GC": "0"},  # group commit, start-up heap left to the collector
     "inline-ckpt": {"LLMOPS_FEEDBACK_CHECKPOINT": "inline"},  # SQLite's own WAL checkpoints inside COMMITs
 }

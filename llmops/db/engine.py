@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmops.db.prepared import driver_sql
 from llmops.settings import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -85,12 +86,16 @@ def _engine_for(url: str) -> Engine:
             if not options.get("sqlite_begin_nowait"):
                 conn.exec_driver_sql(f"BEGIN {mode}")
                 return
+            # On the DBAPI cursor (an event loop's writer does this once per batch: SQLAlchemy's
+            # execution path costs ~10x SQLite's BEGIN); a failure is still SQLAlchemy's error.
             cursor = conn.connection.dbapi_connection.cursor()
             try:
                 cursor.execute("PRAGMA busy_timeout=0")
-                conn.exec_driver_sql(f"BEGIN {mode}")
+                try:
+                    driver_sql(cursor, f"BEGIN {mode}", conn.dialect)
+                finally:
+                    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             finally:
-                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
                 cursor.close()
 
         return engine

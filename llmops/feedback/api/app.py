@@ -48,19 +48,23 @@ WRITERS = ("auto", "loop", "thread")
 
 
 def make_committer(sessions, dialect: str, writer: str, *, max_batch: int, max_queue: int,
-                   max_wait_s: float, max_per_owner: int, background_checkpoints: bool = True):
-    """`auto`: statements on the event loop for SQLite (`loop_commit`), a writer thread for PostgreSQL."""
+                   max_wait_s: float | None, max_per_owner: int, background_checkpoints: bool = True):
+    """`auto`: statements on the event loop for SQLite (`loop_commit`), a writer thread for PostgreSQL.
+
+    `max_wait_s=None` is each writer's own default (`loop_commit.GATHER_S`, `group_commit.MAX_WAIT_S`).
+    """
     if writer not in WRITERS:
         raise ValueError(f"writer must be one of {WRITERS}, got {writer!r}")
-    if writer == "loop" or (writer == "auto" and dialect == "sqlite" and max_wait_s == 0):
+    if writer == "loop" or (writer == "auto" and dialect == "sqlite"):
         if dialect != "sqlite":
             raise ValueError("the event-loop writer is for SQLite only (PostgreSQL statements may wait on locks)")
-        from llmops.feedback.loop_commit import LoopCommitter
+        from llmops.feedback.loop_commit import GATHER_S, LoopCommitter
 
         return LoopCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner,
-                             background_checkpoints=background_checkpoints)
-    return GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_wait_s=max_wait_s,
-                          max_per_owner=max_per_owner)
+                             background_checkpoints=background_checkpoints,
+                             max_wait_s=GATHER_S if max_wait_s is None else max_wait_s)
+    return GroupCommitter(sessions, max_batch=max_batch, max_queue=max_queue, max_per_owner=max_per_owner,
+                          max_wait_s=MAX_WAIT_S if max_wait_s is None else max_wait_s)
 
 
 def create_app(
@@ -70,7 +74,7 @@ def create_app(
     benchmark_noop: bool = False,
     max_batch: int = MAX_BATCH,
     max_queue: int = MAX_QUEUE,
-    max_wait_s: float = MAX_WAIT_S,
+    max_wait_s: float | None = None,
     max_per_owner: int = MAX_PER_OWNER,
     writer: str = "auto",
     allowed_hosts: Sequence[str] | None = DEFAULT_ALLOWED_HOSTS,
@@ -207,7 +211,7 @@ def app_from_env() -> FastAPI:
         benchmark_noop=env("LLMOPS_FEEDBACK_BENCH_NOOP") == "1",
         max_batch=int(env("LLMOPS_FEEDBACK_MAX_BATCH", MAX_BATCH)),
         max_queue=int(env("LLMOPS_FEEDBACK_MAX_QUEUE", MAX_QUEUE)),
-        max_wait_s=float(env("LLMOPS_FEEDBACK_MAX_WAIT_MS", MAX_WAIT_S * 1000)) / 1000,
+        max_wait_s=float(env("LLMOPS_FEEDBACK_MAX_WAIT_MS")) / 1000 if env("LLMOPS_FEEDBACK_MAX_WAIT_MS") else None,
         max_per_owner=int(env("LLMOPS_FEEDBACK_MAX_PER_KEY", MAX_PER_OWNER)),
         writer=env("LLMOPS_FEEDBACK_WRITER", "auto"),
         allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else DEFAULT_ALLOWED_HOSTS,
