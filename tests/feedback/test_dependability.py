@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import event
 
-from llmops.db import get_engine
 from llmops.feedback.api import create_app
 from llmops.feedback.tables import Rating
 
 from .helpers import Keys
-from .test_group_commit import Gate, asgi_client, count, make_item, until
+from .test_group_commit import Gate, asgi_client, count, listening, make_item, until
 
 
 class Killed(BaseException):
@@ -130,12 +128,8 @@ def test_commit_that_lands_but_fails_in_flight_is_outcome_unknown_and_the_retry_
     async def scenario():
         async with asgi_client(app) as client:
             await client.get("/v1/items", headers=keys.headers("rater"))  # warm the key cache (its read commits)
-            engine = get_engine(db_url)
-            event.listen(engine, "commit", commit_then_fail)
-            try:
+            with listening(db_url, "commit", commit_then_fail):
                 lost = await client.post("/v1/ratings", json={"response_id": a, "score": 5}, headers=h)
-            finally:
-                event.remove(engine, "commit", commit_then_fail)
             retry = await client.post("/v1/ratings", json={"response_id": a, "score": 5}, headers=h)
             return lost, retry
 

@@ -34,19 +34,22 @@ def count(db_url: str, model) -> int:
 
 
 @contextmanager
+def listening(db_url: str, name: str, listener: Callable) -> Iterator[None]:
+    """`listener` on the engine's `name` event (a fault to inject, a counter) for the block's duration."""
+    engine = get_engine(db_url)
+    event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        event.remove(engine, name, listener)
+
+
+@contextmanager
 def counted_commits(db_url: str) -> Iterator[list[int]]:
     """Count COMMITs on the engine (the only writer in these tests is the group committer)."""
     seen: list[int] = []
-
-    def on_commit(_conn) -> None:
-        seen.append(1)
-
-    engine = get_engine(db_url)
-    event.listen(engine, "commit", on_commit)
-    try:
+    with listening(db_url, "commit", lambda _conn: seen.append(1)):
         yield seen
-    finally:
-        event.remove(engine, "commit", on_commit)
 
 
 class Gate:
@@ -227,12 +230,8 @@ def test_failed_commit_fails_every_request_of_the_batch(db_url: str, keys: Keys)
             gate.open()
             return list(await asyncio.gather(*tasks))
 
-    engine = get_engine(db_url)
-    event.listen(engine, "commit", fail_after)
-    try:
+    with listening(db_url, "commit", fail_after):
         answers = asyncio.run(batch())
-    finally:
-        event.remove(engine, "commit", fail_after)
     try:
         assert [r.status_code for r in answers] == [503] * len(rids)
         # A failure inside COMMIT cannot say whether the COMMIT landed: the answer says so honestly.

@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sqlalchemy import event
-
-from llmops.db import get_engine
 from llmops.feedback.api import create_app
 from llmops.feedback.tables import Rating
 
 from .helpers import Keys
-from .test_group_commit import asgi_client, count, make_item
+from .test_group_commit import asgi_client, count, listening, make_item
 
 
 def test_the_writer_keeps_one_connection_across_batches(sqlite_url: str, keys_sqlite: Keys):
@@ -21,21 +18,14 @@ def test_the_writer_keeps_one_connection_across_batches(sqlite_url: str, keys_sq
     committer = app.state.committer
     _, rids = make_item(sqlite_url, n=12)
     h = keys_sqlite.headers("rater")
-    engine = get_engine(sqlite_url)
     checkouts: list[int] = []
-
-    def on_checkout(*_args) -> None:
-        checkouts.append(1)
 
     async def scenario() -> list[int]:
         async with asgi_client(app) as client:
             first = await client.post("/v1/ratings", json={"response_id": rids[0], "score": 1}, headers=h)
-            event.listen(engine, "checkout", on_checkout)
-            try:
+            with listening(sqlite_url, "checkout", lambda *_args: checkouts.append(1)):
                 rest = [await client.post("/v1/ratings", json={"response_id": r, "score": 2}, headers=h)
                         for r in rids[1:]]
-            finally:
-                event.remove(engine, "checkout", on_checkout)
             return [first.status_code] + [r.status_code for r in rest]
 
     batches = committer.stats.batches
@@ -50,7 +40,6 @@ def test_a_failure_before_commit_drops_the_connection_and_the_next_batch_reconne
     app = create_app(sqlite_url, max_wait_s=0)
     _, (a, b, *_rest) = make_item(sqlite_url)
     h = keys_sqlite.headers("rater")
-    engine = get_engine(sqlite_url)
     armed = [True]
 
     def fail_begin(conn) -> None:
@@ -61,11 +50,8 @@ def test_a_failure_before_commit_drops_the_connection_and_the_next_batch_reconne
     async def scenario():
         async with asgi_client(app) as client:
             await client.post("/v1/ratings", json={"response_id": a, "score": 1}, headers=h)  # the connection exists
-            event.listen(engine, "begin", fail_begin)
-            try:
+            with listening(sqlite_url, "begin", fail_begin):
                 failed = await client.post("/v1/ratings", json={"response_id": b, "score": 2}, headers=h)
-            finally:
-                event.remove(engine, "begin", fail_begin)
             again = await client.post("/v1/ratings", json={"response_id": b, "score": 2}, headers=h)
             return failed, again
 
