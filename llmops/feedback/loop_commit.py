@@ -119,8 +119,6 @@ class LoopCommitter:
             self._wake.set()
         if self._task is not None and not self._task.done() and self._loop is asyncio.get_running_loop():
             await self._task
-        if self._connection is not None and self._loop is asyncio.get_running_loop():
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._drop_connection)
         self._executor.shutdown(wait=True)
         if self.checkpointer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.close)
@@ -164,6 +162,7 @@ class LoopCommitter:
         while True:
             while not self._pending:
                 if self._closed:
+                    self._drop_connection()  # idle, no transaction open: back to the pool at once
                     return
                 self._wake.clear()
                 await self._wake.wait()

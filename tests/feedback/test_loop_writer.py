@@ -91,3 +91,20 @@ def test_a_write_alone_does_not_wait_but_streaming_writes_share_a_batch(sqlite_u
     assert statuses == [201] * 4
     assert batches == 1  # four writes 20 ms apart, one COMMIT (without the wait: four)
     assert count(sqlite_url, Rating) == 6
+
+
+def test_closing_returns_the_writers_connection_to_the_pool(sqlite_url: str, keys_sqlite: Keys):
+    app = create_app(sqlite_url)
+    committer = app.state.committer
+    _, (a, *_rest) = make_item(sqlite_url)
+
+    async def scenario() -> None:
+        async with asgi_client(app) as client:
+            r = await client.post("/v1/ratings", json={"response_id": a, "score": 3}, headers=keys_sqlite.headers("rater"))
+            assert r.status_code == 201
+            assert committer._connection is not None  # held between batches
+            await committer.aclose()
+            assert committer._connection is None
+
+    asyncio.run(scenario())
+    assert count(sqlite_url, Rating) == 1
