@@ -1,4 +1,4 @@
-"""Group commit on the event loop: statements run on the loop, only BEGIN and COMMIT in a thread.
+"""Group commit on the event loop: statements on the loop, COMMIT (and a waiting BEGIN) in a thread.
 
 Why: with a writer *thread* (`llmops.feedback.group_commit.GroupCommitter`) every
 SQLite call releases the GIL and must win it back from the busy event loop, which
@@ -11,6 +11,10 @@ a p50 of ~100 ms although each COMMIT took 0.3 ms. Here a batch costs one or two
 2. each unit's statements on the loop, each in its own SAVEPOINT — with the write lock
    held nothing in them can wait on another connection, so the loop never blocks on a lock;
 3. ``COMMIT`` (the fsync) in the commit thread, while new requests queue up for the next batch.
+
+All of it on one connection the writer keeps (no pool checkout or new transaction machinery
+per batch), and, while writes stream in, a small batch waits `GATHER_S` for more: a batch's
+own cost on the loop (BEGIN, the thread hop, waking up) is then shared by several writes.
 
 Only for SQLite: on PostgreSQL a statement can wait on a row lock or the network, which
 must never stall the loop, so PostgreSQL keeps the thread writer. Same contract as the
