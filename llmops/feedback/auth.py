@@ -207,8 +207,9 @@ class KeyVerifier:
         with self._lock:
             now = self._clock()
             refresh_at = now + self.ttl_s * random.uniform(*AUTH_REFRESH_WINDOW)
-            self._cache[sha256_hex(token)] = (now + self.ttl_s, refresh_at, answer)
-            self._cache.move_to_end(sha256_hex(token))
+            digest = sha256_hex(token)
+            self._cache[digest] = (now + self.ttl_s, refresh_at, answer)
+            self._cache.move_to_end(digest)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         if isinstance(answer, Unauthenticated):

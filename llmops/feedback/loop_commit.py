@@ -199,9 +199,7 @@ class LoopCommitter:
         if self._connection is None:
             # One connection for the writer's life, not a pool checkout and a new Session's own
             # BEGIN per batch: that was ~0.1 ms of the loop per batch, more than the INSERTs.
-            self._connection = self._engine.connect().execution_options(sqlite_begin_nowait=True)
-            if self.checkpointer is not None:
-                self.checkpointer.prepare(self._connection.connection)
+            self._adopt(self._engine.connect())
         try:
             return self._connection.begin()
         except OperationalError:  # "database is locked": the thread waits for it on a fresh connection
@@ -216,6 +214,13 @@ class LoopCommitter:
         except BaseException:
             connection.close()
             raise
+
+    def _adopt(self, connection: Connection) -> None:
+        """Make `connection` the writer's: its later BEGINs never wait, and it never checkpoints in a COMMIT."""
+        connection.execution_options(sqlite_begin_nowait=True)  # in place; read at the next BEGIN
+        if self.checkpointer is not None:
+            self.checkpointer.prepare(connection.connection)
+        self._connection = connection
 
     def _drop_connection(self, *, invalidate: bool = False) -> None:
         """Close the writer's connection (back to the pool, rolled back), or invalidate it after a
@@ -232,15 +237,15 @@ class LoopCommitter:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         metrics.BATCH_SIZE.observe(len(batch))
         session: Session | None = None
-        connection: Connection | None = None  # a one-off connection when another process held the lock
         committed = False
         try:
             try:
                 transaction = self._begin_now()
                 if transaction is None:  # another process holds the write lock: wait for it off the loop
                     connection, transaction = await loop.run_in_executor(self._executor, self._begin_waiting)
+                    self._adopt(connection)
                 # The units see an ordinary Session; the transaction (and its COMMIT) stays the writer's.
-                session = self._sessions(bind=connection or self._connection, join_transaction_mode="rollback_only")
+                session = self._sessions(bind=self._connection, join_transaction_mode="rollback_only")
                 outcomes = self.intake.apply_batch(session, [unit.work for unit in batch])
             except Exception as exc:  # noqa: BLE001 - nothing was committed
                 self.intake.fail(batch, exc, committing=False)
@@ -250,11 +255,7 @@ class LoopCommitter:
                 await loop.run_in_executor(self._executor, _flush_and_commit, session, transaction)  # the fsync
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - commit_started)
             except Exception as exc:  # noqa: BLE001 - the COMMIT failed in flight: it may have landed
-                if connection is not None:
-                    await loop.run_in_executor(self._executor, partial(_close, connection, invalidate=True))
-                    connection = None
-                else:
-                    await loop.run_in_executor(self._executor, partial(self._drop_connection, invalidate=True))
+                await loop.run_in_executor(self._executor, partial(self._drop_connection, invalidate=True))
                 self.intake.fail(batch, exc, committing=True)
                 return
             committed = True
@@ -264,9 +265,7 @@ class LoopCommitter:
         finally:
             if session is not None:
                 session.close()  # its objects only: the connection is the writer's
-            if connection is not None:  # the one-off connection goes back to the pool
-                await loop.run_in_executor(self._executor, connection.close)
-            elif not committed:  # roll back whatever is left off the loop; the next batch reconnects
+            if not committed and self._connection is not None:  # roll back off the loop; the next batch reconnects
                 await loop.run_in_executor(self._executor, self._drop_connection)
             self.intake.batch_started = None
             self._last_commit = time.monotonic()

@@ -210,7 +210,11 @@ def test_event_loop_writer_waits_for_another_writer_off_the_loop(sqlite_url: str
             answered_in = time.monotonic() - started
             assert not rating.done()
             other.execute("COMMIT")
-            return (await rating).status_code, answered_in
+            status = (await rating).status_code
+            # the connection that waited is now the writer's, set up like the first one
+            writer = app.state.committer._connection.connection.dbapi_connection
+            assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            return status, answered_in
 
     try:
         status, answered_in = asyncio.run(scenario())
