@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 def llmops_home() -> Path:
@@ -46,3 +49,17 @@ def apply_offline_defaults() -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def env_number(name: str, default: N | None, kind: type[N] = int,
+               error: type[Exception] = ValueError) -> N | None:
+    """The number in environment variable `name` (`default` when unset or empty). A value that is
+    not one raises `error` (callers pass `llmops.errors.ConfigError`) with a message naming the
+    variable, not a bare "could not convert" from deep inside start-up."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise error(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None

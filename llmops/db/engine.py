@@ -12,7 +12,6 @@ PostgreSQL advisory lock (`llmops.db.migrate`).
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmops.db.prepared import driver_sql
-from llmops.settings import database_url
+from llmops.settings import database_url, env_number
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL timeouts (env LLMOPS_PG_<NAME> overrides): bound every wait on the database.
@@ -117,16 +116,9 @@ def _engine_for(url: str) -> Engine:
 
 def pg_timeouts() -> dict[str, int]:
     """The PostgreSQL timeouts in effect (defaults, overridden by LLMOPS_PG_<NAME>)."""
-    out = {}
-    for name, default in PG_TIMEOUTS.items():
-        raw = os.environ.get(f"LLMOPS_PG_{name}", str(default))
-        try:
-            out[name] = int(raw)
-        except ValueError:
-            from llmops.errors import ConfigError
+    from llmops.errors import ConfigError
 
-            raise ConfigError(f"LLMOPS_PG_{name} must be an integer, got {raw!r}") from None
-    return out
+    return {name: env_number(f"LLMOPS_PG_{name}", default, error=ConfigError) for name, default in PG_TIMEOUTS.items()}
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -108,3 +108,26 @@ def test_closing_returns_the_writers_connection_to_the_pool(sqlite_url: str, key
 
     asyncio.run(scenario())
     assert count(sqlite_url, Rating) == 1
+
+
+def test_the_wait_comes_from_the_environment_and_a_bad_value_names_its_variable(monkeypatch, sqlite_url: str):
+    import pytest
+
+    from llmops.errors import ConfigError
+    from llmops.feedback.api import app as app_module
+
+    seen: dict = {}
+    monkeypatch.setattr(app_module, "create_app", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", sqlite_url)
+    app_module.app_from_env()
+    assert seen["max_wait_s"] is None  # each writer's own default
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_WAIT_MS", "2.5")
+    app_module.app_from_env()
+    assert seen["max_wait_s"] == 0.0025
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_WAIT_MS", "1ms")
+    with pytest.raises(ConfigError, match="LLMOPS_FEEDBACK_MAX_WAIT_MS must be a number, got '1ms'"):
+        app_module.app_from_env()
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_WAIT_MS", "1")
+    monkeypatch.setenv("LLMOPS_FEEDBACK_MAX_BATCH", "lots")
+    with pytest.raises(ConfigError, match="LLMOPS_FEEDBACK_MAX_BATCH must be an integer, got 'lots'"):
+        app_module.app_from_env()

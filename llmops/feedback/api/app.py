@@ -37,6 +37,8 @@ from llmops.feedback.metrics import MetricsMiddleware
 from llmops.feedback.policies import Action
 from llmops.feedback.schemas import Created, RatingIn
 from llmops.resources import path as resource_path
+from llmops.errors import ConfigError
+from llmops.settings import env_number
 
 STATIC_DIR = resource_path("feedback")  # the rater page, shipped inside the package
 from llmops.feedback.views import FeedbackOptions
@@ -205,19 +207,20 @@ def app_from_env() -> FastAPI:
     """
     env = os.environ.get
     hosts = env("LLMOPS_FEEDBACK_ALLOWED_HOSTS")
+    wait_ms = env_number("LLMOPS_FEEDBACK_MAX_WAIT_MS", None, float, ConfigError)  # None: each writer's own default
     return create_app(
         env("LLMOPS_DATABASE_URL"),
         migrate=False,
         benchmark_noop=env("LLMOPS_FEEDBACK_BENCH_NOOP") == "1",
-        max_batch=int(env("LLMOPS_FEEDBACK_MAX_BATCH", MAX_BATCH)),
-        max_queue=int(env("LLMOPS_FEEDBACK_MAX_QUEUE", MAX_QUEUE)),
-        max_wait_s=float(env("LLMOPS_FEEDBACK_MAX_WAIT_MS")) / 1000 if env("LLMOPS_FEEDBACK_MAX_WAIT_MS") else None,
-        max_per_owner=int(env("LLMOPS_FEEDBACK_MAX_PER_KEY", MAX_PER_OWNER)),
+        max_batch=env_number("LLMOPS_FEEDBACK_MAX_BATCH", MAX_BATCH, error=ConfigError),
+        max_queue=env_number("LLMOPS_FEEDBACK_MAX_QUEUE", MAX_QUEUE, error=ConfigError),
+        max_wait_s=None if wait_ms is None else wait_ms / 1000,
+        max_per_owner=env_number("LLMOPS_FEEDBACK_MAX_PER_KEY", MAX_PER_OWNER, error=ConfigError),
         writer=env("LLMOPS_FEEDBACK_WRITER", "auto"),
         allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else DEFAULT_ALLOWED_HOSTS,
         admin_api=env("LLMOPS_FEEDBACK_ADMIN_API", "1") != "0",
         rater_view=env("LLMOPS_FEEDBACK_RATER_VIEW", "blind"),
         freeze_gc=env("LLMOPS_FEEDBACK_FREEZE_GC", "1") != "0",
         background_checkpoints=env("LLMOPS_FEEDBACK_CHECKPOINT", "background") != "inline",
-        auth_ttl_s=float(env("LLMOPS_FEEDBACK_AUTH_TTL_S", AUTH_CACHE_TTL_S)),
+        auth_ttl_s=env_number("LLMOPS_FEEDBACK_AUTH_TTL_S", AUTH_CACHE_TTL_S, float, ConfigError),
     )
